@@ -1,0 +1,3 @@
+from podlock.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,37 @@
+"""``podlock export``: a ``--require-hashes`` requirements file for one platform."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from podlock.export import export_requirements
+from podlock.lockfile import lock_path, read_lock
+from podlock.platforms import Platform
+from podlock.project import discover
+from podlock.reporter import Reporter
+from podlock.resolver.pipeline import check
+
+
+def add_parser(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "export", help="print one platform of a lock as a hashed requirements file"
+    )
+    p.add_argument("--project", type=Path, default=Path("."), help="project directory")
+    p.add_argument("--variant", required=True)
+    p.add_argument("--platform", default="linux/amd64", help="e.g. linux/amd64 (default)")
+    p.add_argument("--format", choices=["requirements"], default="requirements")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, reporter: Reporter) -> int:
+    inputs = discover(args.project)
+    variant = inputs.config.variant(args.variant)
+    status = check(inputs, [variant])[0]
+    if status.state == "stale":
+        reporter.warn(f"{status.path.name} is stale ({status.reason}); run `podlock lock`")
+    loaded = read_lock(lock_path(inputs.root, variant.name))
+    sys.stdout.write(export_requirements(loaded, Platform.parse(args.platform)))
+    return 0

@@ -1,0 +1,303 @@
+"""``[tool.podlock]`` / ``podlock.toml``: the config model, presets and validation.
+
+Unknown keys are errors that name the key and the file, with the closest known key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from podlock.errors import ConfigError
+from podlock.platforms import Platform, parse_python
+
+ACCELERATORS = ("cpu", "cuda", "tpu")
+PYPI = "https://pypi.org/simple"
+RUNTIME_PACKAGES = frozenset({"jax", "jaxlib", "libtpu", "libtpu-nightly"})
+
+# Named indexes every project can route to; ``[indexes]`` in config overrides the URLs.
+BUILTIN_INDEXES: Mapping[str, str] = {
+    "pypi": PYPI,
+    "pytorch-cpu": "https://download.pytorch.org/whl/cpu",
+    "pytorch-cu121": "https://download.pytorch.org/whl/cu121",
+    "pytorch-cu124": "https://download.pytorch.org/whl/cu124",
+    "pytorch-cu128": "https://download.pytorch.org/whl/cu128",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class VariantConfig:
+    """One named target: accelerator, platforms, Python, indexes and runtime."""
+
+    name: str
+    accelerator: str
+    platforms: tuple[Platform, ...]
+    python: str
+    runtime: tuple[str, ...]
+    sources: Mapping[str, str] = field(default_factory=dict)  # package -> index name/URL
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    base_image: str | None = None
+    system_packages: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The meaning of the variant, for fingerprints and the lock's tool table."""
+        return {
+            "name": self.name,
+            "accelerator": self.accelerator,
+            "platforms": [str(p) for p in self.platforms],
+            "python": self.python,
+            "runtime": list(self.runtime),
+            "sources": dict(sorted(self.sources.items())),
+            "index-url": self.index_url,
+            "extra-index-urls": list(self.extra_index_urls),
+            "base-image": self.base_image,
+            "system-packages": list(self.system_packages),
+        }
+
+
+_PRESET_PLATFORMS = {
+    "cpu": ("linux/amd64", "linux/arm64"),
+    "cuda": ("linux/amd64", "linux/arm64"),
+    "tpu": ("linux/amd64",),
+}
+_PRESET_RUNTIME = {"cpu": ("jax",), "cuda": ("jax[cuda12]",), "tpu": ("jax[tpu]",)}
+_PRESET_SOURCES: Mapping[str, Mapping[str, str]] = {
+    "cpu": {"torch": "pytorch-cpu", "torchvision": "pytorch-cpu", "torchaudio": "pytorch-cpu"},
+    "cuda": {},
+    "tpu": {},
+}
+
+
+def preset(accelerator: str, *, name: str, python: str) -> VariantConfig:
+    """The built-in variant for ``accelerator`` (``cpu``, ``cuda`` or ``tpu``)."""
+    return VariantConfig(
+        name=name,
+        accelerator=accelerator,
+        platforms=tuple(Platform.parse(p) for p in _PRESET_PLATFORMS[accelerator]),
+        python=python,
+        runtime=_PRESET_RUNTIME[accelerator],
+        sources=dict(_PRESET_SOURCES[accelerator]),
+        base_image=f"python:{python}-slim",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    """The project's podlock settings, validated."""
+
+    file: str | None
+    python: str
+    variants: tuple[VariantConfig, ...]
+    keep: frozenset[str] = frozenset()
+    system_packages: tuple[str, ...] = ()
+    extras: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+    indexes: Mapping[str, str] = field(default_factory=lambda: dict(BUILTIN_INDEXES))
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    resolver: str = "uv"
+
+    def variant(self, name: str) -> VariantConfig:
+        for v in self.variants:
+            if v.name == name:
+                return v
+        known = ", ".join(v.name for v in self.variants)
+        raise ConfigError(
+            f"unknown variant {name!r}",
+            file=self.file,
+            hint=f"this project's variants are: {known}; add [variants.{name}] to the config",
+        )
+
+    def resolve_index(self, ref: str) -> str:
+        """A source value is an index name from ``[indexes]`` or a URL."""
+        if "://" in ref or ref.startswith("/"):
+            return ref
+        if ref not in self.indexes:
+            raise ConfigError(
+                f"unknown index {ref!r}",
+                file=self.file,
+                hint=f"define it under [indexes] (known: {', '.join(sorted(self.indexes))})",
+            )
+        return self.indexes[ref]
+
+    def with_variants(self, names: list[str]) -> Config:
+        return replace(self, variants=tuple(self.variant(n) for n in names))
+
+
+_TOP_KEYS = {
+    "python", "variants", "keep", "system-packages", "extras", "groups", "indexes",
+    "index-url", "extra-index-urls", "find-links", "resolver",
+}  # fmt: skip
+_VARIANT_KEYS = {
+    "accelerator", "platforms", "python", "runtime", "sources", "index-url",
+    "extra-index-urls", "base-image", "system-packages",
+}  # fmt: skip
+
+
+def load_config(table: Mapping[str, Any], *, file: str | None) -> Config:
+    """Validate a ``[tool.podlock]`` table (or a whole ``podlock.toml``)."""
+    _check_keys(table, _TOP_KEYS, file=file, prefix="")
+    python = (
+        parse_python(_str(table, "python", file), where=file)
+        if "python" in table
+        else f"{sys.version_info.major}.{sys.version_info.minor}"
+    )
+    variant_table = table.get("variants", list(ACCELERATORS))
+    if isinstance(variant_table, list):
+        names = [_as_str(n, "variants", file) for n in variant_table]
+        specs: Mapping[str, Any] = {}
+    elif isinstance(variant_table, dict):
+        names = list(variant_table)
+        specs = variant_table
+    else:
+        raise ConfigError("variants must be a list of names or a table", file=file)
+    if not names:
+        raise ConfigError("variants is empty", file=file, hint='e.g. variants = ["cpu", "tpu"]')
+    indexes = dict(BUILTIN_INDEXES)
+    for key, value in _table(table, "indexes", file).items():
+        indexes[key] = _as_str(value, f"indexes.{key}", file)
+    variants = tuple(
+        _load_variant(n, specs.get(n, {}), python=python, file=file, indexes=indexes) for n in names
+    )
+    keep = frozenset(canonicalize_name(k) for k in _str_list(table, "keep", file))
+    unknown_keep = keep - RUNTIME_PACKAGES
+    if unknown_keep:
+        raise ConfigError(
+            f"keep names {', '.join(sorted(unknown_keep))}, which are not runtime packages",
+            file=file,
+            hint=f"keep applies to {', '.join(sorted(RUNTIME_PACKAGES))}",
+        )
+    return Config(
+        file=file,
+        python=python,
+        variants=variants,
+        keep=keep,
+        system_packages=tuple(_str_list(table, "system-packages", file)),
+        extras=tuple(_str_list(table, "extras", file)),
+        groups=tuple(_str_list(table, "groups", file)),
+        indexes=indexes,
+        index_url=_opt_str(table, "index-url", file),
+        extra_index_urls=tuple(_str_list(table, "extra-index-urls", file)),
+        find_links=tuple(_str_list(table, "find-links", file)),
+        resolver=_choice(table, "resolver", ("uv", "python"), "uv", file),
+    )
+
+
+def _load_variant(
+    name: str, spec: Any, *, python: str, file: str | None, indexes: Mapping[str, str]
+) -> VariantConfig:
+    where = f"variants.{name}"
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where} must be a table", file=file)
+    _check_keys(spec, _VARIANT_KEYS, file=file, prefix=f"{where}.")
+    accelerator = spec.get("accelerator", name if name in ACCELERATORS else None)
+    if accelerator not in ACCELERATORS:
+        raise ConfigError(
+            f"unknown variant {name!r}"
+            if accelerator is None
+            else f"{where}.accelerator must be one of {', '.join(ACCELERATORS)}",
+            file=file,
+            hint=f"built-in variants are {', '.join(ACCELERATORS)}; a custom variant needs "
+            f'[variants.{name}] accelerator = "cpu" | "cuda" | "tpu"',
+        )
+    vpython = parse_python(spec["python"], where=file) if "python" in spec else python
+    base = preset(accelerator, name=name, python=vpython)
+    platforms = base.platforms
+    if "platforms" in spec:
+        platforms = tuple(
+            dict.fromkeys(Platform.parse(p, where=file) for p in _str_list(spec, "platforms", file))
+        )
+        if not platforms:
+            raise ConfigError(f"{where}.platforms is empty", file=file)
+    runtime = base.runtime
+    if "runtime" in spec:
+        runtime = tuple(_str_list(spec, "runtime", file))
+        for text in runtime:
+            try:
+                Requirement(text)
+            except InvalidRequirement as exc:
+                raise ConfigError(
+                    f"{where}.runtime: {text!r} is invalid ({exc})", file=file
+                ) from None
+    sources = dict(base.sources)
+    for pkg, ref in _table(spec, "sources", file).items():
+        ref = _as_str(ref, f"{where}.sources.{pkg}", file)
+        if "://" not in ref and ref not in indexes:
+            raise ConfigError(
+                f"{where}.sources.{pkg} names unknown index {ref!r}",
+                file=file,
+                hint=f"define it under [indexes] (known: {', '.join(sorted(indexes))})",
+            )
+        sources[canonicalize_name(pkg)] = ref
+    return VariantConfig(
+        name=name,
+        accelerator=accelerator,
+        platforms=platforms,
+        python=vpython,
+        runtime=runtime,
+        sources={canonicalize_name(k): v for k, v in sources.items()},
+        index_url=_opt_str(spec, "index-url", file),
+        extra_index_urls=tuple(_str_list(spec, "extra-index-urls", file)),
+        base_image=_opt_str(spec, "base-image", file) or base.base_image,
+        system_packages=tuple(_str_list(spec, "system-packages", file)),
+    )
+
+
+def _check_keys(
+    table: Mapping[str, Any], known: set[str], *, file: str | None, prefix: str
+) -> None:
+    for key in table:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            raise ConfigError(
+                f"unknown config key {prefix}{key!r}",
+                file=file,
+                hint=f"did you mean {prefix}{close[0]!r}?"
+                if close
+                else f"known keys: {', '.join(sorted(known))}",
+            )
+
+
+def _as_str(value: Any, key: str, file: str | None) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{key} must be a string, got {type(value).__name__}", file=file)
+    return value
+
+
+def _str(table: Mapping[str, Any], key: str, file: str | None) -> str:
+    return _as_str(table[key], key, file)
+
+
+def _opt_str(table: Mapping[str, Any], key: str, file: str | None) -> str | None:
+    return _str(table, key, file) if key in table else None
+
+
+def _str_list(table: Mapping[str, Any], key: str, file: str | None) -> list[str]:
+    value = table.get(key, [])
+    if not isinstance(value, list):
+        raise ConfigError(f"{key} must be a list of strings", file=file)
+    return [_as_str(v, key, file) for v in value]
+
+
+def _table(table: Mapping[str, Any], key: str, file: str | None) -> Mapping[str, Any]:
+    value = table.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key} must be a table", file=file)
+    return value
+
+
+def _choice(
+    table: Mapping[str, Any], key: str, choices: tuple[str, ...], default: str, file: str | None
+) -> str:
+    value = table.get(key, default)
+    if value not in choices:
+        raise ConfigError(f"{key} must be one of {', '.join(choices)}, got {value!r}", file=file)
+    return str(value)

@@ -1,0 +1,89 @@
+"""The one root exception and its structured subclasses.
+
+The CLI renders every PodlockError in one place: ``str(err)`` says what went wrong and
+where, ``err.hint`` says what to do. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+
+class PodlockError(Exception):
+    """Root of every error podlock reports to a user."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class InputError(PodlockError):
+    """A requirements file, pyproject or config that podlock cannot use."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        where = file if line is None else f"{file}:{line}"
+        super().__init__(f"{where}: {message}" if where else message, hint=hint)
+        self.file = file
+        self.line = line
+
+
+class ConfigError(InputError):
+    """An invalid or unknown key in ``[tool.podlock]`` / ``podlock.toml``."""
+
+
+class ResolutionError(PodlockError):
+    """The resolver found no set of versions; ``explanation`` is the resolver's own."""
+
+    def __init__(self, message: str, *, explanation: str, hint: str | None = None) -> None:
+        super().__init__(f"{message}\n{explanation}".rstrip(), hint=hint)
+        self.explanation = explanation
+
+
+class IndexError_(PodlockError):
+    """A package index that could not be reached or answered wrongly (URL redacted)."""
+
+    def __init__(self, message: str, *, index: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.index = index
+
+
+class HashMismatch(PodlockError):
+    """An artifact whose hash is not the one that was asked for or recorded."""
+
+    def __init__(self, *, package: str, url: str, expected: list[str], got: list[str]) -> None:
+        super().__init__(
+            f"hash mismatch for {package}: {url} has {', '.join(got) or 'no hash'}, "
+            f"expected {' or '.join(expected)}",
+            hint="check the --hash pins in your requirements, or the index serving this file",
+        )
+        self.package = package
+        self.url = url
+        self.expected = expected
+        self.got = got
+
+
+class LockError(PodlockError):
+    """A lock file that is missing, corrupt or stale."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, path: str, hint: str | None = None) -> None:
+        super().__init__(f"{path}: {message}", hint=hint)
+        self.path = path
+
+
+class ToolError(PodlockError):
+    """An external program (uv, docker, ...) that failed; argv and output already redacted."""
+
+    def __init__(self, message: str, *, argv: list[str], output: str) -> None:
+        super().__init__(message)
+        self.argv = argv
+        self.output = output

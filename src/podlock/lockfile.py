@@ -1,0 +1,237 @@
+"""The lock: PEP 751 ``pylock.<variant>.toml`` with podlock's ``[tool.podlock]`` table.
+
+Writing is deterministic (sorted packages and keys, no timestamps but the index's) and
+atomic. Reading validates with ``packaging.pylock`` so a corrupt lock is reported, never
+half-used.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from packaging.pylock import Pylock, PylockValidationError
+
+from podlock.errors import LockError
+
+CREATED_BY = "podlock"
+
+
+def lock_path(root: Path, variant: str) -> Path:
+    return root / f"pylock.{variant}.toml"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Artifact:
+    """A wheel, sdist or archive: where it is, how big, and its sha256."""
+
+    url: str | None = None
+    path: str | None = None
+    size: int
+    sha256: str
+    upload_time: datetime | None = None
+
+    @property
+    def filename(self) -> str:
+        return (self.url or self.path or "").rsplit("/", 1)[-1].split("#")[0]
+
+    def to_dict(self, *, named: bool) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if named:
+            out["name"] = self.filename
+        if self.upload_time is not None:
+            out["upload-time"] = self.upload_time
+        if self.url is not None:
+            out["url"] = self.url
+        if self.path is not None:
+            out["path"] = self.path
+        out["size"] = self.size
+        out["hashes"] = {"sha256": self.sha256}
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class LockedPackage:
+    """One ``[[packages]]`` entry."""
+
+    name: str
+    version: str | None
+    marker: str | None = None
+    index: str | None = None
+    wheels: tuple[Artifact, ...] = ()
+    sdist: Artifact | None = None
+    archive: Artifact | None = None
+    vcs: Mapping[str, str] | None = None
+    layer: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name}
+        if self.version is not None:
+            out["version"] = self.version
+        if self.marker:
+            out["marker"] = self.marker
+        if self.index:
+            out["index"] = self.index
+        if self.vcs is not None:
+            out["vcs"] = dict(self.vcs)
+        if self.archive is not None:
+            out["archive"] = self.archive.to_dict(named=False)
+        if self.sdist is not None:
+            out["sdist"] = self.sdist.to_dict(named=True)
+        if self.wheels:
+            out["wheels"] = [w.to_dict(named=True) for w in self.wheels]
+        if self.layer:
+            out["tool"] = {"podlock": {"layer": self.layer}}
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class LockMeta:
+    """``[tool.podlock]``: what the lock was made for and from."""
+
+    variant: str
+    accelerator: str
+    python: str
+    platforms: tuple[str, ...]
+    fingerprint: str
+    runtime: tuple[str, ...] = ()
+    runtime_packages: tuple[str, ...] = ()
+    stripped: tuple[Mapping[str, Any], ...] = ()
+    kept: tuple[Mapping[str, Any], ...] = ()
+    indexes: tuple[str, ...] = ()
+    system_packages: tuple[str, ...] = ()
+    base_image: str | None = None
+    source: str = ""
+    podlock_version: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "variant": self.variant,
+            "accelerator": self.accelerator,
+            "python": self.python,
+            "platforms": list(self.platforms),
+            "fingerprint": self.fingerprint,
+            "source": self.source,
+            "runtime": list(self.runtime),
+            "runtime-packages": list(self.runtime_packages),
+            "stripped": [dict(s) for s in self.stripped],
+            "kept": [dict(k) for k in self.kept],
+            "indexes": list(self.indexes),
+            "system-packages": list(self.system_packages),
+        }
+        if self.base_image:
+            out["base-image"] = self.base_image
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> LockMeta:
+        def strs(key: str) -> tuple[str, ...]:
+            value = d.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"tool.podlock.{key} must be a list of strings")
+            return tuple(value)
+
+        for key in ("variant", "accelerator", "python", "fingerprint"):
+            if not isinstance(d.get(key), str):
+                raise ValueError(f"tool.podlock.{key} is missing or not a string")
+        return cls(
+            variant=d["variant"],
+            accelerator=d["accelerator"],
+            python=d["python"],
+            platforms=strs("platforms"),
+            fingerprint=d["fingerprint"],
+            source=str(d.get("source", "")),
+            runtime=strs("runtime"),
+            runtime_packages=strs("runtime-packages"),
+            stripped=tuple(d.get("stripped", [])),
+            kept=tuple(d.get("kept", [])),
+            indexes=strs("indexes"),
+            system_packages=strs("system-packages"),
+            base_image=d.get("base-image"),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Lock:
+    """A variant's lock: PEP 751 packages plus podlock's metadata."""
+
+    meta: LockMeta
+    packages: tuple[LockedPackage, ...]
+    requires_python: str
+    environments: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "lock-version": "1.0",
+            "environments": list(self.environments),
+            "requires-python": self.requires_python,
+            "created-by": CREATED_BY,
+            "packages": [p.to_dict() for p in self.packages],
+            "tool": {"podlock": self.meta.to_dict()},
+        }
+
+    def to_toml(self) -> str:
+        """The file's bytes; ``Pylock.from_dict`` accepts them (checked here)."""
+        data = self.to_dict()
+        Pylock.from_dict(data)
+        return "# This file is generated by `podlock lock`; do not edit.\n" + tomli_w.dumps(data)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadedLock:
+    """A lock read back from disk and validated."""
+
+    path: Path
+    pylock: Pylock
+    meta: LockMeta
+    data: Mapping[str, Any]
+
+
+def read_lock(path: Path) -> LoadedLock:
+    """Read and validate; a missing or corrupt file is a LockError saying which and why."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LockError("missing", path=str(path), hint="run `podlock lock`") from None
+    try:
+        data = tomllib.loads(text)
+        pylock = Pylock.from_dict(data)
+        tool = data.get("tool", {}).get("podlock")
+        if not isinstance(tool, dict):
+            raise ValueError("no [tool.podlock] table: not written by podlock")
+        meta = LockMeta.from_dict(tool)
+    except (tomllib.TOMLDecodeError, PylockValidationError, ValueError, TypeError) as exc:
+        raise LockError(
+            f"corrupt ({exc})", path=str(path), hint="run `podlock lock` to regenerate it"
+        ) from None
+    return LoadedLock(path=path, pylock=pylock, meta=meta, data=data)
+
+
+def write_atomic(path: Path, text: str) -> bool:
+    """Replace ``path`` with ``text`` atomically; False (and no write) if already identical."""
+    data = text.encode("utf-8")
+    try:
+        if path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True

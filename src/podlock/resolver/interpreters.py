@@ -1,0 +1,48 @@
+"""Finding a CPython X.Y to hand to uv: ``uv lock`` insists on one matching the target.
+
+Only the version matters (nothing is installed into it); without one podlock says how to
+get it rather than letting uv try downloads that cannot work offline.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from podlock.errors import PodlockError
+from podlock.process import run
+
+_found: dict[str, str] = {}
+
+
+def find_python(version: str, uv: str) -> str:
+    """Path of a CPython ``version`` (``"3.12"``). Cost: cached; ~20 ms on a miss."""
+    if version in _found:
+        return _found[version]
+    candidates: list[str] = []
+    if f"{sys.version_info.major}.{sys.version_info.minor}" == version:
+        candidates.append(sys.executable)
+    home = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
+    candidates += sorted(
+        glob.glob(f"{home}/versions/{version}.*/bin/python{version}"), reverse=True
+    )
+    which = shutil.which(f"python{version}")
+    if which and "/shims/" not in which:
+        candidates.append(which)
+    for path in candidates:
+        if os.access(path, os.X_OK):
+            _found[version] = path
+            return path
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+    done = run([uv, "python", "find", "--no-config", version], env=env, check=False)
+    if done.returncode == 0 and done.stdout.strip():
+        _found[version] = done.stdout.strip()
+        return _found[version]
+    raise PodlockError(
+        f"no Python {version} interpreter found to resolve for",
+        hint=f"install one (`uv python install {version}`, pyenv, or your OS packages), "
+        'or set python = "X.Y" in [tool.podlock] to a version you have',
+    )

@@ -1,0 +1,69 @@
+"""What a resolver backend returns: pins per variant, with the platforms that need them.
+
+Both backends (uv, resolvelib) produce this; ``assemble`` turns it into a Lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from podlock.platforms import Platform
+from podlock.project import Inputs
+from podlock.reporter import Reporter
+from podlock.runtime import VariantRequirements
+
+
+@dataclass(frozen=True, kw_only=True)
+class RawArtifact:
+    """A file as the index described it; size may be unknown until asked for."""
+
+    url: str | None = None
+    path: str | None = None
+    sha256: str | None
+    size: int | None = None
+    upload_time: datetime | None = None
+
+    @property
+    def filename(self) -> str:
+        return (self.url or self.path or "").rsplit("/", 1)[-1].split("#")[0]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resolved:
+    """One pinned package of one variant and the target platforms that reach it."""
+
+    name: str
+    version: str | None
+    platforms: frozenset[Platform]
+    index: str | None = None
+    wheels: tuple[RawArtifact, ...] = ()
+    sdist: RawArtifact | None = None
+    archive: RawArtifact | None = None
+    vcs: Mapping[str, str] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mode:
+    """How to resolve: from the cache only, and what may move."""
+
+    offline: bool = False
+    upgrade: bool = False
+    upgrade_packages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Request:
+    """All variants of a project to resolve at once."""
+
+    inputs: Inputs
+    variants: Sequence[VariantRequirements]
+    mode: Mode = field(default_factory=Mode)
+
+
+class Backend(Protocol):
+    def resolve(self, request: Request, reporter: Reporter) -> dict[str, list[Resolved]]:
+        """Pins per variant name. Raises ResolutionError with the backend's explanation."""
+        ...

@@ -1,0 +1,188 @@
+"""``podlock lock``: discover → strip → resolve (all variants at once) → prune → write.
+
+Nothing is written until every variant has resolved; each lock is then replaced
+atomically, and only when its bytes change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from podlock.config import RUNTIME_PACKAGES, VariantConfig
+from podlock.errors import InputError, LockError, PodlockError
+from podlock.fingerprint import fingerprint
+from podlock.lockfile import Lock, lock_path, read_lock, write_atomic
+from podlock.project import Inputs
+from podlock.reporter import NullReporter, Reporter
+from podlock.resolver.assemble import artifacts, assemble, prune
+from podlock.resolver.indexes import index_plan
+from podlock.resolver.model import Backend, Mode, Request, Resolved
+from podlock.resolver.sizes import SizeCache, fill_sizes
+from podlock.runtime import VariantRequirements, variant_requirements
+
+_MAX_ROUNDS = 3
+
+
+@dataclass(frozen=True, kw_only=True)
+class LockStatus:
+    """Whether ``path`` is an up-to-date lock for ``variant`` (checked without network)."""
+
+    variant: str
+    path: Path
+    state: str  # "ok" | "missing" | "stale" | "corrupt"
+    reason: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "ok"
+
+
+def check(inputs: Inputs, variants: Sequence[VariantConfig]) -> list[LockStatus]:
+    """Each variant's lock state. Cost: one file read and one hash per variant."""
+    out: list[LockStatus] = []
+    for variant in variants:
+        path = lock_path(inputs.root, variant.name)
+        try:
+            loaded = read_lock(path)
+        except LockError as exc:
+            state = "missing" if not path.exists() else "corrupt"
+            out.append(LockStatus(variant=variant.name, path=path, state=state, reason=exc.message))
+            continue
+        want = fingerprint(inputs, variant)
+        if loaded.meta.variant != variant.name:
+            reason = f"it is a lock for variant {loaded.meta.variant!r}"
+            out.append(LockStatus(variant=variant.name, path=path, state="stale", reason=reason))
+        elif loaded.meta.fingerprint != want:
+            reason = f"inputs changed since it was written ({inputs.source} or podlock config)"
+            out.append(LockStatus(variant=variant.name, path=path, state="stale", reason=reason))
+        else:
+            out.append(LockStatus(variant=variant.name, path=path, state="ok"))
+    return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class LockResult:
+    variant: str
+    path: Path
+    lock: Lock | None  # None when the existing lock was up to date and kept
+    written: bool
+
+
+def lock(
+    inputs: Inputs,
+    variants: Sequence[VariantConfig],
+    *,
+    backend: Backend,
+    mode: Mode | None = None,
+    reporter: Reporter | None = None,
+) -> list[LockResult]:
+    """Write up-to-date locks for ``variants``; a no-op (no network) when all are current."""
+    reporter = reporter or NullReporter()
+    mode = mode or Mode()
+    for note in inputs.notes:
+        reporter.warn(note)
+    statuses = check(inputs, variants)
+    if all(s.ok for s in statuses) and not (mode.upgrade or mode.upgrade_packages):
+        return [
+            LockResult(variant=s.variant, path=s.path, lock=None, written=False) for s in statuses
+        ]
+    for s in statuses:
+        if s.state == "corrupt":
+            reporter.warn(f"{s.path.name} is corrupt ({s.reason}); regenerating it")
+    if inputs.missing_vars:
+        raise InputError(
+            f"${{{inputs.missing_vars[0]}}} is used in {inputs.source} but not set",
+            file=inputs.source,
+            hint=f"export {inputs.missing_vars[0]}=... before running podlock",
+        )
+    _check_upgrade_names(inputs, mode)
+    vreqs = [variant_requirements(inputs, v) for v in variants]
+    _report_stripped(vreqs, reporter)
+    resolved = _resolve_to_fixpoint(inputs, vreqs, backend, mode, reporter)
+    pruned = {v.variant.name: prune(v, resolved[v.variant.name]) for v in vreqs}
+    plans = {v.variant.name: index_plan(inputs, v.variant) for v in vreqs}
+    sizes = fill_sizes(
+        [a for p in pruned.values() for a in artifacts(p)],
+        cache=SizeCache(),
+        indexes=[i for plan in plans.values() for i in plan.indexes],
+        offline=mode.offline,
+    )
+    locks = []
+    for vreq in vreqs:
+        name = vreq.variant.name
+        used = {r.index for r in pruned[name] if r.index}
+        names = [i.url for i in plans[name].indexes if i.url in used]
+        locks.append(
+            assemble(
+                inputs,
+                vreq,
+                pruned[name],
+                sizes=sizes,
+                fingerprint=fingerprint(inputs, vreq.variant),
+                indexes=names or sorted(used),
+            )
+        )
+    texts = [(lock_path(inputs.root, lk.meta.variant), lk, lk.to_toml()) for lk in locks]
+    return [
+        LockResult(variant=lk.meta.variant, path=path, lock=lk, written=write_atomic(path, text))
+        for path, lk, text in texts
+    ]
+
+
+def _resolve_to_fixpoint(
+    inputs: Inputs,
+    vreqs: list[VariantRequirements],
+    backend: Backend,
+    mode: Mode,
+    reporter: Reporter,
+) -> dict[str, list[Resolved]]:
+    """Resolve; when jax arrived indirectly (e.g. via flax) or a routed package (torch via
+    torchvision) isn't direct, add the runtime / the package and resolve again."""
+    added: dict[str, set[str]] = {v.variant.name: set() for v in vreqs}
+    for _ in range(_MAX_ROUNDS):
+        resolved = backend.resolve(Request(inputs=inputs, variants=vreqs, mode=mode), reporter)
+        again = False
+        for i, vreq in enumerate(vreqs):
+            name = vreq.variant.name
+            names = {r.name for r in resolved[name]}
+            direct = {canonicalize_name(Requirement(r).name) for r in vreq.requirements}
+            force = vreq.with_runtime or bool(names & RUNTIME_PACKAGES)
+            routed = {n for n in vreq.variant.sources if n in names and n not in direct}
+            if force != vreq.with_runtime or routed:
+                added[name] |= routed
+                vreqs[i] = variant_requirements(
+                    inputs, vreq.variant, force_runtime=force, also_direct=sorted(added[name])
+                )
+                again = True
+        if not again:
+            return resolved
+    raise PodlockError("resolution did not settle after adding the runtime; please report this")
+
+
+def _report_stripped(vreqs: Sequence[VariantRequirements], reporter: Reporter) -> None:
+    """One warning per stripped line, naming what replaces it in each variant."""
+    by_line: dict[str, list[str]] = {}
+    for vreq in vreqs:
+        for line in vreq.stripped:
+            runtime = " + ".join(vreq.variant.runtime)
+            by_line.setdefault(f"{line.origin}: {line.text!r}", []).append(
+                f"{vreq.variant.name}: {runtime}"
+            )
+    for where, uses in by_line.items():
+        reporter.warn(
+            f"{where} stripped; the variant's runtime is used instead ({'; '.join(uses)}). "
+            "Append `# kn:keep` to the line to keep it."
+        )
+
+
+def _check_upgrade_names(inputs: Inputs, mode: Mode) -> None:
+    for name in mode.upgrade_packages:
+        try:
+            Requirement(name)
+        except ValueError:
+            raise InputError(f"--upgrade-package {name!r} is not a package name") from None

