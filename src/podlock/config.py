@@ -133,7 +133,7 @@ class Config:
 
 
 _TOP_KEYS = {
-    "python", "variants", "keep", "system-packages", "extras", "groups", "indexes",
+    "python", "variants", "variant", "keep", "system-packages", "extras", "groups", "indexes",
     "index-url", "extra-index-urls", "find-links", "resolver",
 }  # fmt: skip
 _VARIANT_KEYS = {
@@ -151,10 +151,25 @@ def load_config(table: Mapping[str, Any], *, file: str | None) -> Config:
         else f"{sys.version_info.major}.{sys.version_info.minor}"
     )
     variant_table = table.get("variants", list(ACCELERATORS))
+    # Two spellings, since TOML can't have both `variants = [...]` and `[variants.x]`:
+    # a list of names plus `[variant.<name>]` settings, or one `[variants.<name>]` table
+    # per variant to lock (presets apply by name either way).
+    specs: Mapping[str, Any]
     if isinstance(variant_table, list):
         names = [_as_str(n, "variants", file) for n in variant_table]
-        specs: Mapping[str, Any] = {}
+        specs = _table(table, "variant", file)
+        for extra in set(specs) - set(names):
+            raise ConfigError(
+                f"[variant.{extra}] configures a variant that is not in variants",
+                file=file,
+                hint=f'add "{extra}" to variants = [...]',
+            )
     elif isinstance(variant_table, dict):
+        if "variant" in table:
+            raise ConfigError(
+                "use either [variants.<name>] tables or variants = [...] with [variant.<name>]",
+                file=file,
+            )
         names = list(variant_table)
         specs = variant_table
     else:
@@ -258,9 +273,9 @@ def _check_keys(
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=1)
             raise ConfigError(
-                f"unknown config key {prefix}{key!r}",
+                f"unknown config key '{prefix}{key}'",
                 file=file,
-                hint=f"did you mean {prefix}{close[0]!r}?"
+                hint=f"did you mean '{prefix}{close[0]}'?"
                 if close
                 else f"known keys: {', '.join(sorted(known))}",
             )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import tomli_w
 from packaging.pylock import Pylock, PylockValidationError
@@ -40,7 +41,7 @@ class Artifact:
 
     @property
     def filename(self) -> str:
-        return (self.url or self.path or "").rsplit("/", 1)[-1].split("#")[0]
+        return unquote((self.url or self.path or "").rsplit("/", 1)[-1].split("#")[0])
 
     def to_dict(self, *, named: bool) -> dict[str, Any]:
         out: dict[str, Any] = {}

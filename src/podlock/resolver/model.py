@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
+from urllib.parse import unquote
 
 from podlock.platforms import Platform
 from podlock.project import Inputs
@@ -28,7 +29,7 @@ class RawArtifact:
 
     @property
     def filename(self) -> str:
-        return (self.url or self.path or "").rsplit("/", 1)[-1].split("#")[0]
+        return unquote((self.url or self.path or "").rsplit("/", 1)[-1].split("#")[0])
 
 
 @dataclass(frozen=True, kw_only=True)

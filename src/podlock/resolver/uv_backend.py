@@ -99,7 +99,7 @@ class UvBackend:
                 if index.password is not None:
                     env[f"UV_INDEX_{var}_PASSWORD"] = index.password
         argv = [
-            self.uv, "lock", "--no-config", "--project", str(project),
+            self.uv, "lock", "--project", str(project),
             "--python", find_python(python, self.uv),
         ]  # fmt: skip
         mode = request.mode
@@ -112,7 +112,8 @@ class UvBackend:
         reporter.info(f"resolving {', '.join(names)} with uv (Python {python})")
         done = run(argv, env=env, check=False, secrets=secrets)
         if done.returncode != 0:
-            raise _uv_error(done.stderr or done.stdout, names, offline=mode.offline)
+            platforms = sorted({p for v, _ in group for p in v.variant.platforms})
+            raise _uv_error(done.stderr or done.stdout, names, platforms, offline=mode.offline)
         lock = UvLock.read(project / "uv.lock")
         return {
             v.variant.name: lock.split(v.variant.name, v.variant.platforms, python)
@@ -191,12 +192,38 @@ def _restrict(requirement: str, platforms: Sequence[Platform]) -> str:
     return str(req)
 
 
-def _uv_error(output: str, variants: Sequence[str], *, offline: bool) -> PodlockError:
-    text = output.strip()
+def _humanize(output: str, variants: Sequence[str], platforms: Sequence[Platform]) -> str:
+    """uv's explanation in the user's terms: variants and platforms, not generated names."""
+    lines = [
+        line
+        for line in output.strip().splitlines()
+        if not line.startswith("Using CPython") and "tool.uv" not in line
+    ]
+    text = "\n".join(lines).strip()
     for name in variants:
-        text = text.replace(f"{ROOT}[{name}]", f"your requirements for variant {name}")
+        text = text.replace(f"{ROOT}[{name}]", f"variant {name}")
+    text = text.replace("your project requires variant", "podlock locks variant")
     text = re.sub(rf"\b{ROOT}\b(\[[^\]]*\])?", "your requirements", text)
     text = re.sub(r"extra == 'extra-\d+-podlock-resolve-([a-z0-9-]+)'", r"variant \1", text)
+    for platform in platforms:
+        system = platform.marker.split(" and ")[0]
+        machine = f"platform_machine == '{platform.machine}'"
+        for form in (f"{machine} and {system}", f"{system} and {machine}"):
+            text = text.replace(form, str(platform))
+    return text
+
+
+def _uv_error(
+    output: str, variants: Sequence[str], platforms: Sequence[Platform], *, offline: bool
+) -> PodlockError:
+    text = _humanize(output, variants, platforms)
+    if "-compatible wheels" in text:
+        return ResolutionError(
+            "a package has no wheel for one of the variant's platforms",
+            explanation=text,
+            hint="pin a version that ships wheels for that platform, or remove the platform "
+            "from the variant's platforms in the podlock config",
+        )
     fetch = re.search(r"Failed to fetch: `([^`]+)`|error sending request for url \(([^)]+)\)", text)
     if "No solution found" in text or "unsatisfiable" in text:
         return ResolutionError(

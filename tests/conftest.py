@@ -1,0 +1,94 @@
+"""Shared fixtures: the local package index (built once, served over HTTP) and a CLI runner."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from index_server import IndexServer
+from podlock.cli.main import main
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def _load_make_index() -> object:
+    spec = importlib.util.spec_from_file_location(
+        "make_index", ROOT / "fixtures" / "index" / "make_index.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["make_index"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("index")
+    _load_make_index().build_index(out)  # type: ignore[attr-defined]
+    return out
+
+
+@pytest.fixture(scope="session")
+def index(index_dir: Path) -> Iterator[IndexServer]:
+    with IndexServer(index_dir) as server:
+        yield server
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _uv_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One uv cache for the session, away from the user's; never try Python downloads."""
+    saved = {k: os.environ.get(k) for k in ("UV_CACHE_DIR", "UV_PYTHON_DOWNLOADS")}
+    os.environ["UV_CACHE_DIR"] = str(tmp_path_factory.mktemp("uv-cache"))
+    os.environ["UV_PYTHON_DOWNLOADS"] = "never"
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(autouse=True)
+def _podlock_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    cache = tmp_path / "podlock-cache"
+    monkeypatch.setenv("PODLOCK_CACHE_DIR", str(cache))
+    return cache
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]) -> object:
+    """Run ``podlock ARGS`` in-process; returns exit code, stdout and stderr."""
+
+    def run(*args: str) -> Result:
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+def fixture_config(index: IndexServer, extra: str = "") -> str:
+    """A podlock.toml that points every index at the local fixture server."""
+    return (
+        f'python = "{PYTHON}"\n'
+        f'index-url = "{index.url("pypi")}"\n'
+        f"{extra}"
+        "[indexes]\n"
+        f'pytorch-cpu = "{index.url("cpu")}"\n'
+        f'pytorch-cu121 = "{index.url("cu121")}"\n'
+    )

@@ -1,0 +1,50 @@
+"""The fingerprint follows the meaning of the inputs, not their text."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from podlock.fingerprint import fingerprint
+from podlock.project import discover
+
+
+def fp(tmp_path: Path, requirements: str, config: str = "") -> str:
+    (tmp_path / "requirements.txt").write_text(requirements)
+    if config:
+        (tmp_path / "podlock.toml").write_text(config)
+    inputs = discover(tmp_path)
+    return fingerprint(inputs, inputs.config.variant("cpu"))
+
+
+def test_comments_whitespace_and_continuations_do_not_change_it(tmp_path: Path) -> None:
+    base = fp(tmp_path, "numpy>=1.26\nflax\n")
+    assert fp(tmp_path, "# deps\nnumpy >= 1.26   # pinned low\n\n\nflax\\\n\n") == base
+
+
+def test_credentials_do_not_change_it_but_the_index_does(tmp_path: Path) -> None:
+    one = fp(tmp_path, "--extra-index-url https://u:one@idx.example/simple\nflax\n")
+    two = fp(tmp_path, "--extra-index-url https://u:two@idx.example/simple\nflax\n")
+    other = fp(tmp_path, "--extra-index-url https://u:two@other.example/simple\nflax\n")
+    assert one == two != other
+
+
+def test_any_change_of_meaning_changes_it(tmp_path: Path) -> None:
+    base = fp(tmp_path, "numpy\n")
+    assert fp(tmp_path, "numpy<3\n") != base
+    assert fp(tmp_path, "jax # kn:keep\nnumpy\n") != fp(tmp_path, "jax\nnumpy\n")
+    assert fp(tmp_path, "numpy\n", 'python = "3.12"\n') != fp(
+        tmp_path, "numpy\n", 'python = "3.11"\n'
+    )
+    assert fp(tmp_path, "numpy\n", '[variants.cpu]\nplatforms = ["linux/amd64"]\n') != base
+
+
+def test_other_variants_config_does_not_change_it(tmp_path: Path) -> None:
+    base = fp(tmp_path, "numpy\n", 'variants = ["cpu", "tpu"]\n')
+    assert (
+        fp(
+            tmp_path,
+            "numpy\n",
+            'variants = ["cpu", "tpu"]\n[variant.tpu]\nsystem-packages = ["ffmpeg"]\n',
+        )
+        == base
+    )
