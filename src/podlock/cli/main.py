@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import traceback
 from collections.abc import Sequence
 
 from podlock import __version__
-from podlock.cli import export as export_cmd
-from podlock.cli import lock as lock_cmd
 from podlock.errors import PodlockError
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "lock": ("podlock.cli.lock", "resolve the project into one PEP 751 lock per variant"),
+    "export": ("podlock.cli.export", "print one platform of a lock as a hashed requirements file"),
+}
 
 
 class StderrReporter:
@@ -27,7 +31,7 @@ class StderrReporter:
         print(f"podlock: warning: {message}", file=sys.stderr)
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="podlock",
         description="Lock, build and launch ML environments reproducibly on TPU/GPU pods.",
@@ -36,13 +40,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="show tracebacks on errors")
     p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    lock_cmd.add_parser(sub)
-    export_cmd.add_parser(sub)
+    # Only the chosen command's module is imported (docker's SDK alone costs ~150 ms),
+    # so `podlock lock --check` stays fast; the others are listed by name for --help.
+    chosen = next((a for a in (argv or []) if not a.startswith("-")), None)
+    for name, (module, summary) in COMMANDS.items():
+        if name == chosen:
+            importlib.import_module(module).add_parser(sub)
+        else:
+            sub.add_parser(name, help=summary)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser(argv).parse_args(argv)
     reporter = StderrReporter(quiet=args.quiet)
     try:
         code: int = args.run(args, reporter)

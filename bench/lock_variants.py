@@ -1,0 +1,101 @@
+"""Lock speed: podlock (all three variants) against one `uv pip compile --universal`.
+
+Runs both in one process, against the index the machine reaches (PyPI), and prints times
+and ratios. Goals (issue #2): a warm full re-resolve of cpu+cuda+tpu <= 1.3x one uv
+compile of a single variant; a no-op `podlock lock` and `lock --check` <= 0.5 s each.
+
+    python bench/lock_variants.py [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from podlock.resolver.interpreters import find_python
+from podlock.resolver.uv_backend import uv_binary
+
+HERE = Path(__file__).resolve().parent
+
+
+def timed(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> float:
+    start = time.perf_counter()
+    done = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        sys.exit(f"failed: {' '.join(argv)}\n{done.stderr}")
+    return elapsed
+
+
+def median(fn: object, runs: int) -> float:
+    return statistics.median(fn() for _ in range(runs))  # type: ignore[operator]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="podlock-bench-"))
+    project = work / "reference"
+    shutil.copytree(HERE / "reference", project)
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never", "PODLOCK_CACHE_DIR": str(work / "cache")}
+    uv = uv_binary()
+    podlock = [sys.executable, "-m", "podlock"]
+    python = find_python("3.12", uv)
+    # The cpu variant's requirements, as podlock asks uv for them (jax is the runtime).
+    single = work / "cpu.in"
+    single.write_text((HERE / "reference" / "requirements.txt").read_text())
+    compile_argv = [
+        uv, "pip", "compile", "--universal", "--python-version", "3.12", "--python", python,
+        "--generate-hashes", "-q", "-o", str(work / "cpu.txt"), str(single),
+    ]  # fmt: skip
+
+    # Warm every cache once (uv's HTTP cache, podlock's size cache).
+    timed(compile_argv, env)
+    timed([*podlock, "lock", "--project", str(project)], env)
+
+    def uv_compile() -> float:
+        (work / "cpu.txt").unlink(missing_ok=True)
+        return timed(compile_argv, env)
+
+    def podlock_full() -> float:
+        # No preferences at all: the generated project's uv.lock and the locks are removed.
+        shutil.rmtree(work / "cache" / "uv-projects", ignore_errors=True)
+        for lock in project.glob("pylock.*.toml"):
+            lock.unlink()
+        return timed([*podlock, "lock", "--project", str(project)], env)
+
+    def podlock_upgrade() -> float:
+        return timed([*podlock, "lock", "--upgrade", "--project", str(project)], env)
+
+    def podlock_noop() -> float:
+        return timed([*podlock, "lock", "--project", str(project)], env)
+
+    def podlock_check() -> float:
+        return timed([*podlock, "lock", "--check", "--project", str(project)], env)
+
+    compile_s = median(uv_compile, args.runs)
+    full_s = median(podlock_full, args.runs)
+    upgrade_s = median(podlock_upgrade, args.runs)
+    noop_s = median(podlock_noop, args.runs)
+    check_s = median(podlock_check, args.runs)
+    print(f"reference project, Python 3.12, median of {args.runs} runs, warm caches")
+    print(f"  uv pip compile --universal (cpu only)      {compile_s:6.2f} s")
+    print(f"  podlock lock, cpu+cuda+tpu, no preferences {full_s:6.2f} s  "
+          f"ratio {full_s / compile_s:.2f}x  (goal <= 1.3x)")  # fmt: skip
+    print(f"  podlock lock --upgrade, cpu+cuda+tpu       {upgrade_s:6.2f} s  "
+          f"ratio {upgrade_s / compile_s:.2f}x")  # fmt: skip
+    print(f"  podlock lock (no-op)                       {noop_s:6.2f} s  (goal <= 0.5 s)")
+    print(f"  podlock lock --check                       {check_s:6.2f} s  (goal <= 0.5 s)")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
