@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PYTHON
 from packaging.pylock import Pylock
 
+from conftest import PYTHON
 from podlock.resolver.uv_backend import uv_binary
 
 pytestmark = pytest.mark.live
