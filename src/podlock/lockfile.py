@@ -11,7 +11,7 @@ import os
 import tempfile
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -110,8 +110,6 @@ class LockMeta:
     system_packages: tuple[str, ...] = ()
     base_image: str | None = None
     source: str = ""
-    podlock_version: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -144,3 +144,18 @@ def test_unknown_variant_and_bad_config_exit_2(
     assert result.code == 2
     assert "podlock.toml: unknown config key 'resolvr'" in result.err
     assert "did you mean 'resolver'?" in result.err
+
+
+def test_a_direct_url_requirement_becomes_a_hashed_archive(
+    tmp_path: Path, index: IndexServer, cli: Any
+) -> None:
+    wheel = "idna-3.10-py3-none-any.whl"
+    url = index.file_url("pypi", wheel)
+    root = make(tmp_path, index, f"idna @ {url}\n", 'variants = ["tpu"]\n')
+    result = cli("lock", "--project", str(root))
+    assert result.code == 0, result.err
+    (pkg,) = [p for p in load(root, "tpu")["packages"] if p["name"] == "idna"]
+    assert pkg["archive"]["url"] == url
+    assert pkg["archive"]["hashes"]["sha256"] == sha256_of(index, wheel)
+    assert pkg["archive"]["size"] == index.indexes["pypi"].files[wheel].size
+    assert "wheels" not in pkg and "index" not in pkg

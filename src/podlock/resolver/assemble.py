@@ -10,7 +10,6 @@ from pathlib import Path
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
-from podlock import __version__
 from podlock.errors import HashMismatch, PodlockError
 from podlock.lockfile import Artifact, Lock, LockedPackage, LockMeta
 from podlock.platforms import Platform
@@ -95,7 +94,6 @@ def assemble(
             dict.fromkeys((*inputs.config.system_packages, *variant.system_packages))
         ),
         base_image=variant.base_image,
-        podlock_version=__version__,
     )
     return Lock(
         meta=meta,

@@ -151,7 +151,8 @@ def generated_project(
             if len(group) > 1:
                 route["extra"] = vreq.variant.name
             sources.setdefault(pkg, []).append(route)
-    ordered = sorted(indexes.values(), key=lambda e: (bool(e.get("default")), 0))
+    # uv tries indexes in order; the default (PyPI or --index-url) goes last, like pip.
+    ordered = sorted(indexes.values(), key=lambda e: bool(e.get("default")))
     uv: dict[str, Any] = {
         "package": False,
         "environments": [p.marker for p in all_platforms],
