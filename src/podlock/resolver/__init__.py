@@ -12,4 +12,8 @@ def backend(name: str) -> Backend:
         from podlock.resolver.uv_backend import UvBackend
 
         return UvBackend()
-    raise ConfigError(f"unknown resolver {name!r}", hint='use resolver = "uv"')
+    if name == "python":
+        from podlock.resolver.python import PythonBackend
+
+        return PythonBackend()
+    raise ConfigError(f"unknown resolver {name!r}", hint='use resolver = "uv" or "python"')

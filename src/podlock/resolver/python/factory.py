@@ -1,0 +1,308 @@
+"""The factory: index access for one variant's resolution.
+
+It turns project pages into candidates (index routing and priority, Requires-Python,
+yanked files, pre-releases, wheels for the variant's platforms) and metadata into
+requirements (markers evaluated on every platform of the variant: a dependency counts
+when its marker holds on any of them). Pages and metadata are fetched ahead in the pool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from packaging.markers import Marker
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.tags import Tag
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from podlock.config import VariantConfig
+from podlock.errors import PodlockError, ResolutionError
+from podlock.platforms import Platform
+from podlock.reporter import Reporter
+from podlock.resolver.indexes import Index, IndexPlan
+from podlock.resolver.python.candidates import PYTHON, AnyCandidate, Candidate, PythonCandidate
+from podlock.resolver.python.metadata import MetadataStore
+from podlock.resolver.python.requirements import (
+    AnyRequirement,
+    ExplicitRequirement,
+    RequiresPython,
+    SpecifierRequirement,
+)
+from podlock.resolver.python.simple_api import Dist, ProjectPages
+
+
+@dataclass(frozen=True, kw_only=True)
+class Edge:
+    """A dependency as declared, for the per-platform walk after resolution."""
+
+    target: str  # identifier
+    marker: Marker | None
+    extras: tuple[str, ...]  # the ``extra`` values the marker is evaluated with
+
+
+class Factory:
+    """Candidates and requirements for one variant; shares pages and metadata."""
+
+    def __init__(
+        self,
+        *,
+        variant: VariantConfig,
+        plan: IndexPlan,
+        pages: ProjectPages,
+        metadata: MetadataStore,
+        constraints: Sequence[str],
+        needs: dict[str, frozenset[Platform]],
+        preferred: Mapping[str, Version],
+        reporter: Reporter,
+    ) -> None:
+        self.variant = variant
+        self.plan = plan
+        self.pages = pages
+        self.metadata = metadata
+        self.needs = needs
+        self.preferred = preferred
+        self.reporter = reporter
+        self.python = PythonCandidate(version=Version(f"{variant.python}.0"))
+        self.platforms = tuple(variant.platforms)
+        self._envs = {
+            p: {k: str(v) for k, v in p.environment(variant.python).items()} for p in self.platforms
+        }
+        self._tags: dict[Platform, frozenset[Tag]] = {
+            p: frozenset(p.tags(variant.python)) for p in self.platforms
+        }
+        self.constraints: dict[str, list[SpecifierSet]] = {}
+        for text in constraints:
+            req = Requirement(text)
+            if req.marker is None or self.holds(req.marker, ("",)):
+                self.constraints.setdefault(canonicalize_name(req.name), []).append(req.specifier)
+        self.edges: dict[tuple[str, Version | None], list[Edge]] = {}
+        self.reasons: dict[str, str] = {}  # name -> why it has no candidates
+        self.notes: dict[str, dict[Version, str]] = {}  # name -> versions left out, why
+        self._candidates: dict[str, list[Candidate]] = {}
+        self._lock = threading.Lock()
+
+    # -- markers ----------------------------------------------------------
+
+    def holds(self, marker: Marker, extras: Iterable[str]) -> frozenset[Platform]:
+        """The variant's platforms on which ``marker`` is true for one of ``extras``."""
+        out = set()
+        for platform, env in self._envs.items():
+            for extra in extras:
+                if marker.evaluate({**env, "extra": extra}):
+                    out.add(platform)
+                    break
+        return frozenset(out)
+
+    def edge_holds(self, edge: Edge, platform: Platform) -> bool:
+        if edge.marker is None:
+            return True
+        env = self._envs[platform]
+        return any(edge.marker.evaluate({**env, "extra": e}) for e in edge.extras)
+
+    # -- requirements -----------------------------------------------------
+
+    def root_requirements(self, texts: Sequence[str]) -> list[AnyRequirement]:
+        out: list[AnyRequirement] = []
+        edges: list[Edge] = []
+        for text in texts:
+            req = Requirement(text)
+            if req.url:
+                raise ResolutionError(
+                    f"{req.name} @ {req.url.split('://')[0]}://... is a direct reference",
+                    explanation="the python resolver locks packages from indexes only",
+                    hint='use resolver = "uv" for direct references',
+                )
+            where = self.holds(req.marker, ("",)) if req.marker else frozenset(self.platforms)
+            if not where:
+                continue
+            sr = SpecifierRequirement(requirement=req, parent=None)
+            self.needs[sr.name] = self.needs.get(sr.name, frozenset()) | where
+            out.append(sr)
+            edges.append(Edge(target=sr.identifier, marker=req.marker, extras=("",)))
+            self._prefetch_page(sr.name)
+        self.edges[("", None)] = edges
+        return out
+
+    def dependencies(self, candidate: AnyCandidate) -> list[AnyRequirement]:
+        if isinstance(candidate, PythonCandidate):
+            return []
+        meta = self.metadata.get(candidate.metadata_dist())
+        out: list[AnyRequirement] = []
+        edges: list[Edge] = []
+        extras: tuple[str, ...] = ("",)
+        if candidate.extras:
+            base = candidate.with_extras(frozenset())
+            out.append(ExplicitRequirement(candidate=base, parent=candidate))
+            edges.append(Edge(target=base.identifier, marker=None, extras=("",)))
+            extras = tuple(sorted(candidate.extras))
+            provided = {canonicalize_name(e) for e in meta.provides_extra}
+            for extra in extras:
+                if provided and extra not in provided:
+                    self.reporter.warn(
+                        f"{candidate.name} {candidate.version} has no extra {extra!r}"
+                    )
+        elif meta.requires_python:
+            with contextlib.suppress(InvalidSpecifier):
+                out.append(
+                    RequiresPython(specifier=SpecifierSet(meta.requires_python), parent=candidate)
+                )
+        for text in meta.requires_dist:
+            try:
+                req = Requirement(text)
+            except InvalidRequirement:
+                self.reporter.warn(f"{candidate}: ignoring invalid requirement {text!r}")
+                continue
+            if req.marker is not None:
+                if not self.holds(req.marker, extras):
+                    continue
+                # An extras candidate adds only what the extra brings.
+                if candidate.extras and self.holds(req.marker, ("",)):
+                    continue
+            elif candidate.extras:
+                continue
+            sr = SpecifierRequirement(requirement=req, parent=candidate)
+            out.append(sr)
+            edges.append(Edge(target=sr.identifier, marker=req.marker, extras=extras))
+            self._prefetch_page(sr.name)
+        self.edges[(candidate.identifier, candidate.version)] = edges
+        return out
+
+    # -- candidates -------------------------------------------------------
+
+    def find_matches(
+        self,
+        ident: str,
+        requirements: Sequence[AnyRequirement],
+        incompatible: Iterable[AnyCandidate],
+    ) -> list[AnyCandidate]:
+        if ident == PYTHON:
+            ok = all(r.is_satisfied_by(self.python) for r in requirements)
+            return [self.python] if ok else []
+        name = canonicalize_name(ident.split("[", 1)[0])
+        extras = frozenset(ident[len(name) + 1 : -1].split(",")) if "[" in ident else frozenset()
+        bad = {c.version for c in incompatible if isinstance(c, Candidate)}
+        pinned = any(r.pinned for r in requirements)
+        allow_pre = self.plan.pre or any(r.names_prerelease for r in requirements)
+        out: list[Candidate] = []
+        for cand in self.candidates(name):
+            if cand.version in bad or (cand.yanked and not pinned):
+                continue
+            if any(
+                not s.contains(cand.version, prereleases=True)
+                for s in self.constraints.get(name, ())
+            ):
+                continue
+            c = cand.with_extras(extras) if extras else cand
+            if all(r.is_satisfied_by(c) for r in requirements):
+                out.append(c)
+        if not allow_pre:
+            # Pre-releases only when no final version satisfies (as uv does).
+            out = [c for c in out if not c.version.is_prerelease] or out
+        prefer = self.preferred.get(name)
+        if prefer is not None:
+            out.sort(key=lambda c: c.version != prefer)
+        if out:
+            self.metadata.prefetch(out[0].metadata_dist())
+        return list(out)
+
+    def candidates(self, name: NormalizedName) -> list[Candidate]:
+        """Every usable version of ``name``, newest first (memoized)."""
+        with self._lock:
+            if name in self._candidates:
+                return self._candidates[name]
+        indexes = self.indexes_for(name)
+        found = self.pages.first(indexes, name)
+        out: list[Candidate] = []
+        if found is None:
+            self.reasons[name] = f"no index has {name} ({', '.join(i.url for i in indexes)})"
+        else:
+            index, dists = found
+            by_version: dict[Version, list[Dist]] = {}
+            skipped: dict[Version, str] = {}
+            for dist in dists:
+                if not self._python_ok(dist):
+                    skipped[dist.version] = f"requires Python {dist.link.requires_python}"
+                    continue
+                by_version.setdefault(dist.version, []).append(dist)
+            need = self.needs.get(name, frozenset())
+            uncovered: list[str] = []
+            for version in sorted(by_version, reverse=True):
+                vd = by_version[version]
+                if not all(d.link.yanked is not None for d in vd):
+                    vd = [d for d in vd if d.link.yanked is None]
+                coverage = self._coverage(vd)
+                if not coverage:
+                    skipped[version] = f"no file for CPython {self.variant.python} on any platform"
+                    continue
+                if not need <= coverage:
+                    missing = sorted(str(p) for p in need - coverage)
+                    uncovered.append(f"{version} (none for {', '.join(missing)})")
+                    continue
+                out.append(
+                    Candidate(
+                        name=name, version=version, index=index, dists=tuple(vd), coverage=coverage
+                    )
+                )
+            for version, why in sorted(skipped.items(), reverse=True):
+                if version not in {c.version for c in out}:
+                    self.notes.setdefault(name, {})[version] = why
+            if uncovered:
+                self.reasons[name] = (
+                    f"{name}: no wheel (and no sdist) for a platform that needs it in "
+                    f"{', '.join(uncovered[:5])}{' ...' if len(uncovered) > 5 else ''}"
+                )
+        with self._lock:
+            self._candidates[name] = out
+        return out
+
+    def indexes_for(self, name: str) -> list[Index]:
+        """The routed index alone, else the non-explicit ones in priority order."""
+        routed = self.plan.sources.get(name)
+        if routed is not None:
+            return [i for i in self.plan.indexes if i.name == routed]
+        return [i for i in self.plan.indexes if not i.explicit]
+
+    def _python_ok(self, dist: Dist) -> bool:
+        rp = dist.link.requires_python
+        if not rp:
+            return True
+        try:
+            return SpecifierSet(rp).contains(self.python.version, prereleases=True)
+        except InvalidSpecifier:
+            return True
+
+    def _coverage(self, dists: Sequence[Dist]) -> frozenset[Platform]:
+        if any(d.tags is None for d in dists):
+            return frozenset(self.platforms)
+        out = set()
+        for platform, tags in self._tags.items():
+            if any(d.tags is not None and not d.tags.isdisjoint(tags) for d in dists):
+                out.add(platform)
+        return frozenset(out)
+
+    def _prefetch_page(self, name: str) -> None:
+        """Fetch the page now, and the newest version's metadata as soon as it arrives."""
+        norm = canonicalize_name(name)
+        with self._lock:
+            if norm in self._candidates:
+                return
+        futures = [self.pages.prefetch(index, norm) for index in self.indexes_for(norm)]
+
+        def ready(_: object) -> None:
+            # Never block a pool thread on another fetch: go on only once all are done.
+            if not all(f.done() for f in futures) or any(f.exception() for f in futures):
+                return
+            # RuntimeError: the pool shut down (resolution ended) before the page came.
+            with contextlib.suppress(PodlockError, RuntimeError):
+                best = [c for c in self.candidates(norm) if not c.yanked]
+                finals = [c for c in best if not c.version.is_prerelease] or best
+                if finals:
+                    self.metadata.prefetch(finals[0].metadata_dist())
+
+        for future in futures:
+            future.add_done_callback(ready)

@@ -1,0 +1,46 @@
+"""Against the real PyPI (``-m live``): both backends lock the same packages and versions.
+
+Small on purpose: ``requests`` + ``jax`` for cpu and tpu with the host's Python. Behind the
+restricted proxy this runs the HTML + range-request path (libtpu's wheel is ~214 MB and
+must not be downloaded to read its METADATA).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from podlock.project import discover
+from podlock.resolver import backend
+from podlock.resolver.pipeline import lock
+from podlock.resolver.python import PythonBackend
+
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+@pytest.mark.live
+def test_pypi_pins_match_uv(tmp_path: Path) -> None:
+    pins: dict[str, dict[str, dict[str, str | None]]] = {}
+    python = PythonBackend()
+    for name, impl in (("uv", backend("uv")), ("python", python)):
+        root = tmp_path / name
+        root.mkdir()
+        (root / "requirements.txt").write_text("requests\njax\n")
+        (root / "podlock.toml").write_text(f'python = "{PYTHON}"\nvariants = ["cpu", "tpu"]\n')
+        inputs = discover(root)
+        start = time.monotonic()
+        results = lock(inputs, list(inputs.config.variants), backend=impl)
+        assert time.monotonic() - start < 300
+        pins[name] = {
+            r.variant: {p.name: p.version for p in r.lock.packages}
+            for r in results
+            if r.lock is not None
+        }
+    assert pins["python"] == pins["uv"]
+    assert "libtpu" in pins["python"]["tpu"]
+    assert python.metadata is not None
+    libtpu = [f for f in python.metadata.sources if f.startswith("libtpu-")]
+    assert libtpu and all(python.metadata.sources[f] in ("pep658", "range") for f in libtpu)
