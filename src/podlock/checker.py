@@ -89,6 +89,10 @@ def _check_platform(
     where = str(platform)
     installed = {n: p for n, p in packages.items() if _installed(p, env)}
     problems: list[Problem] = []
+
+    def report(kind: str, package: str, message: str) -> None:
+        problems.append(Problem(kind=kind, package=package, platform=where, message=message))
+
     reached: set[str] = set()
     seen: set[tuple[str, frozenset[str]]] = set()
     # (requirement, who asked); the walk follows requirements, not the lock's own claims
@@ -102,25 +106,11 @@ def _check_platform(
         name = canonicalize_name(req.name)
         pkg = installed.get(name)
         if pkg is None:
-            problems.append(
-                Problem(
-                    kind="missing",
-                    package=name,
-                    platform=where,
-                    message=f"{who} requires {req}, and the lock installs no {name} here",
-                )
-            )
+            report("missing", name, f"{who} requires {req}, and the lock installs no {name} here")
             continue
         version = str(pkg.get("version", ""))
         if not _satisfies(req, version):
-            problems.append(
-                Problem(
-                    kind="unsatisfied",
-                    package=name,
-                    platform=where,
-                    message=f"{who} requires {req}, the lock has {version}",
-                )
-            )
+            report("unsatisfied", name, f"{who} requires {req}, the lock has {version}")
         reached.add(name)
         extras = frozenset(canonicalize_name(e) for e in req.extras)
         if (name, extras) in seen:
@@ -141,34 +131,13 @@ def _check_platform(
         if name in installed and (con.marker is None or con.marker.evaluate({**env, "extra": ""})):
             version = str(installed[name].get("version", ""))
             if not _satisfies(con, version):
-                problems.append(
-                    Problem(
-                        kind="constraint",
-                        package=name,
-                        platform=where,
-                        message=f"constraint {con} is not met by {version}",
-                    )
-                )
+                report("constraint", name, f"constraint {con} is not met by {version}")
     tags = set(platform.tags(python))
     for installed_name, pkg in installed.items():
         if installed_name not in reached:
-            problems.append(
-                Problem(
-                    kind="extraneous",
-                    package=installed_name,
-                    platform=where,
-                    message="installed here but nothing requires it",
-                )
-            )
+            report("extraneous", installed_name, "installed here but nothing requires it")
         if not _usable_here(pkg, tags):
-            problems.append(
-                Problem(
-                    kind="no-file",
-                    package=installed_name,
-                    platform=where,
-                    message=f"no wheel for CPython {python} here and no sdist",
-                )
-            )
+            report("no-file", installed_name, f"no wheel for CPython {python} here and no sdist")
     return problems
 
 

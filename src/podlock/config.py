@@ -8,7 +8,7 @@ from __future__ import annotations
 import difflib
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -127,9 +127,6 @@ class Config:
                 hint=f"define it under [indexes] (known: {', '.join(sorted(self.indexes))})",
             )
         return self.indexes[ref]
-
-    def with_variants(self, names: list[str]) -> Config:
-        return replace(self, variants=tuple(self.variant(n) for n in names))
 
 
 _TOP_KEYS = {

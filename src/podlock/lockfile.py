@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 import tomli_w
 from packaging.pylock import Pylock, PylockValidationError
 
 from podlock.errors import LockError
+from podlock.urls import filename_of
 
 CREATED_BY = "podlock"
 
@@ -41,7 +41,7 @@ class Artifact:
 
     @property
     def filename(self) -> str:
-        return unquote((self.url or self.path or "").rsplit("/", 1)[-1].split("#")[0])
+        return filename_of(self.url, self.path)
 
     def to_dict(self, *, named: bool) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
@@ -44,6 +44,11 @@ def strip_credentials(url: str) -> str:
     if parts.port is not None:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def filename_of(url: str | None, path: str | None) -> str:
+    """The file name a URL or path points to, percent-decoded (``torch-2.4.0+cpu-...``)."""
+    return unquote((url or path or "").rsplit("/", 1)[-1].split("#")[0])
 
 
 def normalize_index(url: str) -> str:

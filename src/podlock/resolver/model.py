@@ -9,12 +9,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
-from urllib.parse import unquote
 
 from podlock.platforms import Platform
 from podlock.project import Inputs
 from podlock.reporter import Reporter
 from podlock.runtime import VariantRequirements
+from podlock.urls import filename_of
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,7 +29,7 @@ class RawArtifact:
 
     @property
     def filename(self) -> str:
-        return unquote((self.url or self.path or "").rsplit("/", 1)[-1].split("#")[0])
+        return filename_of(self.url, self.path)
 
 
 @dataclass(frozen=True, kw_only=True)

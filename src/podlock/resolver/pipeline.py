@@ -100,7 +100,7 @@ def lock(
             file=inputs.source,
             hint=f"export {inputs.missing_vars[0]}=... before running podlock",
         )
-    _check_upgrade_names(inputs, mode)
+    _check_upgrade_names(mode)
     vreqs = [variant_requirements(inputs, v) for v in variants]
     _report_stripped(vreqs, reporter)
     resolved = _resolve_to_fixpoint(inputs, vreqs, backend, mode, reporter)
@@ -180,7 +180,7 @@ def _report_stripped(vreqs: Sequence[VariantRequirements], reporter: Reporter) -
         )
 
 
-def _check_upgrade_names(inputs: Inputs, mode: Mode) -> None:
+def _check_upgrade_names(mode: Mode) -> None:
     for name in mode.upgrade_packages:
         try:
             Requirement(name)

@@ -62,13 +62,11 @@ class UvLock:
         reached: dict[str, set[Platform]] = {}
         nodes: dict[str, _Node] = {}
         extra = conflict_extra(variant)
-        roots = self.root.entry.get("optional-dependencies", {})
-        start = roots.get(canonicalize_name(variant))
-        if start is None:
-            start = next(
-                (v for k, v in roots.items() if canonicalize_name(k) == canonicalize_name(variant)),
-                [],
-            )
+        roots = {
+            canonicalize_name(k): v
+            for k, v in self.root.entry.get("optional-dependencies", {}).items()
+        }
+        start = roots.get(canonicalize_name(variant), [])
         for platform in platforms:
             env = {k: str(v) for k, v in platform.environment(python).items()}
             env["extra"] = extra
