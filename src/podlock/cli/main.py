@@ -14,6 +14,10 @@ from podlock.errors import PodlockError
 COMMANDS: dict[str, tuple[str, str]] = {
     "lock": ("podlock.cli.lock", "resolve the project into one PEP 751 lock per variant"),
     "export": ("podlock.cli.export", "print one platform of a lock as a hashed requirements file"),
+    "build": ("podlock.cli.build", "build the project's image from its lock"),
+    "dockerfile": ("podlock.cli.dockerfile", "write a Dockerfile and build context from a lock"),
+    "package": ("podlock.cli.package", "show what the code package contains"),
+    "build-base": ("podlock.cli.build", "build the runtime base image for --mode prebuilt"),
 }
 
 

@@ -1,0 +1,112 @@
+"""Bench: podlock's layered build against a Kinetic-style Dockerfile, same project, same engine.
+
+Kinetic-style: one `pip install -r requirements.txt` layer, then the code. Three builds
+each: cold (no cache), after adding one small dependency, and after a code-only change.
+Run by hand (needs the engine and the base image: `sudo bash ci/engine.sh up`):
+
+    python bench/build.py            # the hello fixture project on the local fixture index
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "builder"))
+
+from builder_helpers import BASE_IMAGE, HELLO, project_config  # noqa: E402
+
+from index_server import IndexServer  # noqa: E402
+from podlock.builder.build import build  # noqa: E402
+from podlock.builder.engine import Engine  # noqa: E402
+from podlock.cli.main import main as podlock  # noqa: E402
+
+KINETIC = """FROM {base}
+RUN python3 -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+COPY requirements.txt /app/requirements.txt
+RUN pip install --no-cache-dir --index-url {index} -r /app/requirements.txt
+COPY . /app
+WORKDIR /app
+"""
+
+
+def kinetic_build(engine: Engine, root: Path, index_url: str, *, nocache: bool) -> None:
+    data = io.BytesIO()
+    with tarfile.open(fileobj=data, mode="w") as tar:
+        dockerfile = KINETIC.format(base=BASE_IMAGE, index=index_url).encode()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(dockerfile)
+        tar.addfile(info, io.BytesIO(dockerfile))
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and not path.name.startswith("pylock."):
+                tar.add(path, arcname=str(path.relative_to(root)))
+    data.seek(0)
+    stream = engine.client.api.build(
+        fileobj=data, custom_context=True, network_mode="host", nocache=nocache, rm=True,
+        decode=True, tag="podlock-bench/kinetic:latest",
+    )  # fmt: skip
+    for chunk in stream:
+        if "error" in chunk:
+            raise SystemExit(f"kinetic build failed: {chunk['error']}")
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    make_py = ROOT / "fixtures" / "index" / "make_index.py"
+    spec = importlib.util.spec_from_file_location("make_index", make_py)
+    assert spec and spec.loader
+    make_index = importlib.util.module_from_spec(spec)
+    sys.modules["make_index"] = make_index
+    spec.loader.exec_module(make_index)
+    engine = Engine.connect()
+    with tempfile.TemporaryDirectory(prefix="podlock-bench-") as tmp:
+        work = Path(tmp)
+        os.environ["PODLOCK_CACHE_DIR"] = str(work / "cache")
+        os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
+        make_index.build_index(work / "index")
+        with IndexServer(work / "index") as index:
+            root = work / "hello"
+            shutil.copytree(HELLO, root)
+            (root / "podlock.toml").write_text(project_config(index))
+            assert podlock(["-q", "lock", "--project", str(root)]) == 0
+
+            def ours(nocache: bool = False) -> None:
+                build(root, "cpu", network="host", tag="podlock-bench/podlock:latest",
+                      heavy_bytes=1 << 20, engine=engine, no_cache=nocache)  # fmt: skip
+
+            def theirs(nocache: bool = False) -> None:
+                kinetic_build(engine, root, index.url("pypi"), nocache=nocache)
+
+            rows = []
+            cold = (timed(lambda: ours(True)), timed(lambda: theirs(True)))
+            rows.append(("cold build", *cold))
+            reqs = root / "requirements.txt"
+            reqs.write_text(reqs.read_text() + "idna\n")
+            assert podlock(["-q", "lock", "--project", str(root)]) == 0
+            rows.append(("add one small dependency", timed(ours), timed(theirs)))
+            (root / "pkg" / "greeting.py").write_text('GREETING = "bench v2"\n')
+            rows.append(("code-only change", timed(ours), timed(theirs)))
+    print(f"{'build':<28}{'podlock s':>11}{'kinetic s':>11}{'podlock/kinetic':>17}")
+    for name, a, b in rows:
+        print(f"{name:<28}{a:>11.2f}{b:>11.2f}{a / b:>17.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

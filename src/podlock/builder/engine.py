@@ -1,0 +1,239 @@
+"""The Docker engine, through the ``docker`` SDK (classic builder): build, inspect, tag.
+
+Builds are never tagged until they have finished: an interrupted or failed build leaves
+the old tag where it was.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import tarfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker  # type: ignore[import-untyped]
+import docker.errors  # type: ignore[import-untyped]
+
+from podlock.errors import PodlockError
+from podlock.reporter import NullReporter, Reporter
+
+START_HINT = (
+    "start one with `sudo bash ci/engine.sh start-docker` (or `sudo dockerd &`), "
+    "or point DOCKER_HOST at a running engine"
+)
+_STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
+
+
+class EngineUnavailable(PodlockError):
+    """No Docker engine answers."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"no Docker engine is reachable ({detail})", hint=START_HINT)
+
+
+class ImageMissing(PodlockError):
+    def __init__(self, ref: str, *, what: str = "image", hint: str | None = None) -> None:
+        super().__init__(f"{what} {ref} is not in the Docker engine", hint=hint)
+        self.ref = ref
+
+
+class BuildFailed(PodlockError):
+    """A Dockerfile step failed; ``step`` is its instruction, ``log`` the build's output."""
+
+    def __init__(self, message: str, *, step: str, log: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.step = step
+        self.log = log
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuiltImage:
+    id: str
+    cached_steps: int
+    steps: int
+
+
+class Engine:
+    """A connected engine; ``Engine.connect()`` raises EngineUnavailable with how to start one."""
+
+    def __init__(self, client: docker.DockerClient) -> None:
+        self.client = client
+
+    @classmethod
+    def connect(cls, *, timeout: int = 600) -> Engine:
+        try:
+            client = docker.from_env(timeout=timeout)
+            client.ping()
+        except docker.errors.DockerException as exc:
+            detail = " ".join(str(exc).split())
+            raise EngineUnavailable(detail[:300] or "no socket") from None
+        return cls(client)
+
+    def architecture(self) -> str:
+        arch = str(self.client.info().get("Architecture", ""))
+        return {"x86_64": "amd64", "aarch64": "arm64"}.get(arch, arch)
+
+    def image(self, ref: str) -> Mapping[str, Any] | None:
+        """``docker image inspect`` of ``ref``, or None."""
+        try:
+            result: Mapping[str, Any] = self.client.api.inspect_image(ref)
+        except docker.errors.ImageNotFound:
+            return None
+        except docker.errors.APIError as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+        return result
+
+    def pinned(self, ref: str) -> str:
+        """``ref@sha256:...`` when the engine knows a registry digest for it, else ``ref``."""
+        if "@" in ref:
+            return ref
+        info = self.image(ref)
+        if info is None:
+            raise ImageMissing(
+                ref,
+                what="base image",
+                hint=f"pull or build it first (`docker pull {ref}`; for the test base "
+                "`sudo bash ci/engine.sh base-image`), or pass --base IMAGE",
+            )
+        repo = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
+        for digest in info.get("RepoDigests") or []:
+            if str(digest).split("@", 1)[0] == repo:
+                return f"{ref}@{str(digest).split('@', 1)[1]}"
+        return ref
+
+    def build(
+        self,
+        context: Path,
+        *,
+        network: str | None,
+        labels: Mapping[str, str] | None = None,
+        reporter: Reporter | None = None,
+        nocache: bool = False,
+    ) -> BuiltImage:
+        """Build ``context`` untagged; progress goes to ``reporter`` step by step."""
+        reporter = reporter or NullReporter()
+        log: list[str] = []
+        step = ""
+        steps = cached = 0
+        image_id: str | None = None
+        try:
+            stream: Iterator[dict[str, Any]] = self.client.api.build(
+                path=str(context),
+                rm=True,
+                forcerm=True,
+                pull=False,
+                nocache=nocache,
+                decode=True,
+                network_mode=network,
+                labels=dict(labels or {}),
+            )
+            for chunk in stream:
+                if "error" in chunk or "errorDetail" in chunk:
+                    message = str(chunk.get("error") or chunk["errorDetail"].get("message"))
+                    log.append(message)
+                    raise _failure(step, message, "".join(log))
+                text = _ANSI.sub("", str(chunk.get("stream", "")))
+                if text:
+                    log.append(text)
+                    for line in text.splitlines():
+                        m = _STEP.match(line.strip())
+                        if m:
+                            step = m.group(3)
+                            steps = int(m.group(1))
+                            reporter.info(f"[{m.group(1)}/{m.group(2)}] {_short(step)}")
+                        elif line.strip() == "---> Using cache":
+                            cached += 1
+                aux = chunk.get("aux")
+                if isinstance(aux, dict) and "ID" in aux:
+                    image_id = str(aux["ID"])
+        except docker.errors.APIError as exc:
+            raise _failure(step, str(exc.explanation or exc), "".join(log)) from None
+        if image_id is None:
+            m = re.search(r"Successfully built ([0-9a-f]+)", "".join(log))
+            if not m:
+                raise BuildFailed("the build ended without an image", step=step, log="".join(log))
+            image_id = m.group(1)
+        return BuiltImage(id=image_id, cached_steps=cached, steps=steps)
+
+    def relabel(self, image_id: str, labels: Mapping[str, str]) -> str:
+        """A config-only child of ``image_id`` with ``labels`` added (no new layer)."""
+        dockerfile = f"FROM {image_id}\nLABEL " + " ".join(
+            f"{k}={json.dumps(v)}" for k, v in sorted(labels.items())
+        )
+        stream = self.client.api.build(
+            fileobj=io.BytesIO(dockerfile.encode()), rm=True, decode=True
+        )
+        new_id = None
+        for chunk in stream:
+            if "error" in chunk:
+                raise BuildFailed(str(chunk["error"]), step="LABEL", log=str(chunk))
+            aux = chunk.get("aux")
+            if isinstance(aux, dict) and "ID" in aux:
+                new_id = str(aux["ID"])
+        if new_id is None:
+            raise BuildFailed("relabelling produced no image", step="LABEL", log="")
+        return new_id
+
+    def read_file(self, image_id: str, path: str) -> str | None:
+        """A file's text from an image (through a created, never started, container)."""
+        container = self.client.containers.create(image_id, command=["true"])
+        try:
+            bits, _ = container.get_archive(path)
+            data = b"".join(bits)
+        except docker.errors.NotFound:
+            return None
+        finally:
+            container.remove(force=True)
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            member = tar.next()
+            fh = tar.extractfile(member) if member else None
+            return fh.read().decode() if fh else None
+
+    def tag(self, image_id: str, ref: str) -> None:
+        repo, _, tag = ref.rpartition(":")
+        if not repo or "/" in tag:
+            repo, tag = ref, "latest"
+        self.client.api.tag(image_id, repo, tag, force=True)
+
+
+def _short(step: str) -> str:
+    return step if len(step) < 100 else step[:97] + "..."
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_APT_MISSING = re.compile(r"E: (?:Unable to locate package |Package '?)([A-Za-z0-9.+:=~_-]+)")
+_PIP_HASH = re.compile(r"^\s*([A-Za-z0-9._-]+)==\S+ from .*\n\s*Expected sha256", re.M)
+
+
+def _failure(step: str, message: str, log: str) -> BuildFailed:
+    """Turn a failed step into an error that names the package when it can."""
+    m = _APT_MISSING.search(log)
+    if m and ("install.sh apt" in step or "install.sh apt" in log):
+        return BuildFailed(
+            f"apt package {m.group(1)!r} does not exist in the base image's sources",
+            step=step,
+            log=log,
+            hint="fix system-packages in the podlock config, then `podlock lock`",
+        )
+    m = _PIP_HASH.search(log)
+    if m or "DO NOT MATCH THE HASHES" in log:
+        name = m.group(1) if m else "a wheel"
+        return BuildFailed(
+            f"hash mismatch for {name} while installing it in the image",
+            step=step,
+            log=log,
+            hint="the wheel in the build context is not the one in the lock; run `podlock lock`",
+        )
+    tail = "\n".join(log.strip().splitlines()[-15:])
+    return BuildFailed(
+        f"build step failed: {_short(step) or '(before the first step)'}\n"
+        f"{message.strip()}\n{tail}",
+        step=step,
+        log=log,
+    )

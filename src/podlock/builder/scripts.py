@@ -1,0 +1,51 @@
+"""Shell and Python that run inside the image; embedded here so they ship with podlock."""
+
+from __future__ import annotations
+
+INSTALL_SH = r"""#!/bin/sh
+# podlock's in-image installer (written into the build context by podlock; do not edit).
+#   install.sh apt FILE           install FILE's apt packages, drop the lists, record versions
+#   install.sh venv PYTHON        create /opt/venv (no pip in it) and check the Python version
+#   install.sh layer DIR          install DIR/requirements.txt from DIR/wheels: hashes
+#                                 enforced, no index, no dependency resolution
+set -eu
+VENV=/opt/venv
+
+pip_wheel() {
+    for w in /usr/share/python-wheels/pip-*.whl \
+        /usr/local/lib/python3*/ensurepip/_bundled/pip-*.whl; do
+        if [ -f "$w" ]; then echo "$w"; return 0; fi
+    done
+    echo "podlock: the base image has no pip wheel for ensurepip (install python3-venv in it)" >&2
+    exit 3
+}
+
+case "$1" in
+apt)
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    # shellcheck disable=SC2046
+    apt-get install -y -q --no-install-recommends $(cat "$2")
+    rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /var/log/apt /var/log/dpkg.log
+    # shellcheck disable=SC2046
+    dpkg-query -W -f '${Package}=${Version}\n' $(sed 's/=.*//' "$2") \
+        > /opt/podlock/system-packages.lock
+    ;;
+venv)
+    python3 -m venv --without-pip "$VENV"
+    got=$("$VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    if [ "$got" != "$2" ]; then
+        echo "podlock: the base image has Python $got but the lock is for Python $2" >&2
+        exit 3
+    fi
+    ;;
+layer)
+    "$VENV/bin/python" "$(pip_wheel)/pip" install --quiet --no-index --no-deps --require-hashes \
+        --no-cache-dir --disable-pip-version-check --find-links "$2/wheels" -r "$2/requirements.txt"
+    ;;
+*)
+    echo "podlock: install.sh: unknown step $1" >&2
+    exit 2
+    ;;
+esac
+"""

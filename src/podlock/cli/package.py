@@ -1,0 +1,36 @@
+"""``podlock package list``: exactly which project files go into the image, with sizes."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from podlock.builder.codepackage import collect
+from podlock.project import discover
+from podlock.reporter import Reporter
+
+
+def add_parser(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser("package", help="the project's code package")
+    actions = p.add_subparsers(dest="package_command", required=True, metavar="ACTION")
+    ls: argparse.ArgumentParser = actions.add_parser(
+        "list", help="list the files that go into the image, and those kept out"
+    )
+    ls.add_argument("--project", type=Path, default=Path("."), help="project directory")
+    ls.set_defaults(run=run_list)
+
+
+def run_list(args: argparse.Namespace, reporter: Reporter) -> int:
+    try:
+        name = discover(args.project).name
+    except Exception:  # a project without dependencies still has files to list
+        name = None
+    code = collect(args.project, name=name)
+    width = max((len(str(f.size)) for f in code.files), default=1)
+    for f in code.files:
+        print(f"{f.size:>{width}}  {f.path}")
+    print(f"total: {len(code.files)} files, {code.size} bytes (from {code.source})")
+    for e in code.excluded:
+        print(f"excluded  {e.path}  ({e.reason})")
+    return 0
