@@ -12,10 +12,19 @@ from pathlib import Path
 from typing import Literal, cast
 from urllib.parse import urlsplit
 
+from podlock.builder import uvbin
 from podlock.builder.codepackage import collect
-from podlock.builder.dockerfile import Context, render, render_runtime_base, write_context
-from podlock.builder.engine import Engine, ImageMissing
+from podlock.builder.dockerfile import (
+    ChainStep,
+    Context,
+    render,
+    render_chain,
+    render_runtime_base,
+    write_context,
+)
+from podlock.builder.engine import BuiltImage, Engine, ImageMissing
 from podlock.builder.plan import HEAVY_BYTES, PODLOCK_DIR, LayerPlan, Wheel, plan
+from podlock.builder.uvbin import UvBinary
 from podlock.builder.wheels import WheelCache
 from podlock.config import VariantConfig
 from podlock.errors import LockError, PodlockError
@@ -151,18 +160,17 @@ def build(
                 what="the runtime base image",
                 hint=f"run `podlock build-base --project {root} --variant {variant_name}` once",
             )
-    context = render(
-        project.plan,
-        target,
-        mode="prebuilt" if mode == "prebuilt" else "bundled",
-        ca_cert=cert,
-        runtime_base=runtime_base,
-    )
     ref = tag or project.plan.default_tag
-    with tempfile.TemporaryDirectory(prefix="podlock-context-") as tmp:
-        write(project, context, Path(tmp), reporter=reporter)
-        reporter.info(f"building {ref} ({mode}, {target}) with the Docker engine")
-        built = engine.build(Path(tmp), network=network, reporter=reporter, nocache=no_cache)
+    reporter.info(f"building {ref} ({mode}, {target}) with the Docker engine")
+    if mode == "bundled":
+        steps = render_chain(project.plan, target, ca_cert=cert, uv=uvbin.for_platform(target))
+        built = _build_chain(project, steps, engine, network, reporter, no_cache)
+    else:
+        context = render(project.plan, target, mode="prebuilt", ca_cert=cert,
+                         runtime_base=runtime_base)  # fmt: skip
+        with tempfile.TemporaryDirectory(prefix="podlock-context-") as tmp:
+            write(project, context, Path(tmp), reporter=reporter)
+            built = engine.build(Path(tmp), network=network, reporter=reporter, nocache=no_cache)
     image_id = built.id
     if project.plan.system_packages:
         versions = engine.read_file(image_id, f"{PODLOCK_DIR}/system-packages.lock")
@@ -178,6 +186,79 @@ def build(
         cached_steps=built.cached_steps,
         steps=built.steps,
     )
+
+
+def _build_chain(
+    project: Project,
+    steps: tuple[ChainStep, ...],
+    engine: Engine,
+    network: str | None,
+    reporter: Reporter,
+    no_cache: bool,
+) -> BuiltImage:
+    """Build ``steps`` in order, each FROM the previous one's image.
+
+    Every step but the last is tagged ``podlock-layers/<layer>:<key>``, where the key covers
+    the base image's ID, the previous step's key and the step's Dockerfile and files (wheels
+    by sha256): a step whose image exists is not built at all, its wheels not even fetched,
+    and projects that lock the same runtime on the same base share its images."""
+    base_info = engine.image(project.plan.base_image)
+    key = hashlib.sha256(str(base_info["Id"] if base_info else project.plan.base_image).encode())
+    tags: list[str] = []
+    for step in steps[:-1]:
+        key.update(step.context.dockerfile.encode())
+        for path, source in step.context.files.items():
+            key.update(f"\0{path}\0{_content_key(source)}".encode())
+        tags.append(f"podlock-layers/{step.name}:{key.hexdigest()[:24]}")
+    missing = [no_cache or engine.image(tag) is None for tag in tags] + [True]
+    cache = wheel_cache(project)
+    wanted = [
+        source
+        for step, build_it in zip(steps, missing, strict=True)
+        if build_it
+        for source in step.context.files.values()
+        if isinstance(source, Wheel)
+    ]
+    cache.fetch_all(wanted, reporter)  # all at once, concurrently, before the first build
+    parent = installer = project.plan.base_image
+    for step, tag, build_it in zip(steps, [*tags, ""], missing, strict=True):
+        context = Context(
+            dockerfile=step.dockerfile(parent=parent, installer=installer),
+            files=step.context.files,
+        )
+        if build_it:
+            if not step.final:
+                reporter.info(f"layer {step.name}: building")
+            with tempfile.TemporaryDirectory(prefix="podlock-context-") as tmp:
+                write_context(
+                    context, Path(tmp), code_root=project.plan.code.root, wheel_path=cache.path
+                )
+                built = engine.build(Path(tmp), network=network, reporter=reporter,
+                                     nocache=no_cache)  # fmt: skip
+            if step.final:
+                reused = missing.count(False)
+                return BuiltImage(
+                    id=built.id,
+                    cached_steps=reused + built.cached_steps,
+                    steps=len(tags) + built.steps,
+                )
+            engine.tag(built.id, tag)
+        else:
+            reporter.info(f"layer {step.name}: reused {tag}")
+        parent = tag
+        if step.name == "base":
+            installer = tag
+    raise AssertionError("render_chain ends with the final step")
+
+
+def _content_key(source: object) -> str:
+    if isinstance(source, bytes):
+        return hashlib.sha256(source).hexdigest()
+    if isinstance(source, Wheel):
+        return source.sha256
+    if isinstance(source, UvBinary):
+        return source.sha256
+    raise TypeError(f"chain layers hold no {type(source).__name__}")
 
 
 def runtime_base_ref(project: Project, platform: str, ca_cert: bytes | None) -> str:

@@ -24,6 +24,7 @@ from podlock import __version__
 from podlock.builder.codepackage import CodeFile
 from podlock.builder.plan import APP, PODLOCK_DIR, VENV, Layer, LayerPlan, Wheel
 from podlock.builder.scripts import INSTALL_SH
+from podlock.builder.uvbin import UvBinary
 from podlock.errors import PodlockError
 
 Mode = Literal["bundled", "prebuilt"]
@@ -31,7 +32,11 @@ Mode = Literal["bundled", "prebuilt"]
 # and the COPY layers depend on content only.
 EPOCH = 315532800
 LAYER_TMP = "/tmp/podlock-layer"
-FileSource = bytes | Wheel | CodeFile
+UV = "podlock/uv"
+FileSource = bytes | Wheel | CodeFile | UvBinary
+# In chain steps, where the previous step's image and the install stage's base go.
+PARENT = "@@podlock-parent@@"
+INSTALLER = "@@podlock-installer@@"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,8 +57,10 @@ def render(
     mode: Mode = "bundled",
     ca_cert: bytes | None = None,
     runtime_base: str | None = None,
+    uv: UvBinary | None = None,
 ) -> Context:
-    """The Dockerfile and context for ``platform``; same plan, same bytes."""
+    """The Dockerfile and context for ``platform``; same plan, same bytes. With ``uv``
+    (podlock's verified binary for ``platform``) the install stages use it instead of pip."""
     if platform not in plan.platforms:
         raise PodlockError(
             f"{plan.lock_name} has no {platform} (it has {', '.join(plan.platforms)})",
@@ -75,14 +82,8 @@ def render(
             stage = f"podlock-{layer.name}"
             stages.append(stage)
             _layer_files(files, layer, wheels, platform, plan.python)
-            lines += [
-                "",
-                f"# {layer.kind} layer {layer.name}: {len(wheels)} wheels, "
-                f"{_mb(sum(w.size for w in wheels))}",
-                f"FROM podlock-base AS {stage}",
-                f"COPY layers/{layer.name}/ {LAYER_TMP}/",
-                f"RUN sh {PODLOCK_DIR}/install.sh layer {LAYER_TMP}",
-            ]
+            lines += ["", _layer_comment(layer, wheels), f"FROM podlock-base AS {stage}"]
+            lines += _install_lines(layer, files, uv)
         lines += ["", "# the image: base, then each layer's venv, then lock, code and config"]
         lines.append("FROM podlock-base")
         lines += [f"COPY --from={stage} {VENV}/ {VENV}/" for stage in stages]
@@ -114,6 +115,77 @@ def render(
         )
     lines.append('CMD ["python"]')
     return Context(dockerfile="\n".join(lines) + "\n", files=dict(sorted(files.items())))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChainStep:
+    """One build of ``render_chain``: its Dockerfile names the previous step's image as
+    ``PARENT`` (and the base step's image as ``INSTALLER``); ``final`` is the project image."""
+
+    name: str
+    context: Context
+    final: bool = False
+
+    def dockerfile(self, *, parent: str, installer: str) -> str:
+        return self.context.dockerfile.replace(PARENT, parent).replace(INSTALLER, installer)
+
+
+def render_chain(
+    plan: LayerPlan, platform: str, *, ca_cert: bytes | None = None, uv: UvBinary | None = None
+) -> tuple[ChainStep, ...]:
+    """The bundled image as a chain of small builds, one per layer, each FROM the last.
+
+    The same layers as ``render``'s single Dockerfile, but each dependency layer is its own
+    build with its own context, so the engine can skip a layer whose image already exists
+    and a code change sends only the code: the final step's context has no wheels."""
+    whole = render(plan, platform, ca_cert=ca_cert, uv=uv)  # validates the platform
+    base_files: dict[str, FileSource] = {"podlock/install.sh": INSTALL_SH.encode()}
+    base_lines = [
+        f"# podlock {__version__}: base step of {plan.project} ({plan.variant}, {platform})"
+    ]
+    base_lines += _base_stage(plan, base_files, ca_cert, name=None)
+    steps = [ChainStep(name="base", context=_context(base_lines, base_files))]
+    for layer in plan.wheel_layers:
+        wheels = layer.wheels.get(platform, ())
+        if not wheels:
+            continue
+        files: dict[str, FileSource] = {}
+        _layer_files(files, layer, wheels, platform, plan.python)
+        lines = [_layer_comment(layer, wheels), f"FROM {INSTALLER} AS podlock-install"]
+        lines += _install_lines(layer, files, uv)
+        lines += [f"FROM {PARENT}", f"COPY --from=podlock-install {VENV}/ {VENV}/"]
+        steps.append(ChainStep(name=layer.name, context=_context(lines, files)))
+    final_lines = [f"FROM {PARENT}"]
+    at = whole.dockerfile.index(f"COPY podlock/{plan.lock_name} ")
+    final_lines += whole.dockerfile[at:].rstrip("\n").splitlines()
+    final_files = {
+        path: source
+        for path, source in whole.files.items()
+        if path.startswith("code/") or path == f"podlock/{plan.lock_name}"
+    }
+    steps.append(ChainStep(name="image", context=_context(final_lines, final_files), final=True))
+    return tuple(steps)
+
+
+def _context(lines: list[str], files: dict[str, FileSource]) -> Context:
+    return Context(dockerfile="\n".join(lines) + "\n", files=dict(sorted(files.items())))
+
+
+def _layer_comment(layer: Layer, wheels: tuple[Wheel, ...]) -> str:
+    size = _mb(sum(w.size for w in wheels))
+    return f"# {layer.kind} layer {layer.name}: {len(wheels)} wheels, {size}"
+
+
+def _install_lines(layer: Layer, files: dict[str, FileSource], uv: UvBinary | None) -> list[str]:
+    lines = []
+    if uv is not None:
+        files[UV] = uv
+        lines.append(f"COPY {UV} {PODLOCK_DIR}/uv")
+    return [
+        *lines,
+        f"COPY layers/{layer.name}/ {LAYER_TMP}/",
+        f"RUN sh {PODLOCK_DIR}/install.sh layer {LAYER_TMP}",
+    ]
 
 
 def render_runtime_base(plan: LayerPlan, platform: str, *, ca_cert: bytes | None = None) -> Context:
@@ -224,6 +296,9 @@ def write_context(
                 os.link(src, dest)
             except OSError:
                 shutil.copyfile(src, dest)
+        elif isinstance(source, UvBinary):
+            dest.write_bytes(source.read())
+            os.chmod(dest, 0o755)
         else:
             shutil.copyfile(code_root / source.path, dest)
             os.chmod(dest, 0o755 if source.executable else 0o644)

@@ -25,7 +25,7 @@ from podlock.platforms import Platform
 
 LayerKind = Literal["base", "system", "runtime", "heavy", "deps", "code", "config"]
 
-HEAVY_BYTES = 50 * 1024 * 1024
+HEAVY_BYTES = 10 * 1024 * 1024
 VENV = "/opt/venv"
 APP = "/app"
 PODLOCK_DIR = "/opt/podlock"

@@ -7,7 +7,9 @@ INSTALL_SH = r"""#!/bin/sh
 #   install.sh apt FILE           install FILE's apt packages, drop the lists, record versions
 #   install.sh venv PYTHON        create /opt/venv (no pip in it) and check the Python version
 #   install.sh layer DIR          install DIR/requirements.txt from DIR/wheels: hashes
-#                                 enforced, no index, no dependency resolution
+#                                 enforced, no index, no dependency resolution; with
+#                                 /opt/podlock/uv (podlock's verified uv) when present,
+#                                 else with the base image's pip
 set -eu
 VENV=/opt/venv
 
@@ -40,6 +42,12 @@ venv)
     fi
     ;;
 layer)
+    if [ -x /opt/podlock/uv ] && /opt/podlock/uv --version >/dev/null 2>&1; then
+        /opt/podlock/uv pip install --quiet --python "$VENV/bin/python" --offline --no-index \
+            --no-deps --require-hashes --no-cache --compile-bytecode --link-mode copy \
+            --find-links "$2/wheels" -r "$2/requirements.txt"
+        exit 0
+    fi
     "$VENV/bin/python" "$(pip_wheel)/pip" install --quiet --no-index --no-deps --require-hashes \
         --no-cache-dir --disable-pip-version-check --find-links "$2/wheels" -r "$2/requirements.txt"
     ;;

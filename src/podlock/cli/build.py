@@ -30,7 +30,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--platform", help="target platform (default: the engine's)")
     p.add_argument(
         "--heavy-mb", type=float, default=HEAVY_BYTES / 2**20,
-        help="wheels larger than this get a layer of their own (default 50)",
+        help="wheels larger than this get a layer of their own (default %(default)g)",
     )  # fmt: skip
     p.set_defaults(run=run)
 

@@ -24,7 +24,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--ca-cert", type=Path, help="PEM CA bundle to install before any network step")
     p.add_argument(
         "--heavy-mb", type=float, default=HEAVY_BYTES / 2**20,
-        help="wheels larger than this get a layer of their own (default 50)",
+        help="wheels larger than this get a layer of their own (default %(default)g)",
     )  # fmt: skip
     p.set_defaults(run=run)
 

@@ -1,0 +1,113 @@
+"""``podlock jobs list|status|logs|cancel``: the jobs podlock launched in a namespace."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from podlock.launcher.cluster import Cluster
+from podlock.launcher.diagnose import explain
+from podlock.launcher.job import JobHandle, state_of
+from podlock.reporter import Reporter
+
+
+def add_parser(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "jobs", help="list, inspect, follow or cancel launched jobs"
+    )
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    ls = actions.add_parser("list", help="podlock's jobs in the namespace")
+    add_cluster_args(ls)
+    ls.set_defaults(run=run_list)
+    st = actions.add_parser("status", help="a job's state, pods, exit code; why it is Pending")
+    add_cluster_args(st)
+    st.add_argument("name")
+    st.set_defaults(run=run_status)
+    lg = actions.add_parser("logs", help="a job's logs (the leader's, or every pod's)")
+    add_cluster_args(lg)
+    lg.add_argument("name")
+    lg.add_argument("-f", "--follow", action="store_true", help="until the job ends")
+    lg.add_argument("--all", action="store_true", help="every pod, lines prefixed by pod")
+    lg.set_defaults(run=run_logs)
+    cn = actions.add_parser("cancel", help="delete a job; its pods are deleted first")
+    add_cluster_args(cn)
+    cn.add_argument("name")
+    cn.set_defaults(run=run_cancel)
+
+
+def add_cluster_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--context", help="kubeconfig context (default: the current one)")
+    p.add_argument("--kubeconfig", help="default: $KUBECONFIG, then ~/.kube/config")
+    p.add_argument("--namespace", "-n", help="default: the context's namespace")
+
+
+def connect(args: argparse.Namespace) -> Cluster:
+    return Cluster.connect(
+        context=args.context, kubeconfig=args.kubeconfig, namespace=args.namespace
+    )
+
+
+def run_list(args: argparse.Namespace, reporter: Reporter) -> int:
+    cluster = connect(args)
+    rows = [("NAME", "KIND", "ACCELERATOR", "STATE", "CREATED")]
+    for kind, obj in cluster.jobs():
+        meta = obj["metadata"]
+        state = state_of(kind, obj, []).phase
+        if state == "Pending" and (obj.get("status") or {}).get("active"):
+            state = "Active"
+        rows.append(
+            (
+                meta["name"],
+                kind,
+                (meta.get("labels") or {}).get("podlock.dev/accelerator", "-"),
+                state,
+                str(meta.get("creationTimestamp", "-")),
+            )
+        )
+    if len(rows) == 1:
+        reporter.info(f"no podlock jobs in namespace {cluster.namespace}")
+        return 0
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    return 0
+
+
+def run_status(args: argparse.Namespace, reporter: Reporter) -> int:
+    cluster = connect(args)
+    kind, obj = cluster.find(args.name)
+    pods = cluster.pods(args.name)
+    state = state_of(kind, obj, pods)
+    print(f"{kind} {state.name}: {state.phase}")
+    if state.exit_code is not None:
+        print(f"exit code: {state.exit_code}")
+    if state.message:
+        print(f"message: {state.message}")
+    for pod in pods:
+        name = pod["metadata"]["name"]
+        print(f"  pod {name}: {state.pods.get(name, '?')}")
+        if state.pods.get(name) == "Pending":
+            for d in explain(pod, cluster.events(name)):
+                print(f"    - {d.message}")
+    return 0
+
+
+def run_logs(args: argparse.Namespace, reporter: Reporter) -> int:
+    cluster = connect(args)
+    kind, _obj = cluster.find(args.name)
+
+    def out(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    JobHandle(cluster, kind, args.name).print_logs(out, all_pods=args.all, follow=args.follow)
+    return 0
+
+
+def run_cancel(args: argparse.Namespace, reporter: Reporter) -> int:
+    cluster = connect(args)
+    kind, _obj = cluster.find(args.name)
+    JobHandle(cluster, kind, args.name).cancel()
+    print(f"cancelled {kind} {args.name} (foreground deletion: its pods go first)")
+    return 0

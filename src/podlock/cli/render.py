@@ -1,0 +1,71 @@
+"""``podlock render``: print the Kubernetes manifests of a launch, without a cluster."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from podlock.cli.run import command_of
+from podlock.launcher.accelerators import parse
+from podlock.launcher.images import ImageRef
+from podlock.launcher.launch import MODES, LaunchSpec, job_request, parse_env
+from podlock.launcher.manifests import render, secret_looking, to_yaml
+from podlock.reporter import Reporter
+
+
+def add_parser(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "render", help="print the Job/JobSet YAML that `launch` would submit"
+    )
+    add_job_args(p)
+    p.add_argument("--image", required=True, help="image reference, ideally REF@sha256:...")
+    p.add_argument("--namespace", help="written into the manifests when given")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
+    p.set_defaults(run=run)
+
+
+def add_job_args(p: argparse.ArgumentParser) -> None:
+    """Options ``render`` and ``launch`` share."""
+    p.add_argument("--accelerator", required=True, help="e.g. tpu-v6e-8, h100x8, cpu")
+    p.add_argument("--mode", choices=MODES, default="bundled", help="default: bundled")
+    p.add_argument("--name", help="job name (default: derived from the project/image)")
+    p.add_argument("--env", action="append", default=[], metavar="K=V", help="repeatable")
+    p.add_argument(
+        "--env-from-secret", action="append", default=[], metavar="SECRET",
+        help="set the variables of this Kubernetes Secret (repeatable); for credentials",
+    )  # fmt: skip
+
+
+def spec_of(args: argparse.Namespace, reporter: Reporter) -> LaunchSpec:
+    spec = LaunchSpec(
+        accelerator=parse(args.accelerator),
+        command=tuple(command_of(args)),
+        mode=args.mode,
+        image=args.image,
+        name=args.name,
+        env=parse_env(args.env),
+        env_from_secrets=tuple(args.env_from_secret),
+    )
+    for key in secret_looking(spec.env):
+        reporter.warn(
+            f"--env {key}: its value is written into the manifest, readable by anyone who can "
+            "read the job; put credentials in a Secret and pass --env-from-secret NAME"
+        )
+    return spec
+
+
+def run(args: argparse.Namespace, reporter: Reporter) -> int:
+    spec = spec_of(args, reporter)
+    ref = ImageRef.parse(args.image)
+    if ref.digest is None:
+        reporter.warn(f"{ref} is not pinned by digest; launches pin it (REF@sha256:...)")
+    request = job_request(
+        spec,
+        str(ref),
+        base=ref.repository.rsplit("/", 1)[-1],
+        namespace=args.namespace,
+        unique=False,
+    )
+    sys.stdout.write(to_yaml(render(request)))
+    return 0

@@ -1,0 +1,255 @@
+"""The accelerator catalog: a name (``v6e-16``, ``h100x8``, ``cpu``) → what a pod needs.
+
+Our naming convention (names disagree between tools, see research/launchers.md):
+- TPU names follow Cloud TPU accelerator types, with or without a ``tpu-`` prefix.
+  ``v5litepod-N`` (alias ``v5e-N``) and ``v6e-N`` count **chips**; ``v5p-N`` counts
+  **TensorCores** (2 per chip), so ``v5p-8`` is 4 chips on one host.
+- ``2x4`` (8 chips) is one 8-chip VM (``ct6e-standard-8t`` / ``ct5lp-hightpu-8t``), the
+  default GKE single-host node pool; slices above 8 chips are 4-chip VMs, one pod each.
+- GPUs are ``l4``, ``a100``, ``a100-80gb``, ``h100``, ``h200`` with ``xN`` (``h100x8``)
+  or ``:N`` (``H100:8``); no count means the smallest node (1 GPU; 8 for h200). GKE label
+  values are looked up in a table, never built by string concatenation (XManager's
+  ``'nvidia-tesla-'+name`` is wrong for L4 and H100).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from podlock.errors import PodlockError
+
+Kind = Literal["tpu", "gpu", "cpu"]
+TPU_ACCELERATOR_LABEL = "cloud.google.com/gke-tpu-accelerator"
+TPU_TOPOLOGY_LABEL = "cloud.google.com/gke-tpu-topology"
+GPU_ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"
+TPU_RESOURCE = "google.com/tpu"
+GPU_RESOURCE = "nvidia.com/gpu"
+# Which variant's lock runs on each kind of hardware (config.ACCELERATORS values).
+VARIANT_ACCELERATOR: Mapping[Kind, str] = {"tpu": "tpu", "gpu": "cuda", "cpu": "cpu"}
+
+
+class UnknownAccelerator(PodlockError):
+    def __init__(self, name: str, close: list[str], *, sizes: str = "") -> None:
+        hint = (
+            f"did you mean {' or '.join(close)}? `podlock accelerators` lists them all"
+            if close
+            else "`podlock accelerators` lists the names podlock knows"
+        )
+        super().__init__(f"unknown accelerator {name!r}{sizes}", hint=hint)
+        self.name = name
+        self.close = close
+
+
+@dataclass(frozen=True, kw_only=True)
+class AcceleratorSpec:
+    """What one slice or GPU node needs: selectors, resources per pod, and pod count."""
+
+    name: str  # canonical: "tpu-v6e-16", "h100x8", "cpu"
+    kind: Kind
+    chips: int = 0  # TPU chips in the slice, or GPUs on the node
+    hosts: int = 1  # pods (one per VM)
+    topology: str = ""
+    machine_type: str = ""
+    node_selector: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def multi_host(self) -> bool:
+        return self.hosts > 1
+
+    @property
+    def per_host(self) -> int:
+        """``google.com/tpu`` / ``nvidia.com/gpu`` requested by each pod."""
+        return self.chips // self.hosts
+
+    @property
+    def resource(self) -> str | None:
+        return {"tpu": TPU_RESOURCE, "gpu": GPU_RESOURCE}.get(self.kind)
+
+    @property
+    def variant_accelerator(self) -> str:
+        return VARIANT_ACCELERATOR[self.kind]
+
+
+@dataclass(frozen=True)
+class _TpuFamily:
+    gke: str  # cloud.google.com/gke-tpu-accelerator value
+    cores_per_chip: int  # what the N in the name counts
+    slices: Mapping[int, tuple[str, str, int]]  # N -> (topology, machine type, hosts)
+
+
+_TPUS: Mapping[str, _TpuFamily] = {
+    "v5litepod": _TpuFamily(
+        "tpu-v5-lite-podslice",
+        1,
+        {
+            1: ("1x1", "ct5lp-hightpu-1t", 1),
+            4: ("2x2", "ct5lp-hightpu-4t", 1),
+            8: ("2x4", "ct5lp-hightpu-8t", 1),
+            16: ("4x4", "ct5lp-hightpu-4t", 4),
+            32: ("4x8", "ct5lp-hightpu-4t", 8),
+            64: ("8x8", "ct5lp-hightpu-4t", 16),
+            128: ("8x16", "ct5lp-hightpu-4t", 32),
+            256: ("16x16", "ct5lp-hightpu-4t", 64),
+        },
+    ),
+    "v5p": _TpuFamily(
+        "tpu-v5p-slice",
+        2,
+        {
+            8: ("2x2x1", "ct5p-hightpu-4t", 1),
+            16: ("2x2x2", "ct5p-hightpu-4t", 2),
+            32: ("2x2x4", "ct5p-hightpu-4t", 4),
+            64: ("2x4x4", "ct5p-hightpu-4t", 8),
+            128: ("4x4x4", "ct5p-hightpu-4t", 16),
+        },
+    ),
+    "v6e": _TpuFamily(
+        "tpu-v6e-slice",
+        1,
+        {
+            1: ("1x1", "ct6e-standard-1t", 1),
+            4: ("2x2", "ct6e-standard-4t", 1),
+            8: ("2x4", "ct6e-standard-8t", 1),
+            16: ("4x4", "ct6e-standard-4t", 4),
+            32: ("4x8", "ct6e-standard-4t", 8),
+            64: ("8x8", "ct6e-standard-4t", 16),
+            128: ("8x16", "ct6e-standard-4t", 32),
+            256: ("16x16", "ct6e-standard-4t", 64),
+        },
+    ),
+}
+_TPU_ALIASES = {"v5e": "v5litepod", "v5lite": "v5litepod"}
+
+
+@dataclass(frozen=True)
+class _Gpu:
+    gke: str  # cloud.google.com/gke-accelerator value
+    machines: Mapping[int, str]  # count -> machine type
+
+
+_GPUS: Mapping[str, _Gpu] = {
+    "l4": _Gpu(
+        "nvidia-l4",
+        {1: "g2-standard-4", 2: "g2-standard-24", 4: "g2-standard-48", 8: "g2-standard-96"},
+    ),
+    "a100": _Gpu(
+        "nvidia-tesla-a100",
+        {
+            1: "a2-highgpu-1g",
+            2: "a2-highgpu-2g",
+            4: "a2-highgpu-4g",
+            8: "a2-highgpu-8g",
+            16: "a2-megagpu-16g",
+        },
+    ),
+    "a100-80gb": _Gpu(
+        "nvidia-a100-80gb",
+        {1: "a2-ultragpu-1g", 2: "a2-ultragpu-2g", 4: "a2-ultragpu-4g", 8: "a2-ultragpu-8g"},
+    ),
+    "h100": _Gpu(
+        "nvidia-h100-80gb",
+        {1: "a3-highgpu-1g", 2: "a3-highgpu-2g", 4: "a3-highgpu-4g", 8: "a3-highgpu-8g"},
+    ),
+    "h200": _Gpu("nvidia-h200-141gb", {8: "a3-ultragpu-8g"}),
+}
+_GPU_ALIASES = {"a100-40gb": "a100", "h100-80gb": "h100", "h200-141gb": "h200"}
+
+CPU = AcceleratorSpec(name="cpu", kind="cpu")
+
+_TPU_NAME = re.compile(r"^(?:tpu-?)?(v5litepod|v5lite|v5e|v5p|v6e)-(\d+)$")
+_GPU_NAME = re.compile(r"^([a-z][a-z0-9]*?(?:-80gb|-40gb|-141gb)?)(?:[x:](\d+))?$")
+
+
+def parse(name: str) -> AcceleratorSpec:
+    """The spec for ``name``; an unknown name is an error listing the closest known ones."""
+    text = name.strip().lower()
+    if text in ("cpu", "none"):
+        return CPU
+    m = _TPU_NAME.match(text)
+    if m:
+        family_name = _TPU_ALIASES.get(m.group(1), m.group(1))
+        family = _TPUS[family_name]
+        size = int(m.group(2))
+        if size in family.slices:
+            topology, machine, hosts = family.slices[size]
+            return AcceleratorSpec(
+                name=f"tpu-{family_name}-{size}",
+                kind="tpu",
+                chips=size // family.cores_per_chip,
+                hosts=hosts,
+                topology=topology,
+                machine_type=machine,
+                node_selector={TPU_ACCELERATOR_LABEL: family.gke, TPU_TOPOLOGY_LABEL: topology},
+            )
+        sizes = ", ".join(str(n) for n in family.slices)
+        close = [f"tpu-{family_name}-{n}" for n in _nearest(size, family.slices)]
+        raise UnknownAccelerator(name, close, sizes=f" ({family_name} comes in {sizes})")
+    m = _GPU_NAME.match(text)
+    if m:
+        gpu_name = _GPU_ALIASES.get(m.group(1), m.group(1))
+        gpu = _GPUS.get(gpu_name)
+        count = int(m.group(2) or min(gpu.machines)) if gpu else 0
+        if gpu is not None and count in gpu.machines:
+            return AcceleratorSpec(
+                name=f"{gpu_name}x{count}",
+                kind="gpu",
+                chips=count,
+                machine_type=gpu.machines[count],
+                node_selector={GPU_ACCELERATOR_LABEL: gpu.gke},
+            )
+        if gpu is not None:
+            counts = ", ".join(str(n) for n in gpu.machines)
+            close = [f"{gpu_name}x{n}" for n in _nearest(count, gpu.machines)]
+            raise UnknownAccelerator(name, close, sizes=f" ({gpu_name} nodes have {counts} GPUs)")
+    raise UnknownAccelerator(name, difflib.get_close_matches(text, names(), n=3, cutoff=0.5))
+
+
+def _nearest(n: int, known: Mapping[int, object]) -> list[str]:
+    return [str(k) for k in sorted(known, key=lambda k: (abs(k - n), k))[:2]]
+
+
+def names() -> list[str]:
+    """Every canonical name, in catalog order."""
+    out = ["cpu"]
+    for family_name, family in _TPUS.items():
+        out += [f"tpu-{family_name}-{size}" for size in family.slices]
+    for gpu_name, gpu in _GPUS.items():
+        out += [f"{gpu_name}x{count}" for count in gpu.machines]
+    return out
+
+
+def catalog() -> list[AcceleratorSpec]:
+    return [parse(n) for n in names()]
+
+
+def table() -> str:
+    """The catalog as a fixed-width table (what ``podlock accelerators`` prints)."""
+    rows = [("NAME", "KIND", "CHIPS", "HOSTS", "PER POD", "TOPOLOGY", "MACHINE", "GKE LABELS")]
+    for spec in catalog():
+        labels = ",".join(f"{k.rsplit('/', 1)[-1]}={v}" for k, v in spec.node_selector.items())
+        rows.append(
+            (
+                spec.name,
+                spec.kind,
+                str(spec.chips or "-"),
+                str(spec.hosts),
+                f"{spec.per_host} {spec.resource}" if spec.resource else "-",
+                spec.topology or "-",
+                spec.machine_type or "-",
+                labels or "-",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    notes = [
+        "",
+        "v5litepod (alias v5e) and v6e names count chips; v5p names count TensorCores "
+        "(v5p-8 = 4 chips).",
+        "A tpu- prefix is optional. GPUs: NAMExN or NAME:N (h100x8, H100:8); no count: the "
+        "smallest node.",
+    ]
+    return "\n".join(lines + notes) + "\n"

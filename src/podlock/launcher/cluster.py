@@ -1,0 +1,351 @@
+"""Kubernetes access, through the ``kubernetes`` client: the only module that calls the API.
+
+Objects come back as plain JSON dicts (the API's own shape, ``_preload_content=False``), so
+what the rest of the launcher reads is exactly what ``kubectl get -o json`` shows. Every
+API error is turned here into a PodlockError that says what was refused and what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from podlock.errors import PodlockError
+from podlock.launcher.manifests import JOB_LABEL, JOBSET_API, MANAGED_BY
+
+_SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+JOBSET_INSTALL = (
+    "install JobSet: kubectl apply --server-side -f "
+    "https://github.com/kubernetes-sigs/jobset/releases/latest/download/manifests.yaml"
+)
+_GROUP, _VERSION = JOBSET_API.split("/")
+_PLURAL = "jobsets"
+
+
+class ClusterError(PodlockError):
+    """The API refused or failed; ``status`` is the HTTP status (0: not reached)."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, status: int = 0, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+
+
+@dataclass(frozen=True, kw_only=True)
+class Connection:
+    context: str
+    namespace: str
+    server: str
+
+
+def kubeconfig_path(explicit: str | None = None) -> str:
+    return explicit or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
+
+
+class Cluster:
+    """One cluster and namespace; ``Cluster.connect`` reads kubeconfig or in-cluster config."""
+
+    def __init__(self, api_client: Any, connection: Connection) -> None:
+        from kubernetes import client
+
+        self.api_client = api_client
+        self.connection = connection
+        self.namespace = connection.namespace
+        # Any: with _preload_content=False the client returns raw responses, not the
+        # models its annotations promise.
+        self.batch: Any = client.BatchV1Api(api_client)
+        self.core: Any = client.CoreV1Api(api_client)
+        self.custom: Any = client.CustomObjectsApi(api_client)
+
+    @classmethod
+    def connect(
+        cls,
+        *,
+        context: str | None = None,
+        kubeconfig: str | None = None,
+        namespace: str | None = None,
+    ) -> Cluster:
+        """Kubeconfig (``--kubeconfig``, ``$KUBECONFIG``, ``~/.kube/config``) and its context,
+        or the pod's service account when running in a cluster without a kubeconfig."""
+        from kubernetes import client
+        from kubernetes import config as _config
+
+        config: Any = _config  # its loaders are unannotated
+        path = kubeconfig_path(kubeconfig)
+        present = [p for p in path.split(os.pathsep) if p and Path(p).expanduser().is_file()]
+        if not present:
+            if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+                configuration = client.Configuration()
+                try:
+                    config.load_incluster_config(client_configuration=configuration)
+                except config.ConfigException as exc:
+                    raise ClusterError(f"in-cluster configuration failed: {exc}") from None
+                ns = namespace or _read(_SA_NAMESPACE) or "default"
+                conn = Connection(context="in-cluster", namespace=ns, server=configuration.host)
+                return cls(client.ApiClient(configuration), conn)
+            raise ClusterError(
+                f"no kubeconfig found at {path}",
+                hint="get credentials for your cluster (GKE: `gcloud container clusters "
+                "get-credentials CLUSTER --location LOCATION`), or pass --kubeconfig FILE",
+            )
+        try:
+            contexts, active = config.list_kube_config_contexts(config_file=path)
+        except config.ConfigException as exc:
+            raise ClusterError(f"{path}: not a usable kubeconfig ({exc})") from None
+        names = [c["name"] for c in contexts or []]
+        if context is not None and context not in names:
+            raise ClusterError(
+                f"context {context!r} is not in {path}",
+                hint=f"known contexts: {', '.join(names) or 'none'}",
+            )
+        chosen = next((c for c in contexts or [] if c["name"] == context), active)
+        if not chosen:
+            raise ClusterError(
+                f"{path} has no current context",
+                hint=f"pass --context (known: {', '.join(names) or 'none'})",
+            )
+        configuration = client.Configuration()
+        try:
+            config.load_kube_config(
+                config_file=path,
+                context=chosen["name"],
+                client_configuration=configuration,
+                persist_config=False,
+            )
+        except config.ConfigException as exc:
+            raise ClusterError(f"{path}: context {chosen['name']!r}: {exc}") from None
+        ns = namespace or chosen.get("context", {}).get("namespace") or "default"
+        conn = Connection(context=chosen["name"], namespace=ns, server=configuration.host)
+        return cls(client.ApiClient(configuration), conn)
+
+    # --- objects -----------------------------------------------------------------------
+
+    def create(self, manifest: Mapping[str, Any]) -> None:
+        kind = manifest["kind"]
+        body = dict(manifest)
+        body.setdefault("metadata", {})
+        body["metadata"] = {**body["metadata"], "namespace": self.namespace}
+        try:
+            if kind == "Job":
+                self.batch.create_namespaced_job(self.namespace, body, _preload_content=False)
+            elif kind == "JobSet":
+                self.custom.create_namespaced_custom_object(
+                    _GROUP, _VERSION, self.namespace, _PLURAL, body, _preload_content=False
+                )
+            else:
+                raise PodlockError(f"podlock does not create {kind} objects")
+        except Exception as exc:
+            raise self._error(exc, f"create {kind} {manifest['metadata']['name']}") from None
+
+    def get(self, kind: str, name: str) -> dict[str, Any] | None:
+        """The object, or None when it does not exist (or JobSet is not installed)."""
+        try:
+            if kind == "Job":
+                resp = self.batch.read_namespaced_job(name, self.namespace, _preload_content=False)
+            else:
+                resp = self.custom.get_namespaced_custom_object(
+                    _GROUP, _VERSION, self.namespace, _PLURAL, name, _preload_content=False
+                )
+        except Exception as exc:
+            if _status(exc) == 404:
+                return None
+            raise self._error(exc, f"read {kind} {name}") from None
+        return _json(resp)
+
+    def find(self, name: str) -> tuple[str, dict[str, Any]]:
+        """``(kind, object)`` for a job podlock made, whichever kind it is."""
+        for kind in ("Job", "JobSet"):
+            obj = self.get(kind, name)
+            if obj is not None:
+                return kind, obj
+        raise ClusterError(
+            f"no job {name!r} in namespace {self.namespace} (context {self.connection.context})",
+            status=404,
+            hint="`podlock jobs list` shows podlock's jobs; pass --namespace if it is elsewhere",
+        )
+
+    def jobs(self) -> list[tuple[str, dict[str, Any]]]:
+        """podlock's Jobs and JobSets (not the Jobs a JobSet owns), by creation time."""
+        selector = f"{MANAGED_BY}=podlock"
+        out: list[tuple[str, dict[str, Any]]] = []
+        try:
+            resp = self.batch.list_namespaced_job(
+                self.namespace, label_selector=selector, _preload_content=False
+            )
+        except Exception as exc:
+            raise self._error(exc, "list jobs") from None
+        for item in _json(resp).get("items", []):
+            owners = item.get("metadata", {}).get("ownerReferences") or []
+            if not any(o.get("kind") == "JobSet" for o in owners):
+                out.append(("Job", item))
+        try:
+            resp = self.custom.list_namespaced_custom_object(
+                _GROUP, _VERSION, self.namespace, _PLURAL, label_selector=selector,
+                _preload_content=False,
+            )  # fmt: skip
+            out += [("JobSet", item) for item in _json(resp).get("items", [])]
+        except Exception as exc:
+            if _status(exc) != 404:  # 404: JobSet not installed, so there are none
+                raise self._error(exc, "list jobsets") from None
+        return sorted(out, key=lambda ko: (_created(ko[1]), ko[1]["metadata"]["name"]))
+
+    def delete(self, kind: str, name: str) -> bool:
+        """Delete with foreground propagation (pods go first); False if it was not there."""
+        try:
+            if kind == "Job":
+                self.batch.delete_namespaced_job(
+                    name, self.namespace, propagation_policy="Foreground", _preload_content=False
+                )
+            else:
+                self.custom.delete_namespaced_custom_object(
+                    _GROUP, _VERSION, self.namespace, _PLURAL, name,
+                    propagation_policy="Foreground", _preload_content=False,
+                )  # fmt: skip
+        except Exception as exc:
+            if _status(exc) == 404:
+                return False
+            raise self._error(exc, f"delete {kind} {name}") from None
+        return True
+
+    # --- pods ----------------------------------------------------------------------------
+
+    def pods(self, job: str) -> list[dict[str, Any]]:
+        try:
+            resp = self.core.list_namespaced_pod(
+                self.namespace, label_selector=f"{JOB_LABEL}={job}", _preload_content=False
+            )
+        except Exception as exc:
+            raise self._error(exc, f"list pods of {job}") from None
+        return list(_json(resp).get("items", []))
+
+    def events(self, pod: str) -> list[dict[str, Any]]:
+        try:
+            resp = self.core.list_namespaced_event(
+                self.namespace, field_selector=f"involvedObject.name={pod}", _preload_content=False
+            )
+        except Exception as exc:
+            if _status(exc) == 403:  # events are a diagnosis aid, not a requirement
+                return []
+            raise self._error(exc, f"list events of {pod}") from None
+        items = list(_json(resp).get("items", []))
+        return sorted(items, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+
+    def logs(self, pod: str, *, container: str, follow: bool) -> Iterator[str]:
+        """The container's log, line by line; with ``follow`` until the container exits."""
+        try:
+            resp = self.core.read_namespaced_pod_log(
+                pod, self.namespace, container=container, follow=follow, _preload_content=False
+            )
+        except Exception as exc:
+            raise self._error(exc, f"read logs of {pod}") from None
+        raw = getattr(resp, "response", resp)  # urllib3 response under the client's wrapper
+        pending = b""
+        try:
+            for chunk in raw.stream(8192, decode_content=True):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    yield line.decode("utf-8", errors="replace")
+            if pending:
+                yield pending.decode("utf-8", errors="replace")
+        finally:
+            raw.release_conn()
+
+    # --- errors --------------------------------------------------------------------------
+
+    def _error(self, exc: Exception, action: str) -> PodlockError:
+        status = _status(exc)
+        where = f"namespace {self.namespace} (context {self.connection.context})"
+        if isinstance(exc, PodlockError):
+            return exc
+        if status == 0:
+            return ClusterError(
+                f"cannot reach the Kubernetes API at {self.connection.server}: "
+                f"{_first_line(str(exc))}",
+                hint="check the network/VPN and that the cluster is up; "
+                "`kubectl --context " + self.connection.context + " version` should answer",
+            )
+        message = _message(exc)
+        if status == 401:
+            return ClusterError(
+                f"{action}: the cluster did not accept your credentials ({message})",
+                status=status,
+                hint="refresh them (GKE: `gcloud container clusters get-credentials ...`)",
+            )
+        if status == 403:
+            return ClusterError(
+                f"{action} in {where}: forbidden ({message})",
+                status=status,
+                hint="ask a cluster admin for a Role in this namespace allowing create/get/"
+                "list/delete on jobs.batch and jobsets.jobset.x-k8s.io, and get/list on "
+                "pods, pods/log and events",
+            )
+        if status == 404 and "namespaces" in message and "not found" in message:
+            return ClusterError(
+                f"namespace {self.namespace} does not exist (context {self.connection.context})",
+                status=status,
+                hint=f"create it (`kubectl create namespace {self.namespace}`) or pass "
+                "--namespace NS",
+            )
+        if status == 404 and "jobset" in action.lower():
+            return ClusterError(
+                f"{action}: JobSet is not installed in this cluster (multi-host TPU slices "
+                "run as JobSets)",
+                status=status,
+                hint=JOBSET_INSTALL,
+            )
+        if status == 409:
+            return ClusterError(
+                f"{action}: already exists in {where}",
+                status=status,
+                hint="pass another --name, or `podlock jobs cancel NAME` first",
+            )
+        if status in (400, 422):
+            return ClusterError(f"{action}: the API rejected it: {message}", status=status)
+        return ClusterError(f"{action}: HTTP {status}: {message}", status=status)
+
+
+def _status(exc: Exception) -> int:
+    status = getattr(exc, "status", None)
+    return int(status) if isinstance(status, int) else 0
+
+
+def _message(exc: Exception) -> str:
+    body = getattr(exc, "body", None)
+    if body:
+        try:
+            data = json.loads(body)
+            if isinstance(data, dict) and data.get("message"):
+                return str(data["message"])
+        except ValueError:
+            pass
+        return _first_line(str(body))
+    return str(getattr(exc, "reason", "") or exc)
+
+
+def _first_line(text: str) -> str:
+    return text.strip().splitlines()[0][:300] if text.strip() else ""
+
+
+def _json(resp: Any) -> dict[str, Any]:
+    data = getattr(resp, "data", None)
+    if data is None and hasattr(resp, "read"):
+        data = resp.read()
+    parsed = json.loads(data or b"{}")
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _created(obj: Mapping[str, Any]) -> str:
+    return str(obj.get("metadata", {}).get("creationTimestamp") or "")
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None

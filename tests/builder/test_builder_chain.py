@@ -1,0 +1,100 @@
+"""``podlock build``'s chain of per-layer builds, and the verified uv that installs in them."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from builder_helpers import check_golden, docker
+from test_builder_plan import planned
+
+from podlock.builder import uvbin
+from podlock.builder.build import build
+from podlock.builder.dockerfile import INSTALLER, PARENT, UV, render_chain
+from podlock.builder.engine import Engine
+from podlock.builder.plan import Wheel
+
+MIB = 1024 * 1024
+
+
+class Lines:
+    """A Reporter that keeps what it is told."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, message: str) -> None:
+        self.lines.append(message)
+
+    def warn(self, message: str) -> None:
+        self.lines.append(message)
+
+
+def test_host_uv_is_verified_against_its_wheel_record() -> None:
+    found = uvbin.for_platform(uvbin.host_platform())
+    assert found is not None
+    assert found.version == importlib.metadata.version("uv")
+    assert hashlib.sha256(found.read()).hexdigest() == found.sha256
+    other = "linux/arm64" if uvbin.host_platform() != "linux/arm64" else "linux/amd64"
+    assert uvbin.for_platform(other) is None  # no verified binary: the image's pip is used
+
+
+def test_chain_renders_one_small_build_per_layer(hello: Callable[..., Path]) -> None:
+    root = hello(extra='system-packages = ["curl"]\n')
+    p = planned(root, "cpu", heavy_bytes=MIB)
+    steps = render_chain(p, "linux/amd64")
+    assert [s.name for s in steps] == ["base", "runtime", "heavy-bigpkg", "deps", "image"]
+    assert [s.final for s in steps] == [False, False, False, False, True]
+    for step in steps[1:-1]:
+        text = step.dockerfile(parent="P:1", installer="I:1")
+        assert "FROM I:1 AS podlock-install" in text and "\nFROM P:1\n" in text
+        assert PARENT not in text and INSTALLER not in text
+        # each layer's context holds its own wheels only
+        names = {s.package for s in step.context.files.values() if isinstance(s, Wheel)}
+        assert names == {w.package for w in p.layer(step.name).wheels["linux/amd64"]}
+    final = steps[-1].context
+    assert not any(isinstance(s, Wheel) for s in final.files.values())  # a code change sends code
+    assert set(final.files) >= {"podlock/pylock.cpu.toml", "code/main.py"}
+    text = "\n\n".join(
+        f"## {s.name}\n" + s.dockerfile(parent="<parent>", installer="<base step>") for s in steps
+    )
+    check_golden("cpu-chain.Dockerfiles", text)
+    assert render_chain(p, "linux/amd64") == steps  # same plan, same builds
+
+
+def test_chain_with_uv_copies_it_into_install_stages_only(hello: Callable[..., Path]) -> None:
+    uv = uvbin.for_platform(uvbin.host_platform())
+    assert uv is not None
+    p = planned(hello(), "cpu", heavy_bytes=MIB)
+    steps = render_chain(p, "linux/amd64", uv=uv)
+    assert UV not in steps[0].context.files and UV not in steps[-1].context.files
+    for step in steps[1:-1]:
+        assert step.context.files[UV] == uv
+        text = step.context.dockerfile
+        stage, image = text.split(f"FROM {PARENT}")
+        assert f"COPY {UV} " in stage and UV not in image
+
+
+@pytest.mark.engine
+def test_second_build_builds_no_layer_and_shares_them(
+    engine: Engine, hello: Callable[..., Path], tmp_path: Path
+) -> None:
+    root = hello()
+    first = Lines()
+    build(root, "cpu", network="host", tag="hello:chain1", heavy_bytes=MIB, engine=engine,
+          reporter=first)  # fmt: skip
+    again = Lines()
+    result = build(root, "cpu", network="host", tag="hello:chain2", heavy_bytes=MIB,
+                   engine=engine, reporter=again)  # fmt: skip
+    assert not any(line.endswith(": building") for line in again.lines), again.lines
+    assert not any(line.startswith("downloading") for line in again.lines)
+    reused = [line for line in again.lines if ": reused podlock-layers/" in line]
+    assert len(reused) == 4  # base, runtime, heavy-bigpkg, deps
+    assert result.cached_steps >= 4
+    # the installer never reaches the image, and the image runs offline
+    assert "uv" not in docker("run", "--rm", "hello:chain2", "ls", "/opt/podlock").split()
+    out = docker("run", "--rm", "--network", "none", "hello:chain2", "python", "main.py")
+    assert "hello from the hello fixture" in out

@@ -1,0 +1,307 @@
+"""The launcher's Kubernetes side, through the real ``kubernetes`` client against an
+in-process API server: submit, follow logs, exit codes, Pending explained, cancel, Ctrl-C,
+and the bad inputs (no kubeconfig, unknown context, missing namespace, RBAC, no JobSet)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kube_server import TOKEN, FakeKube, Scenario
+from launcher_helpers import UNREACHABLE_IMAGE
+
+from podlock.launcher.accelerators import parse
+from podlock.launcher.cluster import Cluster, ClusterError
+from podlock.launcher.job import JobHandle, JobPending
+from podlock.launcher.launch import follow, submit
+from podlock.launcher.manifests import JobRequest
+from podlock.reporter import ListReporter
+
+FAST = ("--poll", "0.05")
+
+
+def request(accelerator: str = "cpu", name: str = "train") -> JobRequest:
+    return JobRequest(
+        name=name,
+        image=UNREACHABLE_IMAGE,
+        command=("python", "train.py"),
+        accelerator=parse(accelerator),
+    )
+
+
+def launch(cli: Any, project: Path, *args: str) -> Any:
+    return cli(
+        "launch", "--project", str(project), "--mode", "custom", "--image", UNREACHABLE_IMAGE,
+        *FAST, *args,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project with every variant (custom mode reads only its config)."""
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "requirements.txt").write_text("numpy\n")
+    return root
+
+
+def test_launch_streams_the_leaders_logs_and_returns_zero(
+    cli: Any, kube: FakeKube, project: Path
+) -> None:
+    result = launch(cli, project, "--accelerator", "cpu", "--", "python", "train.py")
+    assert result.code == 0, result.err
+    assert result.out.splitlines() == ["hello from the pod", "done"]
+    [name] = kube.jobs("Job")
+    assert name.startswith("proj-cpu-")
+    assert "submitted Job " + name in result.err and "exit code 0" in result.err
+    assert TOKEN not in result.out + result.err
+
+
+def test_a_failing_command_returns_its_exit_code(cli: Any, kube: FakeKube, project: Path) -> None:
+    kube.scenario = Scenario(outcome="fail", exit_code=3, logs=["Traceback ...", "ValueError"])
+    result = launch(cli, project, "--accelerator", "h100x8", "--", "python", "train.py")
+    assert result.code == 3
+    assert "ValueError" in result.out
+    assert "failed: Job has reached the specified backoff limit" in result.err
+
+
+def test_multi_host_tpu_runs_as_a_jobset_with_every_pods_logs(
+    cli: Any, kube: FakeKube, project: Path
+) -> None:
+    result = launch(
+        cli, project, "--accelerator", "tpu-v6e-16", "--all-logs", "--", "python", "train.py"
+    )
+    assert result.code == 0, result.err
+    [name] = kube.jobs("JobSet")
+    assert kube.jobs("Job") == []
+    lines = result.out.splitlines()
+    assert f"[{name}-slice-0-0-00001] hello from the pod" in lines
+    assert {line.split("]")[0] for line in lines} == {
+        f"[{name}-slice-0-{i}-00001" for i in range(4)
+    }
+    assert f"[{name}-slice-0-3-00001] worker 3 ready" in lines
+
+
+def test_detach_prints_the_name_and_returns(cli: Any, kube: FakeKube, project: Path) -> None:
+    kube.scenario = Scenario(outcome="forever")
+    result = launch(cli, project, "--accelerator", "cpu", "--detach", "--", "sleep", "1000")
+    assert result.code == 0
+    assert kube.jobs() == [result.out.strip()]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "accelerator", "said", "fatal"),
+    [
+        (
+            "unschedulable",
+            "tpu-v6e-8",
+            "no node in the cluster matches cloud.google.com/gke-tpu-accelerator=tpu-v6e-slice",
+            False,
+        ),
+        ("insufficient", "tpu-v6e-8", "no node has enough free google.com/tpu", False),
+        ("quota", "h100x8", "Google Cloud quota exceeded (Node scale up in zones us-east5-a", True),
+        ("image-missing", "cpu", f"image {UNREACHABLE_IMAGE} is not in its registry", True),
+        ("image-denied", "cpu", "the nodes may not pull", True),
+    ],
+)
+def test_pending_pods_are_explained_then_the_job_is_cancelled(
+    cli: Any, kube: FakeKube, project: Path, outcome: str, accelerator: str, said: str, fatal: bool
+) -> None:
+    kube.scenario = Scenario(outcome=outcome)
+    timeout = "30" if fatal else "0.3"  # a fatal cause gives up at once
+    started = time.monotonic()
+    result = launch(
+        cli, project, "--accelerator", accelerator, "--explain-after", "0",
+        "--pending-timeout", timeout, "--", "python", "train.py",
+    )  # fmt: skip
+    assert result.code == 1, result.err
+    assert said in result.err
+    assert "did not start after" in result.err and "it was cancelled" in result.err
+    assert time.monotonic() - started < 20
+    assert kube.jobs() == [] and kube.pod_names() == []
+    assert [policy for _, _, policy in kube.deletes] == ["Foreground"]
+
+
+def test_ctrl_c_while_following_asks_then_cancels_with_foreground_deletion(kube: FakeKube) -> None:
+    kube.scenario = Scenario(outcome="forever")
+    cluster = Cluster.connect()
+    handle = submit(cluster, request())
+    asked: list[str] = []
+    lines: list[str] = []
+    main = threading.main_thread().ident
+    assert main is not None
+    threading.Timer(0.5, signal.pthread_kill, (main, signal.SIGINT)).start()
+    code = follow(handle, lines.append, confirm=lambda q: asked.append(q) or True, poll=0.05)
+    assert code == 130
+    assert asked == ["cancel Job train? [y/N] "]
+    assert any(line.startswith("step ") for line in lines)
+    assert kube.jobs() == [] and kube.pod_names() == []
+    assert kube.deletes == [("Job", "train", "Foreground")]
+
+
+def test_ctrl_c_declined_leaves_the_job_running(kube: FakeKube) -> None:
+    kube.scenario = Scenario(outcome="forever")
+    handle = submit(Cluster.connect(), request())
+    reporter = ListReporter()
+    main = threading.main_thread().ident
+    assert main is not None
+    threading.Timer(0.3, signal.pthread_kill, (main, signal.SIGINT)).start()
+    code = follow(
+        handle, lambda _line: None, confirm=lambda _q: False, poll=0.05, reporter=reporter
+    )
+    assert code == 130
+    assert kube.jobs() == ["train"] and kube.deletes == []
+    assert "podlock jobs cancel train" in reporter.infos[-1]
+
+
+def test_ctrl_c_during_submission_leaves_nothing_behind(kube: FakeKube) -> None:
+    main = threading.main_thread().ident
+    assert main is not None
+
+    def interrupt_mid_request(kind: str, name: str) -> None:
+        signal.pthread_kill(main, signal.SIGINT)  # the object exists; the answer is late
+        time.sleep(0.3)
+
+    kube.on_create = interrupt_mid_request
+    with pytest.raises(KeyboardInterrupt):
+        submit(Cluster.connect(), request("tpu-v6e-16"))
+    assert kube.jobs() == [] and kube.pod_names() == []
+    assert kube.deletes == [("JobSet", "train", "Foreground")]
+
+
+def test_a_name_that_exists_is_refused_and_the_other_job_untouched(kube: FakeKube) -> None:
+    kube.scenario = Scenario(outcome="forever")
+    cluster = Cluster.connect()
+    submit(cluster, request())
+    with pytest.raises(ClusterError, match="already exists") as err:
+        submit(cluster, request())
+    assert err.value.status == 409
+    assert kube.jobs() == ["train"] and kube.deletes == []
+
+
+def test_rbac_forbidden_says_which_permission(cli: Any, kube: FakeKube, project: Path) -> None:
+    kube.forbidden.add(("create", "jobs"))
+    result = launch(cli, project, "--accelerator", "cpu", "--", "true")
+    assert result.code == 2
+    assert "forbidden" in result.err and 'cannot create resource "jobs"' in result.err
+    assert "ask a cluster admin for a Role" in result.err
+
+
+def test_missing_namespace_is_named(cli: Any, kube: FakeKube, project: Path) -> None:
+    result = launch(cli, project, "--accelerator", "cpu", "--namespace", "nope", "--", "true")
+    assert result.code == 2
+    assert "namespace nope does not exist (context fake)" in result.err
+    assert "kubectl create namespace nope" in result.err
+
+
+def test_context_namespace_is_used(cli: Any, kube: FakeKube, project: Path) -> None:
+    result = launch(cli, project, "--accelerator", "cpu", "--context", "other", "--", "true")
+    assert result.code == 0, result.err
+    assert "to other/team" in result.err
+
+
+def test_unknown_context_lists_the_known_ones(cli: Any, kube: FakeKube, project: Path) -> None:
+    result = launch(cli, project, "--accelerator", "cpu", "--context", "prod", "--", "true")
+    assert result.code == 2
+    assert "context 'prod' is not in" in result.err and "known contexts: fake, other" in result.err
+
+
+def test_no_kubeconfig_says_how_to_get_one(
+    cli: Any, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    result = launch(cli, project, "--accelerator", "cpu", "--", "true")
+    assert result.code == 2
+    assert "no kubeconfig found" in result.err and "get-credentials" in result.err
+
+
+def test_rejected_credentials_are_explained_without_showing_them(
+    cli: Any, kube: FakeKube, project: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad-kubeconfig"
+    bad.write_text(kube.kubeconfig(token="wrong-token-zzz"))
+    result = launch(cli, project, "--accelerator", "cpu", "--kubeconfig", str(bad), "--", "true")
+    assert result.code == 2
+    assert "did not accept your credentials" in result.err
+    assert "wrong-token-zzz" not in result.err + result.out
+
+
+def test_jobset_not_installed_says_how_to_install_it(
+    cli: Any, kube: FakeKube, project: Path
+) -> None:
+    kube.jobset_installed = False
+    result = launch(cli, project, "--accelerator", "tpu-v6e-16", "--", "true")
+    assert result.code == 2
+    assert "JobSet is not installed" in result.err and "kubectl apply --server-side" in result.err
+
+
+def test_accelerator_and_variant_must_match(cli: Any, kube: FakeKube, project: Path) -> None:
+    result = launch(cli, project, "--accelerator", "h100", "--variant", "tpu", "--", "true")
+    assert result.code == 2
+    assert "variant tpu is a tpu lock, but h100x1 is a gpu accelerator" in result.err
+    assert "--variant cuda" in result.err
+    assert kube.requests == []
+
+
+def test_no_command_is_an_error_before_anything_is_sent(
+    cli: Any, kube: FakeKube, project: Path
+) -> None:
+    result = launch(cli, project, "--accelerator", "cpu", "--")
+    assert result.code == 2 and "no command to run" in result.err
+    assert kube.requests == []
+
+
+def test_jobs_list_status_logs_cancel(cli: Any, kube: FakeKube, project: Path) -> None:
+    kube.scenario = Scenario(outcome="forever")
+    name = launch(cli, project, "--accelerator", "tpu-v6e-16", "--detach", "--", "x").out.strip()
+    kube.scenario = Scenario(outcome="insufficient")
+    pending = launch(cli, project, "--accelerator", "v5p-8", "--detach", "--", "x").out.strip()
+
+    listed = cli("jobs", "list")
+    assert listed.code == 0
+    rows = {line.split()[0]: line.split() for line in listed.out.splitlines()[1:]}
+    assert rows[name][1:3] == ["JobSet", "tpu-v6e-16"]
+    assert rows[pending][1:3] == ["Job", "tpu-v5p-8"]
+
+    status = cli("jobs", "status", pending)
+    assert status.code == 0
+    assert f"Job {pending}: Pending" in status.out
+    assert "no node has enough free google.com/tpu" in status.out
+
+    logs = cli("jobs", "logs", name, "--all")
+    assert logs.code == 0
+    assert f"[{name}-slice-0-2-00001] worker 2 ready" in logs.out.splitlines()
+
+    cancelled = cli("jobs", "cancel", name)
+    assert cancelled.code == 0 and f"cancelled JobSet {name}" in cancelled.out
+    assert kube.jobs() == [pending]
+    assert not any(p.startswith(name) for p in kube.pod_names())
+    assert ("JobSet", name, "Foreground") in kube.deletes
+
+    missing = cli("jobs", "status", "nope")
+    assert missing.code == 2 and "no job 'nope' in namespace default" in missing.err
+
+
+def test_wait_reports_a_job_deleted_under_it(kube: FakeKube) -> None:
+    kube.scenario = Scenario(outcome="forever")
+    handle = submit(Cluster.connect(), request())
+    threading.Timer(0.3, kube.delete, ("Job", "default", "train", "Foreground")).start()
+    with pytest.raises(ClusterError, match="was deleted while running"):
+        handle.wait(lambda _l: None, poll=0.05)
+
+
+def test_pending_timeout_raises_with_every_reason(kube: FakeKube) -> None:
+    kube.scenario = Scenario(outcome="unschedulable")
+    handle: JobHandle = submit(Cluster.connect(), request("tpu-v6e-8"))
+    reporter = ListReporter()
+    with pytest.raises(JobPending) as err:
+        handle.wait(
+            lambda _l: None, poll=0.05, explain_after=0, pending_timeout=0.2, reporter=reporter
+        )
+    assert [d.reason for d in err.value.diagnoses] == ["no-node-pool"]
+    assert len(reporter.warnings) == 1  # explained once, not at every poll

@@ -1,0 +1,182 @@
+"""Rendered manifests: golden files per accelerator class, deterministic, valid for the
+Kubernetes schemas (kubernetes-validate, strict) and JobSet's published API fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+from launcher_helpers import DIGEST, check_golden, jobset_fields
+
+from podlock.launcher.accelerators import parse
+from podlock.launcher.manifests import JobRequest, render, to_yaml
+
+K8S_VERSION = "1.33.0"
+IMAGE = f"us-docker.pkg.dev/proj/repo/hello@{DIGEST}"
+CLASSES = {
+    "cpu": "cpu",
+    "gpu": "h100x8",
+    "tpu-single-host": "tpu-v6e-8",
+    "tpu-multi-host": "tpu-v6e-16",
+}
+
+
+def rendered(cli: Any, accelerator: str, *extra: str) -> str:
+    result = cli(
+        "render", "--accelerator", accelerator, "--image", IMAGE, *extra,
+        "--", "python", "-m", "app.train", "--steps", "10",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    return str(result.out)
+
+
+@pytest.mark.parametrize("kind", sorted(CLASSES))
+def test_render_matches_golden_file(cli: Any, kind: str) -> None:
+    check_golden(f"{kind}.yaml", rendered(cli, CLASSES[kind], "--env", "DATA=/data"))
+
+
+def test_prebuilt_mode_keeps_the_image_entrypoint(cli: Any) -> None:
+    text = rendered(cli, "tpu-v5litepod-4", "--mode", "prebuilt", "--namespace", "team")
+    check_golden("tpu-single-host-prebuilt.yaml", text)
+    container = yaml.safe_load(text)["spec"]["template"]["spec"]["containers"][0]
+    assert "command" not in container  # the image's installer entrypoint runs first
+    assert container["args"] == ["python", "-m", "app.train", "--steps", "10"]
+
+
+@pytest.mark.parametrize("accelerator", [*CLASSES.values(), "v5p-16", "l4x2", "a100-80gbx4"])
+def test_render_is_deterministic(cli: Any, accelerator: str) -> None:
+    assert rendered(cli, accelerator) == rendered(cli, accelerator)
+
+
+def jobs_to_validate(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The manifest itself, or for a JobSet each replicated Job's template as a Job."""
+    if manifest["kind"] != "JobSet":
+        return [manifest]
+    return [
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "metadata": {"name": f"{manifest['metadata']['name']}-{rj['name']}-0"},
+            "spec": rj["template"]["spec"],
+        }
+        for rj in manifest["spec"]["replicatedJobs"]
+    ]
+
+
+@pytest.mark.parametrize("accelerator", [*CLASSES.values(), "v5p-16", "v5litepod-256", "a100x16"])
+def test_manifests_pass_kubernetes_validate_strict(cli: Any, accelerator: str) -> None:
+    for manifest in yaml.safe_load_all(rendered(cli, accelerator, "--env", "A=1")):
+        for job in jobs_to_validate(manifest):
+            kubernetes_validate.validate(job, K8S_VERSION, strict=True)
+
+
+def test_kubernetes_validate_is_strict_here() -> None:
+    [job] = render(JobRequest(name="t", image=IMAGE, command=("true",), accelerator=parse("cpu")))
+    job["spec"]["template"]["spec"]["nodeSelectr"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError, match="nodeSelectr"):
+        kubernetes_validate.validate(job, K8S_VERSION, strict=True)
+
+
+def check_fields(value: Any, type_name: Any, path: str, fields: dict[str, Any]) -> list[str]:
+    """Errors where ``value`` is not of JobSet API type ``type_name``."""
+    if isinstance(type_name, list):
+        if not isinstance(value, list):
+            return [f"{path}: expected a list"]
+        return [
+            e
+            for i, v in enumerate(value)
+            for e in check_fields(v, type_name[0], f"{path}[{i}]", fields)
+        ]
+    scalar = {"string": str, "integer": int, "boolean": bool, "object": dict}
+    if type_name in scalar:
+        ok = isinstance(value, scalar[type_name]) and not (
+            type_name == "integer" and isinstance(value, bool)
+        )
+        return [] if ok else [f"{path}: expected {type_name}"]
+    if type_name == "map[string]string":
+        ok = isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+        return [] if ok else [f"{path}: expected a string map"]
+    if type_name == "batch/v1.JobTemplateSpec":
+        return []  # validated as a Job by kubernetes-validate
+    known = fields["types"][type_name]
+    errors = [f"{path}.{k}: not a field of {type_name}" for k in value if k not in known]
+    errors += [
+        f"{path}: {type_name} needs {k}"
+        for k in fields["required"].get(type_name, [])
+        if k not in value
+    ]
+    for key, sub in value.items():
+        if key in known:
+            errors += check_fields(sub, known[key], f"{path}.{key}", fields)
+            allowed = fields["enums"].get(f"{type_name}.{key}")
+            if allowed and sub not in allowed:
+                errors.append(f"{path}.{key}: {sub!r} not one of {allowed}")
+    return errors
+
+
+@pytest.mark.parametrize("accelerator", ["tpu-v6e-16", "v5p-16", "v5litepod-64"])
+def test_jobset_uses_only_published_api_fields(cli: Any, accelerator: str) -> None:
+    fields = jobset_fields()
+    [jobset] = yaml.safe_load_all(rendered(cli, accelerator))
+    assert (jobset["apiVersion"], jobset["kind"]) == (fields["apiVersion"], fields["kind"])
+    assert check_fields(jobset, "JobSet", "jobset", fields) == []
+    annotations = jobset["metadata"]["annotations"]
+    assert annotations[fields["annotations"]["ExclusiveKey"]] == "cloud.google.com/gke-nodepool"
+
+
+def test_field_check_catches_a_typo() -> None:
+    [jobset] = render(
+        JobRequest(name="t", image=IMAGE, command=("true",), accelerator=parse("v6e-16"))
+    )
+    jobset["spec"]["replicatedJobs"][0]["replicaz"] = 1
+    errors = check_fields(jobset, "JobSet", "jobset", jobset_fields())
+    assert errors == ["jobset.spec.replicatedJobs[0].replicaz: not a field of ReplicatedJob"]
+
+
+def test_multi_host_slice_gets_indexed_workers_and_jax_environment() -> None:
+    request = JobRequest(
+        name="train", image=IMAGE, command=("python", "t.py"), accelerator=parse("v6e-16")
+    )
+    [jobset] = render(request)
+    job = jobset["spec"]["replicatedJobs"][0]["template"]["spec"]
+    assert (job["completionMode"], job["parallelism"], job["completions"]) == ("Indexed", 4, 4)
+    env = {e["name"]: e for e in job["template"]["spec"]["containers"][0]["env"]}
+    assert env["TPU_WORKER_HOSTNAMES"]["value"] == ",".join(
+        f"train-slice-0-{i}.train" for i in range(4)
+    )
+    assert env["JAX_COORDINATOR_ADDRESS"]["value"] == "train-slice-0-0.train:8476"
+    assert env["TPU_WORKER_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == (
+        "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+    )
+    assert jobset["spec"]["network"]["enableDNSHostnames"] is True  # the headless Service
+    resources = job["template"]["spec"]["containers"][0]["resources"]
+    assert resources == {"requests": {"google.com/tpu": "4"}, "limits": {"google.com/tpu": "4"}}
+
+
+def test_bad_requests_are_clear_errors(cli: Any) -> None:
+    result = cli("render", "--accelerator", "v6e-8", "--image", IMAGE, "--")
+    assert result.code == 2 and "no command to run" in result.err
+    result = cli(
+        "render", "--accelerator", "v6e-16", "--image", IMAGE, "--env", "TPU_WORKER_ID=3", "--", "x"
+    )
+    assert result.code == 2 and "podlock sets it for each worker" in result.err
+    result = cli(
+        "render", "--accelerator", "cpu", "--image", IMAGE, "--name", "Bad_Name", "--", "x"
+    )
+    assert result.code == 2 and "DNS label" in result.err
+    result = cli("render", "--accelerator", "tpu-v6e-7", "--image", IMAGE, "--", "x")
+    assert result.code == 2 and "tpu-v6e-8" in result.err
+
+
+def test_secret_looking_env_is_warned_about_and_secrets_go_by_reference(cli: Any) -> None:
+    text = rendered(cli, "cpu", "--env", "HF_TOKEN=hf_abc", "--env-from-secret", "hf-credentials")
+    assert "HF_TOKEN" in text  # the user asked for it; the warning says where it ends up
+    container = yaml.safe_load(text)["spec"]["template"]["spec"]["containers"][0]
+    assert container["envFrom"] == [{"secretRef": {"name": "hf-credentials"}}]
+
+
+def test_to_yaml_separates_documents() -> None:
+    docs = [{"a": 1}, {"b": 2}]
+    assert list(yaml.safe_load_all(to_yaml(docs))) == docs
