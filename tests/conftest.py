@@ -6,16 +6,13 @@ import importlib.util
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from index_server import IndexServer
 from podlock.cli.main import main
-
-ROOT = Path(__file__).resolve().parent.parent
-PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+from testkit import PYTHON, ROOT, Result, fixture_config  # noqa: F401  (re-exported)
 
 
 def _load_make_index() -> object:
@@ -63,13 +60,6 @@ def _podlock_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cache
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-
 @pytest.fixture
 def cli(capsys: pytest.CaptureFixture[str]) -> object:
     """Run ``podlock ARGS`` in-process; returns exit code, stdout and stderr."""
@@ -80,15 +70,3 @@ def cli(capsys: pytest.CaptureFixture[str]) -> object:
         return Result(code, captured.out, captured.err)
 
     return run
-
-
-def fixture_config(index: IndexServer, extra: str = "") -> str:
-    """A podlock.toml that points every index at the local fixture server."""
-    return (
-        f'python = "{PYTHON}"\n'
-        f'index-url = "{index.url("pypi")}"\n'
-        f"{extra}"
-        "[indexes]\n"
-        f'pytorch-cpu = "{index.url("cpu")}"\n'
-        f'pytorch-cu121 = "{index.url("cu121")}"\n'
-    )

@@ -6,10 +6,8 @@ except under CI=true, where a missing engine is a failure: CI must run them.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,26 +18,6 @@ from builder_helpers import BASE_IMAGE, HELLO, project_config
 from index_server import IndexServer
 from podlock.builder.engine import Engine
 from podlock.errors import PodlockError
-
-
-def _root_conftest() -> object:
-    """tests/conftest.py's module. Both conftests are importable only as `conftest` (no
-    __init__.py here), and other test files do `from conftest import fixture_config`: this
-    one re-exports those helpers so that such imports work whichever conftest is loaded."""
-    path = Path(__file__).resolve().parent.parent / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_podlock_tests_root_conftest", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-_root = _root_conftest()
-ROOT = _root.ROOT  # type: ignore[attr-defined]
-PYTHON = _root.PYTHON  # type: ignore[attr-defined]
-Result = _root.Result  # type: ignore[attr-defined]
-fixture_config = _root.fixture_config  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
-from builder_helpers import check_golden, docker
+from builder_helpers import BASE_IMAGE, check_golden, docker
 from test_builder_plan import planned
 
 from podlock.builder import uvbin
@@ -18,6 +20,10 @@ from podlock.builder.engine import Engine
 from podlock.builder.plan import Wheel
 
 MIB = 1024 * 1024
+
+
+def layer_digests(ref: str) -> list[str]:
+    return list(json.loads(docker("inspect", "-f", "{{json .RootFS.Layers}}", ref)))
 
 
 class Lines:
@@ -98,3 +104,28 @@ def test_second_build_builds_no_layer_and_shares_them(
     assert "uv" not in docker("run", "--rm", "hello:chain2", "ls", "/opt/podlock").split()
     out = docker("run", "--rm", "--network", "none", "hello:chain2", "python", "main.py")
     assert "hello from the hello fixture" in out
+
+
+@pytest.mark.engine
+def test_a_rebuilt_layer_gives_new_keys_to_the_layers_above_it(
+    engine: Engine, hello: Callable[..., Path], cli: Any
+) -> None:
+    """Layer images from an older chain are never stacked on a rebuilt parent: keys follow
+    the parent's image ID, not just its inputs."""
+    root = hello()
+    reqs = root / "requirements.txt"
+    plain = reqs.read_text()
+    build(root, "cpu", network="host", tag="hello:k1", heavy_bytes=MIB, engine=engine)
+    reqs.write_text(plain + "idna\n")
+    assert cli("lock", "--project", str(root)).code == 0
+    # --no-cache: every layer rebuilt, so the base step gets a new image ID
+    build(root, "cpu", network="host", tag="hello:k2", heavy_bytes=MIB, engine=engine,
+          no_cache=True)  # fmt: skip
+    reqs.write_text(plain)
+    assert cli("lock", "--project", str(root)).code == 0
+    build(root, "cpu", network="host", tag="hello:k3", heavy_bytes=MIB, engine=engine)
+    k2, k3 = layer_digests("hello:k2"), layer_digests("hello:k3")
+    below_deps = len(layer_digests(BASE_IMAGE)) + 4  # install.sh, venv, runtime, heavy-bigpkg
+    assert k3[:below_deps] == k2[:below_deps]
+    out = docker("run", "--rm", "--network", "none", "hello:k3", "python", "main.py")
+    assert "idna" not in out.split("dists=", 1)[1]

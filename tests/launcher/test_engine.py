@@ -28,9 +28,9 @@ def registry(engine: Engine) -> str:
     try:
         urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=5).close()
     except OSError as exc:
-        from conftest import _skip_or_fail
+        from testkit import skip_or_fail
 
-        _skip_or_fail(f"no registry at {REGISTRY} ({exc}); run `bash ci/engine.sh up`")
+        skip_or_fail(f"no registry at {REGISTRY} ({exc}); run `bash ci/engine.sh up`")
     return REGISTRY
 
 

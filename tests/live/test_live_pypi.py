@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from packaging.pylock import Pylock
 
-from conftest import PYTHON
 from podlock.resolver.uv_backend import uv_binary
+from testkit import PYTHON
 
 pytestmark = pytest.mark.live
 
@@ -43,7 +43,9 @@ def test_lock_a_real_project_for_cpu_and_tpu_then_install_the_cpu_lock(
     for wheel in locks["cpu"]["jaxlib"]["wheels"]:
         assert f"-{cp}-" in wheel["name"] and "linux" in wheel["name"]
 
-    exported = cli("export", "--project", str(root), "--variant", "cpu", "--platform", "linux/amd64")
+    exported = cli(
+        "export", "--project", str(root), "--variant", "cpu", "--platform", "linux/amd64"
+    )
     assert exported.code == 0, exported.err
     reqs = tmp_path / "requirements.lock.txt"
     reqs.write_text(exported.out)

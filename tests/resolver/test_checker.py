@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from conftest import fixture_config
 from index_server import IndexServer
 from podlock.checker import Dependencies, Problem, check_lock
 from podlock.config import VariantConfig
@@ -22,6 +21,7 @@ from podlock.project import Inputs, discover
 from podlock.resolver import backend
 from podlock.resolver.pipeline import lock
 from podlock.runtime import variant_requirements
+from testkit import fixture_config
 
 
 def fixture_dependencies(index_dir: Path) -> Dependencies:

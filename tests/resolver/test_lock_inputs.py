@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from test_lock_variants import load, make
 
-from conftest import PYTHON, fixture_config
 from index_server import PRIVATE_PASSWORD, IndexServer
+from testkit import PYTHON, fixture_config
 
 
 def sha256_of(index: IndexServer, filename: str) -> str:

@@ -8,8 +8,8 @@ from typing import Any
 
 from packaging.pylock import Pylock
 
-from conftest import PYTHON, fixture_config
 from index_server import IndexServer
+from testkit import PYTHON, fixture_config
 
 
 def make(tmp_path: Path, index: IndexServer, requirements: str, extra: str = "") -> Path:

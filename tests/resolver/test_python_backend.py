@@ -13,7 +13,6 @@ from typing import Any, ClassVar
 
 import pytest
 
-from conftest import fixture_config
 from index_server import PRIVATE_PASSWORD, IndexServer
 from podlock.project import discover
 from podlock.reporter import ListReporter
@@ -22,6 +21,7 @@ from podlock.resolver.pipeline import lock
 from podlock.resolver.python import PythonBackend
 from podlock.resolver.python.http_cache import HttpClient, Response
 from podlock.resolver.python.metadata import wheel_metadata
+from testkit import fixture_config
 
 
 def project(tmp_path: Path, index: IndexServer, requirements: str, extra: str = "") -> Path:

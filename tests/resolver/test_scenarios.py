@@ -17,12 +17,12 @@ from typing import Any
 
 import pytest
 
-from conftest import fixture_config
 from index_server import IndexServer
 from podlock.errors import PodlockError
 from podlock.project import discover
 from podlock.resolver import backend
 from podlock.resolver.pipeline import lock
+from testkit import fixture_config
 
 SCENARIOS = sorted((Path(__file__).parent / "scenarios").glob("*.toml"))
 

@@ -199,56 +199,57 @@ def _build_chain(
     """Build ``steps`` in order, each FROM the previous one's image.
 
     Every step but the last is tagged ``podlock-layers/<layer>:<key>``, where the key covers
-    the base image's ID, the previous step's key and the step's Dockerfile and files (wheels
-    by sha256): a step whose image exists is not built at all, its wheels not even fetched,
-    and projects that lock the same runtime on the same base share its images."""
-    base_info = engine.image(project.plan.base_image)
-    key = hashlib.sha256(str(base_info["Id"] if base_info else project.plan.base_image).encode())
-    tags: list[str] = []
-    for step in steps[:-1]:
-        key.update(step.context.dockerfile.encode())
-        for path, source in step.context.files.items():
-            key.update(f"\0{path}\0{_content_key(source)}".encode())
-        tags.append(f"podlock-layers/{step.name}:{key.hexdigest()[:24]}")
-    missing = [no_cache or engine.image(tag) is None for tag in tags] + [True]
+    the image it starts from (by ID, so a rebuilt parent means new keys above it) and the
+    step's Dockerfile and files (wheels by sha256). A step whose image exists is not built
+    at all, its wheels not even fetched, and projects that lock the same runtime on the
+    same base share its images."""
     cache = wheel_cache(project)
-    wanted = [
-        source
-        for step, build_it in zip(steps, missing, strict=True)
-        if build_it
-        for source in step.context.files.values()
-        if isinstance(source, Wheel)
-    ]
-    cache.fetch_all(wanted, reporter)  # all at once, concurrently, before the first build
     parent = installer = project.plan.base_image
-    for step, tag, build_it in zip(steps, [*tags, ""], missing, strict=True):
+    reused = built_steps = 0
+    for step in steps:
         context = Context(
             dockerfile=step.dockerfile(parent=parent, installer=installer),
             files=step.context.files,
         )
-        if build_it:
-            if not step.final:
-                reporter.info(f"layer {step.name}: building")
-            with tempfile.TemporaryDirectory(prefix="podlock-context-") as tmp:
-                write_context(
-                    context, Path(tmp), code_root=project.plan.code.root, wheel_path=cache.path
-                )
-                built = engine.build(Path(tmp), network=network, reporter=reporter,
-                                     nocache=no_cache)  # fmt: skip
-            if step.final:
-                reused = missing.count(False)
-                return BuiltImage(
-                    id=built.id,
-                    cached_steps=reused + built.cached_steps,
-                    steps=len(tags) + built.steps,
-                )
-            engine.tag(built.id, tag)
-        else:
-            reporter.info(f"layer {step.name}: reused {tag}")
+        tag = ""
+        if not step.final:
+            tag = f"podlock-layers/{step.name}:{_step_key(engine, parent, installer, context)}"
+            if not no_cache and engine.image(tag) is not None:
+                reporter.info(f"layer {step.name}: reused {tag}")
+                reused += 1
+                parent = tag
+                installer = tag if step.name == "base" else installer
+                continue
+            reporter.info(f"layer {step.name}: building")
+        cache.fetch_all([s for s in context.files.values() if isinstance(s, Wheel)], reporter)
+        with tempfile.TemporaryDirectory(prefix="podlock-context-") as tmp:
+            write_context(
+                context, Path(tmp), code_root=project.plan.code.root, wheel_path=cache.path
+            )
+            built = engine.build(Path(tmp), network=network, reporter=reporter,
+                                 nocache=no_cache)  # fmt: skip
+        if step.final:
+            return BuiltImage(
+                id=built.id,
+                cached_steps=reused + built.cached_steps,
+                steps=reused + built_steps + built.steps,
+            )
+        built_steps += 1
+        engine.tag(built.id, tag)
         parent = tag
-        if step.name == "base":
-            installer = tag
+        installer = tag if step.name == "base" else installer
     raise AssertionError("render_chain ends with the final step")
+
+
+def _step_key(engine: Engine, parent: str, installer: str, context: Context) -> str:
+    key = hashlib.sha256()
+    for ref in dict.fromkeys((parent, installer)):
+        info = engine.image(ref)
+        key.update(f"{ref}\0{info['Id'] if info else ''}\0".encode())
+    key.update(context.dockerfile.encode())
+    for path, source in context.files.items():
+        key.update(f"\0{path}\0{_content_key(source)}".encode())
+    return key.hexdigest()[:24]
 
 
 def _content_key(source: object) -> str:

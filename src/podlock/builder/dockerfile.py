@@ -140,9 +140,8 @@ def render_chain(
     and a code change sends only the code: the final step's context has no wheels."""
     whole = render(plan, platform, ca_cert=ca_cert, uv=uv)  # validates the platform
     base_files: dict[str, FileSource] = {"podlock/install.sh": INSTALL_SH.encode()}
-    base_lines = [
-        f"# podlock {__version__}: base step of {plan.project} ({plan.variant}, {platform})"
-    ]
+    # No project name here: projects on the same base share this step and all above it.
+    base_lines = [f"# podlock {__version__}: base step ({platform})"]
     base_lines += _base_stage(plan, base_files, ca_cert, name=None)
     steps = [ChainStep(name="base", context=_context(base_lines, base_files))]
     for layer in plan.wheel_layers:

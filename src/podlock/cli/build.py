@@ -1,4 +1,5 @@
-"""``podlock build`` and ``podlock build-base``: images with the Docker engine."""
+"""``podlock build`` and ``podlock build-base``: images with the Docker engine, or daemonless
+(``--builder oci``: reproducible OCI images written to a layout, a tarball or a registry)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from podlock.builder.build import MODES, build, build_base
+from podlock.builder.engine import Engine
 from podlock.builder.plan import HEAVY_BYTES
+from podlock.errors import PodlockError
+from podlock.oci.base import BaseImageError
 from podlock.reporter import Reporter
 
 
@@ -27,10 +31,29 @@ def add_parser(sub: Any) -> None:
     _common(p)
     p.add_argument("--mode", default="bundled", help=f"one of {', '.join(MODES)} (default bundled)")
     p.add_argument("--tag", help="image reference (default <project>:<variant>-<lock hash>)")
-    p.add_argument("--platform", help="target platform (default: the engine's)")
+    p.add_argument(
+        "--platform",
+        help="target platform(s), comma-separated (oci: several give an image index; "
+        "default: the engine's or this machine's)",
+    )
     p.add_argument(
         "--heavy-mb", type=float, default=HEAVY_BYTES / 2**20,
         help="wheels larger than this get a layer of their own (default %(default)g)",
+    )  # fmt: skip
+    p.add_argument(
+        "--builder", choices=("docker", "oci"),
+        help="docker: the Docker engine; oci: daemonless, reproducible (default: docker when an "
+        "engine answers, else oci)",
+    )  # fmt: skip
+    oci = p.add_argument_group("oci builder")
+    oci.add_argument("--output-dir", type=Path, help="write an OCI image layout here")
+    oci.add_argument("--output-tar", type=Path, help="write a `docker load`-able tarball here")
+    oci.add_argument("--load", action="store_true", help="load the image into the Docker engine")
+    oci.add_argument("--push", metavar="REF", help="push to REF (prints REF@sha256:...)")
+    oci.add_argument("--compression", choices=("gzip", "zstd"), default="gzip")
+    oci.add_argument(
+        "--create-repository", action="store_true",
+        help="create the Artifact Registry repository of --push REF if it is missing",
     )  # fmt: skip
     p.set_defaults(run=run)
 
@@ -44,6 +67,26 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
+    builder, no_engine = (args.builder, None) if args.builder else _default_builder(args, reporter)
+    if builder == "oci":
+        try:
+            return _run_oci(args, reporter)
+        except BaseImageError as exc:
+            if no_engine is None:
+                raise
+            raise PodlockError(
+                f"{no_engine.message}, and the daemonless oci builder tried instead failed: "
+                f"{exc.message}",
+                hint=f"{no_engine.hint}; or {exc.hint or 'pass --base'}",
+            ) from None
+    oci_only = [f for f in ("output_dir", "output_tar", "push", "load", "create_repository")
+                if getattr(args, f)]  # fmt: skip
+    if oci_only or args.compression != "gzip" or "," in (args.platform or ""):
+        raise PodlockError(
+            "--output-dir, --output-tar, --load, --push, --compression, --create-repository "
+            "and several platforms are options of the oci builder",
+            hint="add --builder oci",
+        )
     result = build(
         args.project,
         args.variant,
@@ -57,6 +100,58 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         reporter=reporter,
     )
     print(result.ref)
+    return 0
+
+
+def _default_builder(
+    args: argparse.Namespace, reporter: Reporter
+) -> tuple[str, PodlockError | None]:
+    """docker when an engine answers and nothing oci-only was asked for, else oci (with why
+    the engine was not used, so a failure can say both)."""
+    if args.mode != "bundled" or args.ca_cert or args.network:
+        return "docker", None
+    if args.output_dir or args.output_tar or args.push or "," in (args.platform or ""):
+        return "oci", None
+    try:
+        Engine.connect(timeout=10)
+    except PodlockError as exc:
+        reporter.info("no Docker engine answers: building with the daemonless oci builder")
+        return "oci", exc
+    return "docker", None
+
+
+def _run_oci(args: argparse.Namespace, reporter: Reporter) -> int:
+    from podlock.oci.build import build_oci
+
+    if args.mode != "bundled":
+        raise PodlockError(
+            f"--mode {args.mode} needs the Docker engine", hint="use --builder docker"
+        )
+    for flag, value in (("--ca-cert", args.ca_cert), ("--network", args.network)):
+        if value:
+            raise PodlockError(
+                f"{flag} is for the docker builder (the oci builder runs nothing in the image)",
+                hint="drop it, or use --builder docker",
+            )
+    platforms = [p.strip() for p in args.platform.split(",")] if args.platform else None
+    result = build_oci(
+        args.project,
+        args.variant,
+        base=args.base,
+        platforms=platforms,
+        compression=args.compression,
+        tag=args.tag,
+        output_dir=args.output_dir,
+        output_tar=args.output_tar,
+        load_image=args.load,
+        push_to=args.push,
+        create_repository=args.create_repository,
+        heavy_bytes=int(args.heavy_mb * 2**20),
+        reporter=reporter,
+    )
+    reporter.info(f"{result.tag}: {len(result.layers_built)} layers built, "
+                  f"{len(result.layers_cached)} from cache")  # fmt: skip
+    print(result.pushed.ref if result.pushed else result.digest)
     return 0
 
 

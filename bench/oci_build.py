@@ -1,0 +1,164 @@
+"""Bench: the daemonless OCI builder against `docker build` of the generated Dockerfile.
+
+Same project, same lock, same verified wheel cache (downloads are not timed). Rows:
+- cold: no layer cache (a fresh OCI blob store; `docker build --no-cache`);
+- code-only change: everything cached but the code layer;
+- zstd cold: the OCI builder with --compression zstd;
+- floor: tar + the same compressor over the same installed tree, one pass, one thread
+  (the issue's floor; the cold OCI build is compared with it).
+Run by hand (needs the engine, the base image and its `docker save` tarball:
+`sudo bash ci/engine.sh up`):
+
+    python bench/oci_build.py                 # the hello fixture on the local fixture index
+    python bench/oci_build.py --project ml    # jax, flax, optax, numpy, pandas from PyPI
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+
+from index_server import IndexServer  # noqa: E402
+from podlock.builder.build import build, load, wheel_cache  # noqa: E402
+from podlock.builder.engine import Engine  # noqa: E402
+from podlock.cli.main import main as podlock  # noqa: E402
+from podlock.oci.blobs import BlobStore  # noqa: E402
+from podlock.oci.build import build_oci  # noqa: E402
+from podlock.oci.fetch import fetch_all  # noqa: E402
+from podlock.oci.install import Target, compile_bytecode, compiler_for, install_wheels  # noqa: E402
+from podlock.oci.tarlayer import tree, write_layer  # noqa: E402
+from podlock.reporter import NullReporter  # noqa: E402
+
+BASE_IMAGE = "podlock-test/debian-python:bookworm"
+BASE_TAR = Path("/var/cache/podlock-ci/base-bookworm.docker.tar")
+ML = "jax\nflax\noptax\nnumpy\npandas\n"
+MAIN = "import flax, jax, numpy, optax, pandas\nprint('ok')\n"
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def fixture_project(work: Path) -> tuple[Path, IndexServer]:
+    spec = importlib.util.spec_from_file_location(
+        "make_index", ROOT / "fixtures/index/make_index.py"
+    )
+    assert spec and spec.loader
+    make_index = importlib.util.module_from_spec(spec)
+    sys.modules["make_index"] = make_index
+    spec.loader.exec_module(make_index)
+    make_index.build_index(work / "index")
+    index = IndexServer(work / "index").__enter__()
+    root = work / "hello"
+    shutil.copytree(ROOT / "fixtures/projects/hello", root)
+    (root / "podlock.toml").write_text(
+        f'python = "3.11"\nindex-url = "{index.url("pypi")}"\nvariants = ["cpu"]\n'
+        f'[indexes]\npytorch-cpu = "{index.url("cpu")}"\npytorch-cu121 = "{index.url("cu121")}"\n'
+        f'[variant.cpu]\nbase-image = "{BASE_IMAGE}"\n'
+    )
+    return root, index
+
+
+def ml_project(work: Path) -> Path:
+    root = work / "ml"
+    root.mkdir()
+    (root / "requirements.txt").write_text(ML)
+    (root / "main.py").write_text(MAIN)
+    (root / "podlock.toml").write_text(
+        f'python = "3.11"\nvariants = ["cpu"]\n[variant.cpu]\nbase-image = "{BASE_IMAGE}"\n'
+        'platforms = ["linux/amd64"]\n'
+    )
+    return root
+
+
+def floor(root: Path, compression: str, scratch: Path) -> tuple[float, int]:
+    """tar + compressor over the installed tree of every wheel layer, one pass, one thread."""
+    project = load(root, "cpu")
+    wheels = [w for layer in project.plan.wheel_layers for w in layer.wheels.get("linux/amd64", ())]
+    paths = fetch_all(wheel_cache(project), wheels)
+    tree_root = scratch / f"floor-tree-{compression}"
+    target = Target(python=project.plan.python, interpreter="/usr/bin/python3.11")
+    install_wheels([(w, paths[w.sha256]) for w in wheels], tree_root, target, layer="floor")
+    compile_bytecode(tree_root, target, compiler_for(project.plan.python)[0], NullReporter())
+    store = BlobStore(scratch / f"floor-store-{compression}")
+    entries = tree(tree_root, layer="floor")
+    size = sum(e.source.stat().st_size for e in entries if isinstance(e.source, Path))
+    return timed(lambda: write_layer(entries, store, compression=compression, mtime=0)), size
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--project", choices=("fixture", "ml"), default="fixture")
+    args = parser.parse_args()
+    engine = Engine.connect()
+    with tempfile.TemporaryDirectory(prefix="podlock-oci-bench-") as tmp:
+        work = Path(tmp)
+        os.environ["PODLOCK_CACHE_DIR"] = str(work / "cache")
+        os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
+        root = ml_project(work) if args.project == "ml" else fixture_project(work)[0]
+        assert podlock(["-q", "lock", "--project", str(root)]) == 0
+        project = load(root, "cpu")
+        fetch_all(
+            wheel_cache(project),
+            [w for layer in project.plan.wheel_layers for ws in layer.wheels.values() for w in ws],
+        )
+        base = f"docker-archive:{BASE_TAR}"
+        heavy = 1 << 20 if args.project == "fixture" else 50 << 20
+
+        def ours(compression: str = "gzip", fresh: str | None = None) -> None:
+            store = BlobStore(work / "blobs" / fresh) if fresh else None
+            if fresh:  # a cold layer cache: no layer blobs, no layer records
+                shutil.rmtree(work / "cache" / "oci" / "layers", ignore_errors=True)
+            build_oci(
+                root,
+                "cpu",
+                base=base,
+                compression=compression,
+                heavy_bytes=heavy,
+                output_dir=work / f"layout-{compression}",
+                store=store,
+            )
+
+        def theirs(nocache: bool = False) -> None:
+            build(
+                root,
+                "cpu",
+                tag="podlock-bench/oci-vs-docker:latest",
+                heavy_bytes=heavy,
+                engine=engine,
+                no_cache=nocache,
+            )
+
+        ours()  # the base tarball into the blob store and its interpreter found, once
+        rows = [("cold build", timed(lambda: ours(fresh="cold")), timed(lambda: theirs(True)))]
+        main_py = root / "main.py"
+        main_py.write_text(main_py.read_text() + "print('v2')\n")
+        rows.append(("code-only change", timed(ours), timed(theirs)))
+        zstd = timed(lambda: ours("zstd", fresh="zstd"))
+        floor_gzip, size = floor(root, "gzip", work)
+        floor_zstd, _ = floor(root, "zstd", work)
+    print(f"project: {args.project}, installed tree {size / 1e6:.1f} MB")
+    print(f"{'build':<22}{'oci s':>9}{'docker s':>10}{'docker/oci':>12}")
+    for name, a, b in rows:
+        print(f"{name:<22}{a:>9.2f}{b:>10.2f}{b / a:>12.2f}")
+    print(f"{'zstd cold build':<22}{zstd:>9.2f}{rows[0][2]:>10.2f}{rows[0][2] / zstd:>12.2f}")
+    cold = rows[0][1]
+    print(f"floor (tar+gzip) {floor_gzip:.2f} s: cold oci gzip / floor = {cold / floor_gzip:.2f}")
+    print(f"floor (tar+zstd) {floor_zstd:.2f} s: cold oci zstd / floor = {zstd / floor_zstd:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,67 @@
+"""``podlock push REF``: push an OCI layout (``--layout``), or build the project with the oci
+builder and push it; prints ``REF@sha256:...``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from podlock.builder.plan import HEAVY_BYTES
+from podlock.reporter import Reporter
+
+
+def add_parser(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "push", help="push the image to a registry (only the blobs it lacks)"
+    )
+    p.add_argument("ref", metavar="REF", help="where to push: host[:port]/repository[:tag]")
+    p.add_argument("--layout", help="push this OCI layout (DIR or DIR:TAG) instead of building")
+    p.add_argument("--project", type=Path, default=Path("."), help="project directory")
+    p.add_argument("--variant", help="the variant to build and push (without --layout)")
+    p.add_argument("--base", help="base image (overrides the lock's)")
+    p.add_argument("--platform", help="target platform(s), comma-separated")
+    p.add_argument("--compression", choices=("gzip", "zstd"), default="gzip")
+    p.add_argument("--heavy-mb", type=float, default=HEAVY_BYTES / 2**20)
+    p.add_argument(
+        "--create-repository",
+        action="store_true",
+        help="create the Artifact Registry repository if it is missing",
+    )
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, reporter: Reporter) -> int:
+    from podlock.errors import PodlockError
+    from podlock.oci.blobs import BlobStore
+    from podlock.oci.build import build_oci
+    from podlock.oci.push import from_layout, push
+    from podlock.oci.reference import Reference
+
+    if args.layout:
+        ref = Reference.parse(args.ref)
+        if args.create_repository:
+            from podlock.oci.gar import ensure_repository
+
+            ensure_repository(ref, create=True, reporter=reporter)
+        path, _, tag = args.layout.partition(":")
+        store = BlobStore()
+        built = from_layout(Path(path), tag or None, store)
+        print(push(built, ref, store, reporter=reporter).ref)
+        return 0
+    if not args.variant:
+        raise PodlockError("podlock push needs --layout DIR or --variant V (to build first)")
+    result = build_oci(
+        args.project,
+        args.variant,
+        base=args.base,
+        platforms=[p.strip() for p in args.platform.split(",")] if args.platform else None,
+        compression=args.compression,
+        push_to=args.ref,
+        create_repository=args.create_repository,
+        heavy_bytes=int(args.heavy_mb * 2**20),
+        reporter=reporter,
+    )
+    assert result.pushed is not None
+    print(result.pushed.ref)
+    return 0

@@ -1,0 +1,171 @@
+"""``podlock build --builder oci``: lock → plan → base, wheels, layers → image → outputs.
+
+The edges live here (the project on disk, caches, registries, the engine for ``--load``);
+every stage it calls is a function of its inputs, so the same lock gives the same digest.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from podlock.builder.build import default_platform, load, wheel_cache
+from podlock.builder.plan import HEAVY_BYTES, LayerPlan
+from podlock.errors import PodlockError
+from podlock.oci.base import open_base
+from podlock.oci.blobs import BlobStore
+from podlock.oci.compress import COMPRESSIONS
+from podlock.oci.fetch import fetch_all
+from podlock.oci.image import LayerSpec, PlatformImage, Settings, assemble, build_layer, layer_specs
+from podlock.oci.install import Target, compiler_for
+from podlock.oci.interpreter import interpreter_for
+from podlock.oci.layout import Built, finish, write_docker_tar, write_layout
+from podlock.oci.layout import load as load_into_engine
+from podlock.oci.model import source_epoch
+from podlock.oci.push import PushResult, push
+from podlock.oci.reference import Reference
+from podlock.oci.tarlayer import LayerBlob
+from podlock.platforms import Platform
+from podlock.reporter import NullReporter, Reporter
+
+
+@dataclass(frozen=True, kw_only=True)
+class OciResult:
+    built: Built
+    tag: str
+    layers_built: tuple[str, ...] = ()
+    layers_cached: tuple[str, ...] = ()
+    pushed: PushResult | None = None
+    loaded: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def digest(self) -> str:
+        return self.built.digest
+
+
+def build_oci(
+    root: Path,
+    variant_name: str,
+    *,
+    base: str | None = None,
+    platforms: Sequence[str] | None = None,
+    compression: str = "gzip",
+    tag: str | None = None,
+    output_dir: Path | None = None,
+    output_tar: Path | None = None,
+    load_image: bool = False,
+    push_to: str | None = None,
+    create_repository: bool = False,
+    heavy_bytes: int = HEAVY_BYTES,
+    reporter: Reporter | None = None,
+    store: BlobStore | None = None,
+) -> OciResult:
+    """Build the variant's image without a Docker engine and write/push/load it."""
+    reporter = reporter or NullReporter()
+    store = store or BlobStore()
+    if compression not in COMPRESSIONS:
+        raise PodlockError(
+            f"unknown compression {compression!r}", hint=f"use one of {', '.join(COMPRESSIONS)}"
+        )
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    project = load(root, variant_name, base=base, heavy_bytes=heavy_bytes)
+    plan = project.plan
+    targets = _platforms(plan, platforms)
+    if plan.system_packages:
+        raise PodlockError(
+            f"variant {plan.variant} has system packages ({', '.join(plan.system_packages)}); "
+            "the daemonless builder cannot run apt",
+            hint="build with --builder docker, or use a base image that already has them",
+        )
+    push_ref = Reference.parse(push_to) if push_to else None
+    if push_ref and create_repository:
+        from podlock.oci.gar import ensure_repository
+
+        ensure_repository(push_ref, create=True, reporter=reporter)
+    bases = open_base(plan.base_image, targets, store, reporter)
+    timings["base"] = time.perf_counter() - clock
+    wheels = [w for layer in plan.wheel_layers for p in targets for w in layer.wheels.get(p, ())]
+    paths = fetch_all(wheel_cache(project), wheels, reporter)
+    timings["wheels"] = time.perf_counter() - clock - timings["base"]
+    compiler, compiler_version = compiler_for(plan.python)
+    settings = Settings(
+        compression=compression,
+        mtime=source_epoch(),
+        compiler=compiler,
+        compiler_version=compiler_version,
+    )
+    per_platform: dict[str, list[LayerSpec]] = {}
+    for platform in targets:
+        interpreter = interpreter_for(bases[platform], plan.python, store)
+        target = Target(python=plan.python, interpreter=interpreter)
+        per_platform[platform] = layer_specs(plan, platform, target, settings, paths, reporter)
+    unique = {s.key: s for specs in per_platform.values() for s in specs}
+    start = time.perf_counter()
+    workers = max(1, min(len(unique), os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        done = dict(
+            zip(
+                unique,
+                pool.map(lambda s: build_layer(s, store, settings), unique.values()),
+                strict=True,
+            )
+        )
+    timings["layers"] = time.perf_counter() - start
+    built_names = tuple(s.name for k, s in unique.items() if not done[k][1])
+    cached_names = tuple(s.name for k, s in unique.items() if done[k][1])
+    for key, spec in unique.items():
+        blob: LayerBlob = done[key][0]
+        state = "cached" if done[key][1] else "built"
+        reporter.info(f"layer {spec.name}: {state}, {blob.size / 1e6:.1f} MB {blob.digest[:19]}")
+    images: list[PlatformImage] = [
+        assemble(plan, p, bases[p], [(s, done[s.key][0]) for s in per_platform[p]], store, settings)
+        for p in targets
+    ]
+    built = finish(images, store)
+    name = tag or plan.default_tag
+    if output_dir:
+        write_layout(built, output_dir, store, tag=name)
+        reporter.info(f"wrote OCI layout {output_dir} ({name})")
+    loaded = None
+    if output_tar or load_image:
+        tarball = output_tar or store.root.parent / "tmp" / f"load-{built.digest[7:19]}.tar"
+        write_docker_tar(built, tarball, store, tag=name, mtime=settings.mtime)
+        if load_image:
+            loaded = load_into_engine(tarball)
+            reporter.info(f"loaded into the Docker engine: {loaded}")
+            if not output_tar:
+                tarball.unlink(missing_ok=True)
+    pushed = None
+    if push_ref:
+        pushed = push(built, push_ref, store, reporter=reporter)
+    timings["total"] = time.perf_counter() - clock
+    return OciResult(
+        built=built,
+        tag=name,
+        layers_built=built_names,
+        layers_cached=cached_names,
+        pushed=pushed,
+        loaded=loaded,
+        timings=timings,
+    )
+
+
+def _platforms(plan: LayerPlan, wanted: Sequence[str] | None) -> list[str]:
+    if not wanted:
+        return [default_platform(plan, Platform.parse(f"linux/{os.uname().machine}").arch)]
+    out = []
+    for text in wanted:
+        platform = str(Platform.parse(text))
+        if platform not in plan.platforms:
+            raise PodlockError(
+                f"{plan.lock_name} has no {platform} (it has {', '.join(plan.platforms)})",
+                hint=f"add {platform} to [variants.{plan.variant}] platforms, then `podlock lock`",
+            )
+        out.append(platform)
+    return list(dict.fromkeys(out))

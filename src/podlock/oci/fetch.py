@@ -1,0 +1,187 @@
+"""Wheels into the content-addressed cache: concurrent, resumable, verified, with progress.
+
+The cache is the builder's (``WheelCache``: ``<sha[:2]>/<sha>/<filename>``), so the Docker and
+OCI builders share it. A download goes to ``<filename>.part`` next to its final place and
+resumes from there with an HTTP ``Range`` request; only bytes whose sha256 and size match
+the lock are renamed into place. A mismatch deletes the partial file: it is never cached.
+One process at a time works on a given wheel (``flock`` on a lock file beside it).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import requests
+
+from podlock.builder.plan import Wheel
+from podlock.builder.wheels import WheelCache
+from podlock.errors import HashMismatch, IndexError_
+from podlock.reporter import NullReporter, Reporter
+from podlock.urls import redact
+
+WORKERS = 8
+RETRIES = 3
+_CHUNK = 1 << 20
+
+
+class Progress:
+    """Bytes done out of bytes wanted, reported at most every ``every`` seconds."""
+
+    def __init__(self, total: int, count: int, reporter: Reporter, every: float = 1.0) -> None:
+        self.total, self.count, self.reporter, self.every = total, count, reporter, every
+        self.done = self.files = 0
+        self._last = 0.0
+        self._lock = threading.Lock()
+
+    def add(self, n: int, *, finished: str | None = None) -> None:
+        with self._lock:
+            self.done += n
+            if finished:
+                self.files += 1
+            now = time.monotonic()
+            if finished or now - self._last >= self.every:
+                self._last = now
+                tail = f" ({finished})" if finished else ""
+                self.reporter.info(
+                    f"wheels {self.files}/{self.count}, {self.done / 1e6:.1f}/"
+                    f"{self.total / 1e6:.1f} MB{tail}"
+                )
+
+
+def fetch_all(
+    cache: WheelCache, wheels: Iterable[Wheel], reporter: Reporter | None = None
+) -> dict[str, Path]:
+    """Every wheel present and verified; sha256 -> path. The first failure is raised."""
+    reporter = reporter or NullReporter()
+    unique = {w.sha256: w for w in wheels}
+    todo = [w for w in unique.values() if not cache.path(w).is_file()]
+    if todo:
+        progress = Progress(sum(w.size for w in todo), len(todo), reporter)
+        reporter.info(f"downloading {len(todo)} wheels ({progress.total / 1e6:.1f} MB)")
+        session = requests.Session()
+        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+            for _ in pool.map(lambda w: fetch(cache, w, session, progress), todo):
+                pass
+    return {sha: cache.path(w) for sha, w in unique.items()}
+
+
+def fetch(
+    cache: WheelCache, wheel: Wheel, session: requests.Session, progress: Progress | None = None
+) -> Path:
+    """One wheel into the cache (resuming a partial download); returns its path."""
+    dest = cache.path(wheel)
+    if dest.is_file():
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(dest.with_name(dest.name + ".lock")):
+        if dest.is_file():  # another process finished it while we waited
+            return dest
+        part = dest.with_name(dest.name + ".part")
+        for attempt in range(RETRIES + 1):
+            try:
+                _download(cache, wheel, part, session, progress)
+                break
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if attempt == RETRIES:
+                    raise IndexError_(
+                        f"could not download {wheel.filename} for {wheel.package} after "
+                        f"{RETRIES + 1} attempts: {type(exc).__name__}",
+                        index=redact(wheel.url),
+                        hint="check the network; a rerun resumes the partial download",
+                    ) from None
+                time.sleep(0.5 * 2**attempt)
+        _verify(wheel, part)
+        part.replace(dest)
+    if progress:
+        progress.add(0, finished=wheel.filename)
+    return dest
+
+
+def _download(
+    cache: WheelCache,
+    wheel: Wheel,
+    part: Path,
+    session: requests.Session,
+    progress: Progress | None,
+) -> None:
+    have = part.stat().st_size if part.is_file() else 0
+    if have > wheel.size:
+        part.unlink()
+        have = 0
+    if have == wheel.size:
+        return
+    parts = urlsplit(wheel.url)
+    if parts.scheme == "file":
+        with open(unquote(parts.path), "rb") as src, open(part, "ab") as out:
+            src.seek(have)
+            while chunk := src.read(_CHUNK):
+                out.write(chunk)
+                if progress:
+                    progress.add(len(chunk))
+        return
+    headers = {"Range": f"bytes={have}-"} if have else {}
+    cred = cache.auth.get(parts.netloc)
+    auth = None
+    if cred and ":" in cred:
+        user, _, password = cred.partition(":")
+        auth = (user, password)
+    try:
+        response = session.get(wheel.url, headers=headers, auth=auth, stream=True, timeout=60)
+    except requests.RequestException as exc:
+        if isinstance(exc, requests.ConnectionError | requests.Timeout):
+            raise
+        raise IndexError_(
+            f"could not download {wheel.filename}: {type(exc).__name__}", index=redact(wheel.url)
+        ) from None
+    with response:
+        if response.status_code == 200 and have:
+            have = 0  # the server ignored the range: start over
+        elif response.status_code not in (200, 206):
+            raise IndexError_(
+                f"could not download {wheel.filename} for {wheel.package}: HTTP "
+                f"{response.status_code}",
+                index=redact(wheel.url),
+                hint="check the index credentials; the lock names this URL",
+            )
+        with open(part, "r+b" if have else "wb") as out:
+            out.seek(have)
+            out.truncate()
+            for chunk in response.iter_content(_CHUNK):
+                out.write(chunk)
+                if progress:
+                    progress.add(len(chunk))
+
+
+def _verify(wheel: Wheel, part: Path) -> None:
+    sha = hashlib.sha256()
+    size = 0
+    with open(part, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            sha.update(chunk)
+            size += len(chunk)
+    if sha.hexdigest() != wheel.sha256 or size != wheel.size:
+        part.unlink(missing_ok=True)
+        raise HashMismatch(
+            package=wheel.package,
+            url=redact(wheel.url),
+            expected=[f"sha256:{wheel.sha256} ({wheel.size} bytes)"],
+            got=[f"sha256:{sha.hexdigest()} ({size} bytes)"],
+        )
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with open(path, "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

@@ -1,0 +1,288 @@
+"""One platform's image from a LayerPlan: layer specs, cached layer blobs, config, manifest.
+
+A layer's cache key is everything its bytes depend on (its wheels' hashes, the install
+layout, the bytecode compiler, the compressor, the mtime), and nothing else: not the
+project, not the base. So the runtime and heavy layers of two projects that lock the same
+versions are the same blobs, and a code change rebuilds only the code layer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from podlock import __version__
+from podlock.builder.codepackage import CodePackage
+from podlock.builder.plan import APP, PODLOCK_DIR, VENV, Layer, LayerPlan, Wheel
+from podlock.errors import PodlockError
+from podlock.oci.base import BaseImage
+from podlock.oci.blobs import BlobStore
+from podlock.oci.compress import identity
+from podlock.oci.install import Target, compile_bytecode, install_wheels, venv_entries
+from podlock.oci.model import CONFIG, MANIFEST, Descriptor, canonical, oci_platform, rfc3339
+from podlock.oci.reference import Reference
+from podlock.oci.tarlayer import Entry, LayerBlob, LayerError, file, tree, write_layer
+from podlock.paths import cache_dir
+from podlock.reporter import Reporter
+
+LAYOUT_VERSION = 1  # bump when the bytes of a layer built from the same inputs change
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """What, besides a layer's own inputs, decides its bytes."""
+
+    compression: str
+    mtime: int
+    compiler: str | None  # the interpreter that compiles .pyc (X.Y of the image), or None
+    compiler_version: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayerSpec:
+    name: str
+    kind: str
+    key: str  # sha256 of the canonical inputs
+    entries: Callable[[Path], list[Entry]]  # given a scratch directory
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlatformImage:
+    platform: str
+    manifest: Descriptor
+    config: Descriptor
+    layers: tuple[Descriptor, ...]
+    names: tuple[str, ...]  # one per layer: "base", "venv", "runtime", ..., "code"
+    mount_from: Reference | None = None  # a repository of the same registry may hold these
+
+
+def _key(parts: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical({"podlock-oci-layout": LAYOUT_VERSION, **parts})).hexdigest()
+
+
+def layer_specs(
+    plan: LayerPlan,
+    platform: str,
+    target: Target,
+    settings: Settings,
+    wheel_paths: Mapping[str, Path],
+    reporter: Reporter,
+) -> list[LayerSpec]:
+    """The layers podlock adds on top of the base, in order (empty ones left out)."""
+    common = {"compression": identity(settings.compression), "mtime": settings.mtime}
+    specs = [
+        LayerSpec(
+            name="venv",
+            kind="venv",
+            key=_key(
+                {
+                    **common,
+                    "kind": "venv",
+                    "python": target.python,
+                    "interpreter": target.interpreter,
+                    "venv": target.venv,
+                }
+            ),
+            entries=lambda _tmp: venv_entries(target),
+        )
+    ]
+    for layer in plan.wheel_layers:
+        wheels = layer.wheels.get(platform, ())
+        if not wheels:
+            continue
+        key = _key(
+            {
+                **common,
+                "kind": "wheels",
+                "python": target.python,
+                "venv": target.venv,
+                "compiler": settings.compiler_version if settings.compiler else None,
+                "wheels": sorted(w.sha256 for w in wheels),
+            }
+        )
+        specs.append(
+            LayerSpec(
+                name=layer.name,
+                kind=layer.kind,
+                key=key,
+                entries=_wheel_entries(layer, wheels, wheel_paths, target, settings, reporter),
+            )
+        )
+    code = plan.code
+    key = _key(
+        {
+            **common,
+            "kind": "code",
+            "lock": [plan.lock_name, plan.lock_text],
+            "files": [[f.path, f.sha256, f.executable] for f in code.files],
+        }
+    )
+    specs.append(
+        LayerSpec(name="code", kind="code", key=key, entries=lambda _tmp: code_entries(plan))
+    )
+    return specs
+
+
+def _wheel_entries(
+    layer: Layer,
+    wheels: Sequence[Wheel],
+    paths: Mapping[str, Path],
+    target: Target,
+    settings: Settings,
+    reporter: Reporter,
+) -> Callable[[Path], list[Entry]]:
+    def make(tmp: Path) -> list[Entry]:
+        install_wheels([(w, paths[w.sha256]) for w in wheels], tmp, target, layer=layer.name)
+        compile_bytecode(tmp, target, settings.compiler, reporter)
+        return tree(tmp, layer=layer.name)
+
+    return make
+
+
+def code_entries(plan: LayerPlan) -> list[Entry]:
+    """The code package under /app and the lock under /opt/podlock; every file re-checked:
+    a path that leaves the project (``..``, a symlink) is refused."""
+    code: CodePackage = plan.code
+    root = code.root.resolve()
+    out = [file(f"{PODLOCK_DIR.strip('/')}/{plan.lock_name}", plan.lock_text.encode())]
+    for f in code.files:
+        host = root / f.path
+        if (
+            f.path.startswith("/")
+            or ".." in f.path.split("/")
+            or host.is_symlink()
+            or not host.resolve().is_relative_to(root)
+        ):
+            raise LayerError(
+                f"code package: {f.path} points outside the project {root}",
+                hint="replace the symlink with the file itself, or exclude it (.gitignore)",
+            )
+        out.append(file(f"{APP.strip('/')}/{f.path}", host, executable=f.executable))
+    return out
+
+
+def build_layer(spec: LayerSpec, store: BlobStore, settings: Settings) -> tuple[LayerBlob, bool]:
+    """The spec's blob, from the layer cache when its key is there; (blob, was_cached)."""
+    memo = cache_dir() / "oci" / "layers" / f"{spec.key}.json"
+    try:
+        saved = json.loads(memo.read_text())
+        blob = LayerBlob(**saved)
+        if store.has(blob.digest) and store.size(blob.digest) == blob.size:
+            return blob, True
+    except (FileNotFoundError, ValueError, TypeError):
+        pass
+    scratch = cache_dir() / "oci" / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=scratch, prefix=f"{spec.name}-"))
+    try:
+        entries = spec.entries(tmp)
+        blob = write_layer(entries, store, compression=settings.compression, mtime=settings.mtime)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    part = memo.with_name(f".{memo.name}.{os.getpid()}")
+    part.write_bytes(canonical(blob.__dict__))
+    os.replace(part, memo)
+    return blob, False
+
+
+def assemble(
+    plan: LayerPlan,
+    platform: str,
+    base: BaseImage,
+    layers: Sequence[tuple[LayerSpec, LayerBlob]],
+    store: BlobStore,
+    settings: Settings,
+) -> PlatformImage:
+    """Config and manifest (byte-stable JSON) into the store."""
+    created = rfc3339(settings.mtime)
+    base_cfg = dict(base.config)
+    inner = dict(base_cfg.get("config") or {})
+    env = [e for e in inner.get("Env") or [] if isinstance(e, str)]
+    path = next((e.split("=", 1)[1] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
+    ours = {
+        "VIRTUAL_ENV": VENV,
+        "PATH": f"{VENV}/bin:{path}",
+        "PYTHONUNBUFFERED": "1",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+    }
+    env = [e for e in env if e.split("=", 1)[0] not in ours] + [f"{k}={v}" for k, v in ours.items()]
+    labels = {**(inner.get("Labels") or {}), **image_labels(plan, base, platform)}
+    inner.update(Env=env, WorkingDir=APP, Cmd=["python"], Labels=dict(sorted(labels.items())))
+    history = list(base_cfg.get("history") or [])
+    history += [
+        {
+            "created": created,
+            "created_by": f"podlock {__version__}: {spec.kind} layer {spec.name}",
+            "comment": f"podlock layer key {spec.key[:16]}",
+        }
+        for spec, _ in layers
+    ]
+    config = {
+        **oci_platform(platform),
+        "config": inner,
+        "created": created,
+        "history": history,
+        "rootfs": {
+            "type": "layers",
+            "diff_ids": [*base.diff_ids, *(blob.diff_id for _, blob in layers)],
+        },
+    }
+    config_bytes = canonical(config)
+    config_desc = Descriptor(
+        media_type=CONFIG, digest=store.put(config_bytes), size=len(config_bytes)
+    )
+    descriptors = [
+        *base.layers,
+        *(
+            Descriptor(media_type=blob.media_type, digest=blob.digest, size=blob.size)
+            for _, blob in layers
+        ),
+    ]
+    annotations = {"org.opencontainers.image.base.digest": base.digest}
+    if base.name:
+        annotations["org.opencontainers.image.base.name"] = base.name
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": MANIFEST,
+        "config": config_desc.to_dict(),
+        "layers": [d.to_dict() for d in descriptors],
+        "annotations": annotations,
+    }
+    body = canonical(manifest)
+    digest = store.put(body)
+    names = ("base",) * len(base.layers) + tuple(spec.name for spec, _ in layers)
+    if len(set(d.digest for d in descriptors)) != len(descriptors):
+        raise PodlockError(f"{platform}: two layers of the image have the same bytes")
+    return PlatformImage(
+        platform=platform,
+        manifest=Descriptor(
+            media_type=MANIFEST, digest=digest, size=len(body), platform=oci_platform(platform)
+        ),
+        config=config_desc,
+        layers=tuple(descriptors),
+        names=names,
+        mount_from=base.mount_from,
+    )
+
+
+def image_labels(plan: LayerPlan, base: BaseImage, platform: str) -> dict[str, str]:
+    """The plan's labels, with the base as resolved (never a host path) and the build's."""
+    labels = {
+        k: v for k, v in plan.labels.items() if not k.startswith("org.opencontainers.image.base.")
+    }
+    if base.name:
+        labels["org.opencontainers.image.base.name"] = base.name
+    labels["org.opencontainers.image.base.digest"] = base.digest
+    labels["dev.podlock.mode"] = "bundled"
+    labels["dev.podlock.platform"] = platform
+    labels["dev.podlock.builder"] = "oci"
+    return dict(sorted(labels.items()))

@@ -1,0 +1,243 @@
+"""Bad input and faults: each is a clear error, and nothing corrupt is left in the caches."""
+
+from __future__ import annotations
+
+import errno
+import gzip
+import hashlib
+import io
+import json
+import re
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from oci_helpers import BASE, blob, layout_manifest
+
+from index_server import PRIVATE_PASSWORD, IndexServer
+from podlock.builder.plan import Wheel
+from podlock.builder.wheels import WheelCache
+from podlock.errors import HashMismatch
+from podlock.oci import blobs as blobs_module
+from podlock.oci.blobs import BlobStore
+from podlock.oci.fetch import fetch_all
+from podlock.oci.install import Target, install_wheels
+from podlock.oci.tarlayer import LayerError, tree
+
+
+def oci(cli: Any, root: Path, *extra: str) -> Any:
+    return cli("build", "--builder", "oci", "--project", str(root), "--variant", "cpu", *extra)
+
+
+def test_tampered_wheel_is_refused_and_never_cached(
+    hello: Callable[..., Path], cli: Any, base_tar: Path, _podlock_cache: Path
+) -> None:
+    root = hello()
+    lock = root / "pylock.cpu.toml"
+    text = lock.read_text()
+    good = re.search(
+        r'name = "flax-0.10.0-py3-none-any.whl"(?s:.*?)sha256 = "([0-9a-f]{64})"', text
+    )
+    assert good
+    lock.write_text(text.replace(good.group(1), "0" * 64))
+    result = oci(cli, root, "--base", BASE)
+    assert result.code != 0
+    assert "hash mismatch for flax" in result.err and "0" * 64 in result.err
+    cached = [
+        p for p in (_podlock_cache / "wheels").rglob("flax-*") if p.suffix in (".whl", ".part")
+    ]
+    assert cached == [], cached
+
+
+def test_interrupted_download_resumes_with_range_and_a_corrupt_part_is_dropped(
+    index: IndexServer, tmp_path: Path
+) -> None:
+    url = index.url("pypi").rstrip("/").removesuffix("/simple").rstrip("/") + "/files"
+    data = requests.get(f"{url}/bigpkg-1.0-py3-none-any.whl", timeout=10).content
+    wheel = Wheel(
+        package="bigpkg",
+        version="1.0",
+        filename="bigpkg-1.0-py3-none-any.whl",
+        url=f"{url}/bigpkg-1.0-py3-none-any.whl",
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+    )
+    cache = WheelCache(tmp_path / "wheels")
+    part = cache.path(wheel).with_name(wheel.filename + ".part")
+    part.parent.mkdir(parents=True)
+    part.write_bytes(data[: len(data) // 2])  # an earlier build was interrupted here
+    paths = fetch_all(cache, [wheel])
+    assert paths[wheel.sha256].read_bytes() == data and not part.exists()
+    assert any(
+        r.headers.get("range") == f"bytes={len(data) // 2}-"
+        for r in index.requests
+        if r.path.endswith(wheel.filename)
+    )
+    other = WheelCache(tmp_path / "other")
+    bad = other.path(wheel).with_name(wheel.filename + ".part")
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"X" * (len(data) // 2))  # a corrupt partial file
+    with pytest.raises(HashMismatch):
+        fetch_all(other, [wheel])
+    assert not bad.exists() and not other.path(wheel).exists()
+    assert fetch_all(other, [wheel])[wheel.sha256].read_bytes() == data  # the rerun succeeds
+
+
+def _wheel(path: Path, files: dict[str, bytes]) -> Path:
+    name = "evil"
+    dist = f"{name}-1.0.dist-info"
+    record = "".join(f"{f},,\n" for f in files) + f"{dist}/RECORD,,\n"
+    with zipfile.ZipFile(path, "w") as z:
+        for f, data in files.items():
+            z.writestr(f, data)
+        z.writestr(f"{dist}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+        z.writestr(
+            f"{dist}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
+        z.writestr(f"{dist}/RECORD", record)
+    return path
+
+
+@pytest.mark.parametrize(
+    "bad", ["../../../../etc/evil", "/etc/evil", "evil-1.0.data/data/../../../etc/evil"]
+)
+def test_wheel_writing_outside_the_venv_is_refused(tmp_path: Path, bad: str) -> None:
+    path = _wheel(tmp_path / "evil-1.0-py3-none-any.whl", {"evil/__init__.py": b"", bad: b"x"})
+    w = Wheel(package="evil", version="1.0", filename=path.name, url="", sha256="0", size=0)
+    root = tmp_path / "root"
+    with pytest.raises(LayerError, match=r"layer deps: wheel evil-1\.0-py3-none-any\.whl"):
+        install_wheels(
+            [(w, path)],
+            root,
+            Target(python="3.11", interpreter="/usr/bin/python3.11"),
+            layer="deps",
+        )
+    assert not list(tmp_path.rglob("etc"))
+
+
+def test_symlink_escaping_a_layer_tree_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "opt").mkdir()
+    (tmp_path / "opt" / "link").symlink_to("../../../etc/passwd")
+    with pytest.raises(LayerError, match="points outside the layer"):
+        tree(tmp_path, layer="deps")
+
+
+def test_code_package_symlink_out_of_the_project_is_refused(
+    hello: Callable[..., Path], cli: Any, base_tar: Path, tmp_path: Path, monkeypatch: Any
+) -> None:
+    root = hello()
+    secret = tmp_path / "outside.txt"
+    secret.write_text("outside the project")
+    import podlock.builder.build as builder_build
+    from podlock.builder import codepackage
+
+    real = codepackage.collect
+
+    def collect_then_swap(path: Path, **kw: Any) -> Any:
+        package = real(path, **kw)  # a file becomes a symlink after it was listed
+        (root / "pkg" / "greeting.py").unlink()
+        (root / "pkg" / "greeting.py").symlink_to(secret)
+        return package
+
+    monkeypatch.setattr(builder_build, "collect", collect_then_swap)
+    result = oci(cli, root, "--base", BASE)
+    assert result.code != 0 and "pkg/greeting.py points outside the project" in result.err
+
+
+def test_unknown_base_references_are_clear_errors(
+    hello: Callable[..., Path], cli: Any, registry: str, tmp_path: Path
+) -> None:
+    root = hello()
+    missing = oci(cli, root, "--base", f"{registry}/podlock-test/no-such-base:1")
+    assert missing.code != 0
+    assert "cannot get base image" in missing.err and "not found" in missing.err
+    nofile = oci(cli, root, "--base", f"docker-archive:{tmp_path}/nope.tar")
+    assert nofile.code != 0 and "no such file" in nofile.err
+    garbage = oci(cli, root, "--base", "Not A Reference!")
+    assert garbage.code != 0 and "not an image reference" in garbage.err
+
+
+def test_base_without_the_lock_python_is_a_clear_error(
+    hello: Callable[..., Path], base_tar: Path
+) -> None:
+    from podlock.oci.base import open_base
+    from podlock.oci.interpreter import NoInterpreter, interpreter_for
+    from podlock.reporter import NullReporter
+
+    store = BlobStore()
+    base = open_base(BASE, ["linux/amd64"], store, NullReporter())["linux/amd64"]
+    assert interpreter_for(base, "3.11", store) == "/usr/bin/python3.11"
+    with pytest.raises(
+        NoInterpreter, match=r"has no python3.12 .* it has 3.11 \(/usr/bin/python3.11\)"
+    ):
+        interpreter_for(base, "3.12", store)
+
+
+def test_full_disk_while_writing_leaves_no_partial_blob_and_the_rerun_works(
+    hello: Callable[..., Path], cli: Any, base_tar: Path, _podlock_cache: Path, monkeypatch: Any
+) -> None:
+    root = hello()
+    real = blobs_module.BlobWriter.write
+    calls = {"n": 0}
+
+    def full(self: Any, data: bytes) -> int:
+        calls["n"] += 1
+        if calls["n"] > 50:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, data)
+
+    monkeypatch.setattr(blobs_module.BlobWriter, "write", full)
+    result = oci(cli, root, "--base", BASE)
+    assert result.code != 0 and "free some disk space" in result.err
+    store = _podlock_cache / "oci" / "blobs" / "sha256"
+    assert not [p for p in store.iterdir() if p.name.startswith(".tmp-")]
+    for path in store.iterdir():  # every blob left is complete: its name is its hash
+        import hashlib
+
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == path.name
+    monkeypatch.setattr(blobs_module.BlobWriter, "write", real)
+    again = oci(cli, root, "--base", BASE)
+    assert again.code == 0, again.err
+
+
+def test_private_index_credentials_never_reach_layers_or_config(
+    hello: Callable[..., Path],
+    cli: Any,
+    base_tar: Path,
+    index: IndexServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    monkeypatch.setenv("PRIV_TOKEN", PRIVATE_PASSWORD)
+    private = index.url("private").replace("http://", "http://alice:${PRIV_TOKEN}@")
+    root = hello(lock=False)
+    (root / "requirements.txt").write_text(
+        f"--extra-index-url {private}\n" + (root / "requirements.txt").read_text() + "secretpkg\n"
+    )
+    assert cli("lock", "--project", str(root)).code == 0
+    out = tmp_path / "layout"
+    result = oci(cli, root, "--base", BASE, "--output-dir", str(out))
+    assert result.code == 0, result.err
+    assert PRIVATE_PASSWORD not in result.err + result.out
+    manifest = layout_manifest(out)
+    seen = blob(out, manifest["config"]["digest"])
+    for layer in manifest["layers"][1:]:  # podlock's layers (the base is Debian's)
+        seen += gzip.decompress(blob(out, layer["digest"]))
+    assert b"secretpkg" in seen
+    assert PRIVATE_PASSWORD.encode() not in seen  # (requirements.txt keeps its ${PRIV_TOKEN})
+    names = json.dumps(manifest).encode()
+    assert PRIVATE_PASSWORD.encode() not in names
+
+
+def test_daemonless_builder_refuses_system_packages_and_docker_only_flags(
+    hello: Callable[..., Path], cli: Any, index: IndexServer
+) -> None:
+    root = hello()
+    flags = oci(cli, root, "--base", BASE, "--network", "host")
+    assert flags.code != 0 and "--network is for the docker builder" in flags.err
+    mode = oci(cli, root, "--mode", "prebuilt")
+    assert mode.code != 0 and "needs the Docker engine" in mode.err
+    _ = io.BytesIO()
