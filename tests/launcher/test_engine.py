@@ -18,6 +18,7 @@ from podlock.launcher.accelerators import parse
 from podlock.launcher.images import DockerPublisher, ImageNotPushed, ImageRef, in_registry
 from podlock.launcher.launch import LaunchSpec, resolve_image
 from podlock.reporter import ListReporter
+from testkit import skip_or_fail
 
 pytestmark = pytest.mark.engine
 
@@ -28,8 +29,6 @@ def registry(engine: Engine) -> str:
     try:
         urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=5).close()
     except OSError as exc:
-        from testkit import skip_or_fail
-
         skip_or_fail(f"no registry at {REGISTRY} ({exc}); run `bash ci/engine.sh up`")
     return REGISTRY
 
@@ -116,3 +115,28 @@ def test_prebuilt_pod_starts_from_the_runtime_base_and_installs_the_lock(
     # What the kubelet would do: the image's entrypoint, the pod's args as CMD.
     out = docker("run", "--rm", "--network", "host", container["image"], *container["args"])
     assert "jax=0.7.0 flax=0.10.0" in out
+
+
+def test_launch_with_the_oci_builder_pushes_without_the_engine_and_uses_the_digest(
+    cli: Any, hello: Callable[..., Path], registry: str, kube: FakeKube
+) -> None:
+    base_tar = Path("/var/cache/podlock-ci/base-bookworm.docker.tar")
+    if not base_tar.is_file():
+        skip_or_fail(f"{base_tar} missing; run `bash ci/engine.sh up`")
+    root = hello()
+    repository = f"{registry}/podlock-launcher-test/hello-oci"
+    result = cli(
+        "launch", "--project", str(root), "--accelerator", "cpu", "--image", repository,
+        "--builder", "oci", "--base", f"docker-archive:{base_tar}", "--poll", "0.05",
+        "--", "python", "main.py",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    [name] = kube.jobs("Job")
+    job = kube.job_json("Job", "default", name)
+    assert job is not None
+    image = job["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image.startswith(f"{repository}@sha256:")
+    assert in_registry(ImageRef.parse(image)) is True
+    # the pushed image runs what the Job runs
+    out = docker("run", "--rm", "--network", "none", image, "python", "main.py")
+    assert "hello from the hello fixture" in out

@@ -9,9 +9,9 @@ from typing import Any
 
 from podlock.cli.jobs import add_cluster_args
 from podlock.cli.render import add_job_args, spec_of
-from podlock.errors import InputError
+from podlock.errors import InputError, PodlockError
 from podlock.launcher.cluster import Cluster
-from podlock.launcher.images import DockerPublisher, ImageRef
+from podlock.launcher.images import DockerPublisher, ImageRef, OciPublisher, Publisher
 from podlock.launcher.launch import choose_variant, follow, job_request, resolve_image, submit
 from podlock.project import Inputs, discover
 from podlock.reporter import Reporter
@@ -31,6 +31,12 @@ def add_parser(sub: Any) -> None:
         "or your image (custom)",
     )
     p.add_argument("--network", help="network for build steps, e.g. host")
+    p.add_argument(
+        "--builder", choices=("docker", "oci"),
+        help="how bundled mode builds and pushes (default: docker when an engine answers, "
+        "else the daemonless oci builder)",
+    )  # fmt: skip
+    p.add_argument("--base", help="oci builder: base image (docker-archive:, oci-layout: or REF)")
     p.add_argument("--detach", action="store_true", help="submit, print the job name, return")
     p.add_argument("--all-logs", action="store_true", help="every pod's logs, prefixed")
     p.add_argument(
@@ -72,7 +78,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         spec,
         root=inputs.root if inputs else None,
         variant=variant,
-        publisher=DockerPublisher(network=args.network),
+        publisher=_publisher(args, reporter),
         reporter=reporter,
     )
     base = inputs.name if inputs else ImageRef.parse(image).repository.rsplit("/", 1)[-1]
@@ -103,3 +109,19 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     )
     reporter.info(f"{handle.name} finished with exit code {code}")
     return code
+
+
+def _publisher(args: argparse.Namespace, reporter: Reporter) -> Publisher:
+    from podlock.builder.engine import Engine
+
+    builder = args.builder
+    if builder is None:
+        try:
+            Engine.connect(timeout=10)
+            builder = "docker"
+        except PodlockError:
+            reporter.info("no Docker engine answers: building with the daemonless oci builder")
+            builder = "oci"
+    if builder == "oci":
+        return OciPublisher(base=args.base)
+    return DockerPublisher(network=args.network)

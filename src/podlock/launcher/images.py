@@ -2,9 +2,10 @@
 
 A launch uses the image **by digest**: a tag can move between submit and pull (and
 ``IfNotPresent`` then runs a stale image). Publishing is a ``Publisher``: anything that
-builds and pushes the project's image and answers ``REPOSITORY@sha256:...``. The one here
-drives the Docker engine (``docker push`` sends only the layers the registry lacks); a
-daemonless OCI publisher can stand in for it unchanged.
+builds and pushes the project's image and answers ``REPOSITORY@sha256:...``.
+``DockerPublisher`` drives the Docker engine (``docker push`` sends only the layers the
+registry lacks); ``OciPublisher`` needs no engine: the daemonless builder writes the image
+and pushes only the blobs the registry lacks.
 """
 
 from __future__ import annotations
@@ -143,6 +144,34 @@ class DockerPublisher:
         name = target.name
         engine.tag(built.image_id, f"{name}:{tag}")
         return push(engine, name, tag, reporter=reporter)
+
+
+class OciPublisher:
+    """Build with the daemonless OCI builder and push (bundled mode only: prebuilt needs
+    the runtime base that `podlock build-base` makes with the engine)."""
+
+    def __init__(self, *, base: str | None = None) -> None:
+        self.base = base
+
+    def publish(
+        self, root: Path, variant: str, *, mode: str, repository: str, reporter: Reporter
+    ) -> str:
+        from podlock.builder.build import load
+        from podlock.oci.build import build_oci
+
+        if mode != "bundled":
+            raise PodlockError(
+                f"--mode {mode} needs the Docker engine to build its image",
+                hint="use --builder docker, or --mode bundled",
+            )
+        target = ImageRef.parse(repository)
+        tag = load(root, variant, base=self.base).plan.default_tag.rsplit(":", 1)[1]
+        result = build_oci(
+            root, variant, base=self.base, push_to=f"{target.name}:{tag}", reporter=reporter
+        )
+        if result.pushed is None:
+            raise PushFailed(f"the oci builder pushed nothing to {target.name}")
+        return result.pushed.ref
 
 
 def push(engine: Engine, name: str, tag: str, *, reporter: Reporter | None = None) -> str:

@@ -9,8 +9,8 @@ Same project, same lock, same verified wheel cache (downloads are not timed). Ro
 Run by hand (needs the engine, the base image and its `docker save` tarball:
 `sudo bash ci/engine.sh up`):
 
-    python bench/oci_build.py                 # the hello fixture on the local fixture index
-    python bench/oci_build.py --project ml    # jax, flax, optax, numpy, pandas from PyPI
+    python bench/image.py                 # the hello fixture on the local fixture index
+    python bench/image.py --project ml    # jax, flax, optax, numpy, pandas from PyPI
 """
 
 from __future__ import annotations
