@@ -25,14 +25,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "tests" / "builder"))
-
-from builder_helpers import BASE_IMAGE, HELLO, project_config  # noqa: E402
 
 from index_server import IndexServer  # noqa: E402
 from podlock.builder.build import build  # noqa: E402
 from podlock.builder.engine import Engine  # noqa: E402
 from podlock.cli.main import main as podlock  # noqa: E402
+from testkit import BASE_IMAGE, HELLO, project_config  # noqa: E402
 
 KINETIC = """FROM {base}
 COPY ca.crt /etc/ssl/certs/podlock-bench-ca.crt

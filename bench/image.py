@@ -38,8 +38,8 @@ from podlock.oci.fetch import fetch_all  # noqa: E402
 from podlock.oci.install import Target, compile_bytecode, compiler_for, install_wheels  # noqa: E402
 from podlock.oci.tarlayer import tree, write_layer  # noqa: E402
 from podlock.reporter import NullReporter  # noqa: E402
+from testkit import BASE_IMAGE, HELLO, project_config  # noqa: E402
 
-BASE_IMAGE = "podlock-test/debian-python:bookworm"
 BASE_TAR = Path("/var/cache/podlock-ci/base-bookworm.docker.tar")
 ML = "jax\nflax\noptax\nnumpy\npandas\n"
 MAIN = "import flax, jax, numpy, optax, pandas\nprint('ok')\n"
@@ -62,12 +62,8 @@ def fixture_project(work: Path) -> tuple[Path, IndexServer]:
     make_index.build_index(work / "index")
     index = IndexServer(work / "index").__enter__()
     root = work / "hello"
-    shutil.copytree(ROOT / "fixtures/projects/hello", root)
-    (root / "podlock.toml").write_text(
-        f'python = "3.11"\nindex-url = "{index.url("pypi")}"\nvariants = ["cpu"]\n'
-        f'[indexes]\npytorch-cpu = "{index.url("cpu")}"\npytorch-cu121 = "{index.url("cu121")}"\n'
-        f'[variant.cpu]\nbase-image = "{BASE_IMAGE}"\n'
-    )
+    shutil.copytree(HELLO, root)
+    (root / "podlock.toml").write_text(project_config(index))
     return root, index
 
 

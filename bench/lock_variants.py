@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from podlock.resolver.interpreters import find_python
@@ -34,8 +35,8 @@ def timed(argv: list[str], env: dict[str, str], cwd: Path | None = None) -> floa
     return elapsed
 
 
-def median(fn: object, runs: int) -> float:
-    return statistics.median(fn() for _ in range(runs))  # type: ignore[operator]
+def median(fn: Callable[[], float], runs: int) -> float:
+    return statistics.median(fn() for _ in range(runs))
 
 
 def main() -> None:

@@ -22,11 +22,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "tests" / "builder"))
-
-from builder_helpers import HELLO, project_config  # noqa: E402
 
 from index_server import IndexServer  # noqa: E402
+from testkit import HELLO, project_config  # noqa: E402
 
 BIN = Path(sys.executable).parent
 BUDGET_S = 0.3

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from index_server import IndexServer
+from podlock.builder.engine import Engine
 from podlock.cli.main import main
-from testkit import PYTHON, ROOT, Result, fixture_config  # noqa: F401  (re-exported)
+from podlock.errors import PodlockError
+from testkit import BASE_IMAGE, HELLO, ROOT, Result, project_config, skip_or_fail
 
 
 def _load_make_index() -> object:
@@ -70,3 +74,32 @@ def cli(capsys: pytest.CaptureFixture[str]) -> object:
         return Result(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture
+def hello(tmp_path: Path, index: IndexServer, cli: Any) -> Callable[..., Path]:
+    """``hello(variants=..., extra=..., lock=True)``: a copy of the hello project, locked."""
+
+    def make(*, variants: str = '["cpu"]', extra: str = "", lock: bool = True) -> Path:
+        root = tmp_path / "hello"
+        shutil.copytree(HELLO, root)
+        (root / "podlock.toml").write_text(project_config(index, variants=variants, extra=extra))
+        if lock:
+            result = cli("lock", "--project", str(root))
+            assert result.code == 0, result.err
+        return root
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def engine() -> Engine:
+    """A reachable Docker engine with the base image, or skip (fail under CI=true)."""
+    try:
+        found = Engine.connect(timeout=30)
+    except PodlockError as exc:
+        skip_or_fail(f"no Docker engine: {exc.message}; {exc.hint}")
+        raise
+    if found.image(BASE_IMAGE) is None:
+        skip_or_fail(f"base image {BASE_IMAGE} missing (run `sudo bash ci/engine.sh base-image`)")
+    return found

@@ -576,10 +576,6 @@ class IndexServer:
         """Absolute URL of a distribution file (no credentials)."""
         return f"{self.base_url}/{quote(index)}/files/{quote(filename)}"
 
-    def files(self, index: str = "pypi") -> list[str]:
-        """File names served by ``index``."""
-        return sorted(self.indexes[index].files)
-
     # -- request log ------------------------------------------------------
 
     def _record(self, method: str, path: str, headers: Iterable[tuple[str, str]]) -> None:

@@ -25,6 +25,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from podlock.platforms import Platform
+from podlock.urls import filename_of
 
 # (name, version) -> that release's Requires-Dist lines
 Dependencies = Callable[[str, str], Sequence[str]]
@@ -152,7 +153,7 @@ def _usable_here(pkg: Mapping[str, Any], tags: set[Any]) -> bool:
     if any(k in pkg for k in ("sdist", "archive", "vcs", "directory")):
         return True
     for wheel in pkg.get("wheels", []):
-        filename = wheel.get("name") or str(wheel.get("url", "")).rsplit("/", 1)[-1]
+        filename = wheel.get("name") or filename_of(wheel.get("url"), wheel.get("path"))
         try:
             _, _, _, wheel_tags = parse_wheel_filename(filename)
         except InvalidWheelFilename:

@@ -155,7 +155,7 @@ def load_config(table: Mapping[str, Any], *, file: str | None) -> Config:
     if isinstance(variant_table, list):
         names = [_as_str(n, "variants", file) for n in variant_table]
         specs = _table(table, "variant", file)
-        for extra in set(specs) - set(names):
+        for extra in sorted(set(specs) - set(names)):
             raise ConfigError(
                 f"[variant.{extra}] configures a variant that is not in variants",
                 file=file,
@@ -239,7 +239,7 @@ def _load_variant(
                 raise ConfigError(
                     f"{where}.runtime: {text!r} is invalid ({exc})", file=file
                 ) from None
-    sources = dict(base.sources)
+    sources = dict(base.sources)  # preset keys are canonical already
     for pkg, ref in _table(spec, "sources", file).items():
         ref = _as_str(ref, f"{where}.sources.{pkg}", file)
         if "://" not in ref and ref not in indexes:
@@ -255,7 +255,7 @@ def _load_variant(
         platforms=platforms,
         python=vpython,
         runtime=runtime,
-        sources={canonicalize_name(k): v for k, v in sources.items()},
+        sources=sources,
         index_url=_opt_str(spec, "index-url", file),
         extra_index_urls=tuple(_str_list(spec, "extra-index-urls", file)),
         base_image=_opt_str(spec, "base-image", file) or base.base_image,

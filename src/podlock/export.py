@@ -29,16 +29,14 @@ def export_requirements(lock: LoadedLock, platform: Platform) -> str:
         "# install: pip install --no-deps --require-hashes -r <this file>",
     ]
     for package, artifact in sorted(chosen, key=lambda pa: str(pa[0].name)):
-        if not isinstance(artifact, (PackageWheel, PackageSdist, PackageArchive)):
-            raise PodlockError(f"{package.name}: a source pip cannot install by hash")
-        digest = artifact.hashes.get("sha256")
-        if digest is None:
-            raise PodlockError(f"{package.name}: no sha256 in the lock", hint="run `podlock lock`")
         if isinstance(artifact, (PackageWheel, PackageSdist)) and package.version is not None:
             head = f"{package.name}=={package.version}"
         elif isinstance(artifact, PackageArchive) and artifact.url:
             head = f"{package.name} @ {artifact.url}"
         else:
             raise PodlockError(f"{package.name}: a source pip cannot install by hash")
+        digest = artifact.hashes.get("sha256")
+        if digest is None:
+            raise PodlockError(f"{package.name}: no sha256 in the lock", hint="run `podlock lock`")
         lines.append(f"{head} \\\n    --hash=sha256:{digest}")
     return "\n".join(lines) + "\n"

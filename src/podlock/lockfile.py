@@ -192,6 +192,7 @@ class LoadedLock:
     pylock: Pylock
     meta: LockMeta
     data: Mapping[str, Any]
+    text: str  # the file as read (what goes into images)
 
 
 def read_lock(path: Path) -> LoadedLock:
@@ -211,7 +212,7 @@ def read_lock(path: Path) -> LoadedLock:
         raise LockError(
             f"corrupt ({exc})", path=str(path), hint="run `podlock lock` to regenerate it"
         ) from None
-    return LoadedLock(path=path, pylock=pylock, meta=meta, data=data)
+    return LoadedLock(path=path, pylock=pylock, meta=meta, data=data, text=text)
 
 
 def write_atomic(path: Path, text: str) -> bool:

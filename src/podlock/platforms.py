@@ -1,16 +1,19 @@
 """Target platforms written like Docker's (``linux/amd64``), their markers and wheel tags.
 
-A platform here is always a *target*: nothing in this module looks at the host.
+A platform here is a *target*; only ``host_platform`` looks at this machine.
 """
 
 from __future__ import annotations
 
+import platform as _platform
+import sys
 from dataclasses import dataclass
+from functools import cache
 
 from packaging import tags
 from packaging.markers import Environment
 
-from podlock.errors import ConfigError
+from podlock.errors import ConfigError, PodlockError
 
 # The newest glibc / macOS that a target is assumed to have. bookworm ships glibc 2.36;
 # images built by podlock are Debian-based, so wheels up to manylinux_2_36 run there.
@@ -30,6 +33,13 @@ _MACHINE = {
     ("windows", "amd64"): "AMD64",
 }
 KNOWN = tuple(f"{os_}/{arch}" for os_, arch in _MACHINE)
+_ARCH_ALIASES = {"x86_64": "amd64", "aarch64": "arm64"}
+
+
+def normalize_arch(name: str) -> str:
+    """Docker's name for an architecture (``x86_64`` → ``amd64``, ``aarch64`` → ``arm64``)."""
+    name = name.lower()
+    return _ARCH_ALIASES.get(name, name)
 
 
 @dataclass(frozen=True, order=True)
@@ -42,7 +52,7 @@ class Platform:
     @classmethod
     def parse(cls, text: str, *, where: str | None = None) -> Platform:
         os_, _, arch = text.strip().lower().partition("/")
-        arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(arch, arch)
+        arch = normalize_arch(arch)
         if (os_, arch) not in _MACHINE:
             raise ConfigError(
                 f"unknown platform {text!r}",
@@ -100,20 +110,14 @@ class Platform:
         return list(_tags_for(self, python))
 
 
-_TAG_CACHE: dict[tuple[Platform, str], tuple[tags.Tag, ...]] = {}
-
-
+@cache
 def _tags_for(platform: Platform, python: str) -> tuple[tags.Tag, ...]:
-    key = (platform, python)
-    if key not in _TAG_CACHE:
-        version = tuple(int(p) for p in python.split("."))
-        plats = platform.platform_tags()
-        out = [
-            *tags.cpython_tags(version, platforms=plats),
-            *tags.compatible_tags(version, f"cp{version[0]}{version[1]}", plats),
-        ]
-        _TAG_CACHE[key] = tuple(out)
-    return _TAG_CACHE[key]
+    version = tuple(int(p) for p in python.split("."))
+    plats = platform.platform_tags()
+    return (
+        *tags.cpython_tags(version, platforms=plats),
+        *tags.compatible_tags(version, f"cp{version[0]}{version[1]}", plats),
+    )
 
 
 def parse_python(text: str, *, where: str | None = None) -> str:
@@ -122,3 +126,11 @@ def parse_python(text: str, *, where: str | None = None) -> str:
     if len(parts) != 2 or not all(p.isdigit() for p in parts) or parts[0] != "3":
         raise ConfigError(f'python must be written X.Y (e.g. "3.12"), got {text!r}', file=where)
     return f"{int(parts[0])}.{int(parts[1])}"
+
+
+def host_platform() -> Platform:
+    """This machine as a target platform (``linux/amd64``, ``darwin/arm64`` ...)."""
+    os_name = {"linux": "linux", "darwin": "darwin", "win32": "windows"}.get(sys.platform)
+    if os_name is None:
+        raise PodlockError(f"podlock does not know this OS ({sys.platform})")
+    return Platform.parse(f"{os_name}/{_platform.machine()}")

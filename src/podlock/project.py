@@ -52,18 +52,22 @@ def discover(root: Path, *, env: Mapping[str, str] | None = None) -> Inputs:
     root = root.resolve()
     if not root.is_dir():
         raise InputError(f"project directory {root} does not exist")
-    pyproject = _read_toml(root / PYPROJECT) if (root / PYPROJECT).is_file() else None
+    # Read once: parsed for tables, and searched as text for line numbers. No file: {}.
+    pyproject_text = (
+        (root / PYPROJECT).read_text(encoding="utf-8") if (root / PYPROJECT).is_file() else ""
+    )
+    pyproject = _parse_toml(pyproject_text, PYPROJECT)
     config = _load_project_config(root, pyproject)
     notes: list[str] = []
     if (root / REQUIREMENTS).is_file():
-        if pyproject is not None and "project" in pyproject:
+        if "project" in pyproject:
             notes.append(
                 f"both {REQUIREMENTS} and {PYPROJECT} exist; using {REQUIREMENTS} (as Kinetic does)"
             )
         parsed = parse_requirements(root / REQUIREMENTS, root=root, env=env)
         source = REQUIREMENTS
-    elif pyproject is not None and "project" in pyproject:
-        parsed = _pyproject_requirements(root, pyproject, config)
+    elif "project" in pyproject:
+        parsed = _pyproject_requirements(pyproject_text, pyproject, config)
         source = PYPROJECT
     else:
         raise InputError(
@@ -85,21 +89,21 @@ def discover(root: Path, *, env: Mapping[str, str] | None = None) -> Inputs:
     )
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _parse_toml(text: str, name: str) -> dict[str, Any]:
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         m = re.search(r"\(at line (\d+)", str(exc))
         raise InputError(
             f"invalid TOML: {exc}",
-            file=path.name,
+            file=name,
             line=int(m.group(1)) if m else None,
-            hint="fix the syntax; a TOML checker such as `python -m tomllib` shows the spot",
+            hint="fix the TOML syntax at the line and column named",
         ) from None
 
 
-def _load_project_config(root: Path, pyproject: Mapping[str, Any] | None) -> Config:
-    in_pyproject = (pyproject or {}).get("tool", {}).get("podlock")
+def _load_project_config(root: Path, pyproject: Mapping[str, Any]) -> Config:
+    in_pyproject = pyproject.get("tool", {}).get("podlock")
     if (root / PODLOCK_TOML).is_file():
         if in_pyproject is not None:
             raise ConfigError(
@@ -107,7 +111,8 @@ def _load_project_config(root: Path, pyproject: Mapping[str, Any] | None) -> Con
                 file=PODLOCK_TOML,
                 hint="keep one of them",
             )
-        return load_config(_read_toml(root / PODLOCK_TOML), file=PODLOCK_TOML)
+        text = (root / PODLOCK_TOML).read_text(encoding="utf-8")
+        return load_config(_parse_toml(text, PODLOCK_TOML), file=PODLOCK_TOML)
     if in_pyproject is not None:
         if not isinstance(in_pyproject, dict):
             raise ConfigError("[tool.podlock] must be a table", file=PYPROJECT)
@@ -115,16 +120,16 @@ def _load_project_config(root: Path, pyproject: Mapping[str, Any] | None) -> Con
     return load_config({}, file=None)
 
 
-def _project_name(root: Path, pyproject: Mapping[str, Any] | None) -> str:
-    name = (pyproject or {}).get("project", {}).get("name")
+def _project_name(root: Path, pyproject: Mapping[str, Any]) -> str:
+    name = pyproject.get("project", {}).get("name")
     raw = name if isinstance(name, str) and name else root.name
     return canonicalize_name(re.sub(r"[^A-Za-z0-9._-]+", "-", raw)) or "project"
 
 
 def _pyproject_requirements(
-    root: Path, pyproject: Mapping[str, Any], config: Config
+    text: str, pyproject: Mapping[str, Any], config: Config
 ) -> RequirementsSet:
-    text = (root / PYPROJECT).read_text(encoding="utf-8")
+    """``[project]`` dependencies plus the configured extras and groups; ``text`` gives lines."""
     project = pyproject["project"]
     entries: list[tuple[str, str]] = [
         (d, "project.dependencies") for d in _deps(project.get("dependencies", []), "dependencies")

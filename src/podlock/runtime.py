@@ -7,8 +7,9 @@ names it): then it stays as written and constrains the runtime.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
@@ -33,6 +34,11 @@ class VariantRequirements:
     stripped: tuple[RequirementLine, ...]
     kept: tuple[RequirementLine, ...]
     with_runtime: bool
+
+    @cached_property
+    def direct(self) -> frozenset[str]:
+        """Canonical names of the packages asked for directly (runtime and routed included)."""
+        return _names(self.requirements)
 
 
 def is_runtime_name(name: str) -> bool:
@@ -73,7 +79,7 @@ def variant_requirements(
     with_runtime = force_runtime or bool(stripped) or bool(kept)
     if with_runtime:
         reqs.extend(variant.runtime)
-    direct = {canonicalize_name(Requirement(r).name) for r in reqs}
+    direct = _names(reqs)
     reqs.extend(sorted(n for n in also_direct if canonicalize_name(n) not in direct))
     return VariantRequirements(
         variant=variant,
@@ -84,3 +90,7 @@ def variant_requirements(
         kept=tuple(kept),
         with_runtime=with_runtime,
     )
+
+
+def _names(requirements: Iterable[str]) -> frozenset[str]:
+    return frozenset(canonicalize_name(Requirement(r).name) for r in requirements)

@@ -6,6 +6,7 @@ Credentials live only in memory at use time; everything shown or written goes th
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from collections.abc import Mapping
@@ -44,6 +45,12 @@ def strip_credentials(url: str) -> str:
     if parts.port is not None:
         host = f"{host}:{parts.port}"
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+def basic_auth(username: str | None, password: str | None) -> str:
+    """The ``Authorization`` header value for HTTP basic auth."""
+    token = f"{username or ''}:{password or ''}".encode()
+    return "Basic " + base64.b64encode(token).decode()
 
 
 def filename_of(url: str | None, path: str | None) -> str:

@@ -4,47 +4,30 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from builder_helpers import BASE_IMAGE, check_golden, docker
-from test_builder_plan import planned
+from test_builder_engine import layers
+from test_builder_plan import MIB, planned
 
 from podlock.builder import uvbin
 from podlock.builder.build import build
 from podlock.builder.dockerfile import INSTALLER, PARENT, UV, render_chain
 from podlock.builder.engine import Engine
 from podlock.builder.plan import Wheel
-
-MIB = 1024 * 1024
-
-
-def layer_digests(ref: str) -> list[str]:
-    return list(json.loads(docker("inspect", "-f", "{{json .RootFS.Layers}}", ref)))
-
-
-class Lines:
-    """A Reporter that keeps what it is told."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def info(self, message: str) -> None:
-        self.lines.append(message)
-
-    def warn(self, message: str) -> None:
-        self.lines.append(message)
+from podlock.platforms import host_platform
+from podlock.reporter import ListReporter
 
 
 def test_host_uv_is_verified_against_its_wheel_record() -> None:
-    found = uvbin.for_platform(uvbin.host_platform())
+    found = uvbin.for_platform(str(host_platform()))
     assert found is not None
     assert found.version == importlib.metadata.version("uv")
     assert hashlib.sha256(found.read()).hexdigest() == found.sha256
-    other = "linux/arm64" if uvbin.host_platform() != "linux/arm64" else "linux/amd64"
+    other = "linux/arm64" if str(host_platform()) != "linux/arm64" else "linux/amd64"
     assert uvbin.for_platform(other) is None  # no verified binary: the image's pip is used
 
 
@@ -72,7 +55,7 @@ def test_chain_renders_one_small_build_per_layer(hello: Callable[..., Path]) -> 
 
 
 def test_chain_with_uv_copies_it_into_install_stages_only(hello: Callable[..., Path]) -> None:
-    uv = uvbin.for_platform(uvbin.host_platform())
+    uv = uvbin.for_platform(str(host_platform()))
     assert uv is not None
     p = planned(hello(), "cpu", heavy_bytes=MIB)
     steps = render_chain(p, "linux/amd64", uv=uv)
@@ -86,18 +69,16 @@ def test_chain_with_uv_copies_it_into_install_stages_only(hello: Callable[..., P
 
 @pytest.mark.engine
 def test_second_build_builds_no_layer_and_shares_them(
-    engine: Engine, hello: Callable[..., Path], tmp_path: Path
+    engine: Engine, hello: Callable[..., Path]
 ) -> None:
     root = hello()
-    first = Lines()
-    build(root, "cpu", network="host", tag="hello:chain1", heavy_bytes=MIB, engine=engine,
-          reporter=first)  # fmt: skip
-    again = Lines()
+    build(root, "cpu", network="host", tag="hello:chain1", heavy_bytes=MIB, engine=engine)
+    again = ListReporter()
     result = build(root, "cpu", network="host", tag="hello:chain2", heavy_bytes=MIB,
                    engine=engine, reporter=again)  # fmt: skip
-    assert not any(line.endswith(": building") for line in again.lines), again.lines
-    assert not any(line.startswith("downloading") for line in again.lines)
-    reused = [line for line in again.lines if ": reused podlock-layers/" in line]
+    assert not any(line.endswith(": building") for line in again.infos), again.infos
+    assert not any(line.startswith("downloading") for line in again.infos)
+    reused = [line for line in again.infos if ": reused podlock-layers/" in line]
     assert len(reused) == 4  # base, runtime, heavy-bigpkg, deps
     assert result.cached_steps >= 4
     # the installer never reaches the image, and the image runs offline
@@ -124,8 +105,8 @@ def test_a_rebuilt_layer_gives_new_keys_to_the_layers_above_it(
     reqs.write_text(plain)
     assert cli("lock", "--project", str(root)).code == 0
     build(root, "cpu", network="host", tag="hello:k3", heavy_bytes=MIB, engine=engine)
-    k2, k3 = layer_digests("hello:k2"), layer_digests("hello:k3")
-    below_deps = len(layer_digests(BASE_IMAGE)) + 4  # install.sh, venv, runtime, heavy-bigpkg
+    k2, k3 = layers("hello:k2"), layers("hello:k3")
+    below_deps = len(layers(BASE_IMAGE)) + 4  # install.sh, venv, runtime, heavy-bigpkg
     assert k3[:below_deps] == k2[:below_deps]
     out = docker("run", "--rm", "--network", "none", "hello:k3", "python", "main.py")
     assert "idna" not in out.split("dists=", 1)[1]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,9 +13,10 @@ import pytest
 from builder_helpers import BASE_IMAGE, docker
 
 from index_server import PRIVATE_PASSWORD, IndexServer
-from podlock.builder.build import build
-from podlock.builder.engine import Engine
+from podlock.builder.build import build, load, wheel_cache
+from podlock.builder.engine import BuildFailed, Engine
 from podlock.lockfile import read_lock
+from podlock.oci.fetch import fetch_all
 
 pytestmark = pytest.mark.engine
 MIB = "1"  # --heavy-mb: bigpkg (2 MiB) gets a layer of its own
@@ -131,6 +134,28 @@ def test_wheel_with_wrong_hash_fails_the_build_naming_it(
     assert engine.image("hello:badhash") is None
 
 
+def test_wheel_changed_in_the_cache_fails_in_the_image_naming_it(
+    engine: Engine, hello: Callable[..., Path]
+) -> None:
+    """The install in the image enforces the lock's hashes too: a cached wheel altered
+    after it was verified on the host fails the build, which names the package."""
+    root = hello()
+    project = load(root, "cpu")
+    (wheel,) = [w for layer in project.plan.wheel_layers
+                for w in layer.wheels["linux/amd64"] if w.package == "msgpack"]  # fmt: skip
+    cached = fetch_all(wheel_cache(project), [wheel])[wheel.sha256]
+    altered = io.BytesIO()
+    with zipfile.ZipFile(cached) as good, zipfile.ZipFile(altered, "w") as bad:
+        for item in good.infolist():
+            bad.writestr(item, good.read(item))
+        bad.writestr("msgpack/extra.py", "x = 1\n")
+    cached.write_bytes(altered.getvalue())
+    # no_cache: the deps layer's image is keyed by the lock's sha256, so it would be reused
+    with pytest.raises(BuildFailed, match="hash mismatch for msgpack while installing it"):
+        build(root, "cpu", tag="hello:altered", network="host", engine=engine, no_cache=True)
+    assert engine.image("hello:altered") is None
+
+
 def test_interrupted_build_leaves_the_old_tag(
     engine: Engine, hello: Callable[..., Path], cli: Any
 ) -> None:
@@ -200,6 +225,10 @@ def test_prebuilt_mode_installs_the_rest_at_start(
     engine: Engine, hello: Callable[..., Path], cli: Any
 ) -> None:
     root = hello()
+    # Runtime base tags name their inputs, so an earlier run's base would be found: drop them.
+    stale = docker("images", "--format", "{{.Repository}}:{{.Tag}}", "podlock-runtime/cpu")
+    if stale.split():
+        docker("rmi", "--force", *stale.split())
     missing = build_cli(cli, root, "--mode", "prebuilt", "--tag", "hello:pre")
     assert missing.code != 0 and "podlock build-base" in missing.err
     base = cli("build-base", "--project", str(root), "--variant", "cpu", "--network", "host")

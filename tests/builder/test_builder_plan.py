@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 import os
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -102,7 +103,7 @@ def test_dockerfile_golden(
     check_golden(f"{variant}-{mode}.context.txt", manifest(ctx, index))
 
 
-def test_runtime_base_golden(hello: Callable[..., Path], index: IndexServer) -> None:
+def test_runtime_base_golden(hello: Callable[..., Path]) -> None:
     p = planned(hello(extra='system-packages = ["curl"]\n'), "cpu", heavy_bytes=MIB)
     ctx = render_runtime_base(p, "linux/amd64", ca_cert=b"-----BEGIN CERTIFICATE-----\n")
     check_golden("cpu-runtime-base.Dockerfile", ctx.dockerfile)
@@ -148,9 +149,15 @@ def test_code_change_touches_only_the_code_part_of_the_context(
     hello: Callable[..., Path], cli: Any, tmp_path: Path
 ) -> None:
     root = hello()
-    cli("dockerfile", "--project", str(root), "--variant", "cpu", "--output", str(tmp_path / "a"))
+
+    def context(out: str) -> None:
+        result = cli("dockerfile", "--project", str(root), "--variant", "cpu",
+                     "--output", str(tmp_path / out))  # fmt: skip
+        assert result.code == 0, result.err
+
+    context("a")
     (root / "pkg" / "greeting.py").write_text('GREETING = "changed"\n')
-    cli("dockerfile", "--project", str(root), "--variant", "cpu", "--output", str(tmp_path / "b"))
+    context("b")
     changed = [
         str(p.relative_to(tmp_path / "a"))
         for p in sorted((tmp_path / "a").rglob("*"))
@@ -196,8 +203,6 @@ def test_package_in_git_is_what_git_knows_minus_secrets(tmp_path: Path) -> None:
     shutil.copytree(HELLO, root)
     (root / "debug.log").write_text("ignored\n")
     env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull}
-    import subprocess
-
     subprocess.run(["git", "init", "-q", str(root)], check=True, env=env)
     subprocess.run(["git", "-C", str(root), "add", "-f", ".env", "main.py"], check=True, env=env)
     code = collect(root)

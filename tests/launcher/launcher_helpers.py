@@ -9,11 +9,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
+import testkit
 
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden"
-REGEN = os.environ.get("PODLOCK_REGEN_GOLDEN") == "1"
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 # Port 9 (discard) refuses connections at once: the registry check answers "cannot tell".
 UNREACHABLE_IMAGE = f"127.0.0.1:9/team/app@{DIGEST}"
@@ -22,13 +21,7 @@ REGISTRY = os.environ.get("PODLOCK_TEST_REGISTRY", "127.0.0.1:5000")
 
 def check_golden(name: str, text: str) -> None:
     """Compare with tests/launcher/golden/NAME; PODLOCK_REGEN_GOLDEN=1 rewrites it."""
-    path = GOLDEN / name
-    if REGEN or not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        if not REGEN:
-            pytest.fail(f"wrote missing golden file {path}; check it in")
-    assert text == path.read_text(), f"{name} differs; PODLOCK_REGEN_GOLDEN=1 to accept"
+    testkit.check_golden(GOLDEN / name, text)
 
 
 def jobset_fields() -> dict[str, Any]:

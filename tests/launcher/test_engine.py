@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builder_helpers import docker
 from kube_server import FakeKube
 from launcher_helpers import DIGEST, REGISTRY
 
@@ -18,7 +17,7 @@ from podlock.launcher.accelerators import parse
 from podlock.launcher.images import DockerPublisher, ImageNotPushed, ImageRef, in_registry
 from podlock.launcher.launch import LaunchSpec, resolve_image
 from podlock.reporter import ListReporter
-from testkit import skip_or_fail
+from testkit import docker, skip_or_fail
 
 pytestmark = pytest.mark.engine
 
@@ -31,6 +30,17 @@ def registry(engine: Engine) -> str:
     except OSError as exc:
         skip_or_fail(f"no registry at {REGISTRY} ({exc}); run `bash ci/engine.sh up`")
     return REGISTRY
+
+
+def submitted_image(kube: FakeKube, repository: str) -> tuple[dict[str, Any], str]:
+    """The one Job submitted, and its image: ``repository`` by digest, present there."""
+    [name] = kube.jobs("Job")
+    job = kube.job_json("Job", "default", name)
+    assert job is not None
+    image: str = job["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image.startswith(f"{repository}@sha256:")
+    assert in_registry(ImageRef.parse(image)) is True
+    return job, image
 
 
 def test_docker_backend_runs_the_command_in_the_image(
@@ -78,13 +88,8 @@ def test_launch_bundled_submits_the_pushed_digest(
         "--network", "host", "--poll", "0.05", "--", "python", "main.py",
     )  # fmt: skip
     assert result.code == 0, result.err
-    [name] = kube.jobs("Job")
-    job = kube.job_json("Job", "default", name)
-    assert job is not None
-    image = job["spec"]["template"]["spec"]["containers"][0]["image"]
-    assert image.startswith(f"{repository}@sha256:")
+    job, _image = submitted_image(kube, repository)
     assert job["metadata"]["labels"]["podlock.dev/variant"] == "cpu"
-    assert in_registry(ImageRef.parse(image)) is True
 
 
 def test_an_image_that_was_never_pushed_is_refused(registry: str) -> None:
@@ -131,12 +136,7 @@ def test_launch_with_the_oci_builder_pushes_without_the_engine_and_uses_the_dige
         "--", "python", "main.py",
     )  # fmt: skip
     assert result.code == 0, result.err
-    [name] = kube.jobs("Job")
-    job = kube.job_json("Job", "default", name)
-    assert job is not None
-    image = job["spec"]["template"]["spec"]["containers"][0]["image"]
-    assert image.startswith(f"{repository}@sha256:")
-    assert in_registry(ImageRef.parse(image)) is True
+    _job, image = submitted_image(kube, repository)
     # the pushed image runs what the Job runs
     out = docker("run", "--rm", "--network", "none", image, "python", "main.py")
     assert "hello from the hello fixture" in out

@@ -7,6 +7,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -126,15 +127,34 @@ def test_pending_pods_are_explained_then_the_job_is_cancelled(
     assert [policy for _, _, policy in kube.deletes] == ["Foreground"]
 
 
-def test_ctrl_c_while_following_asks_then_cancels_with_foreground_deletion(kube: FakeKube) -> None:
+@pytest.fixture
+def ctrl_c() -> Iterator[Callable[[float], None]]:
+    """``ctrl_c(delay)``: SIGINT to the main thread, at once or from a timer, raising
+    KeyboardInterrupt there even when the runner started with SIGINT ignored (a shell's
+    background jobs do; the test would then wait forever)."""
+    main = threading.main_thread().ident
+    assert main is not None
+
+    def send(delay: float) -> None:
+        if delay:
+            threading.Timer(delay, signal.pthread_kill, (main, signal.SIGINT)).start()
+        else:
+            signal.pthread_kill(main, signal.SIGINT)
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield send
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_while_following_asks_then_cancels_with_foreground_deletion(
+    kube: FakeKube, ctrl_c: Callable[[float], None]
+) -> None:
     kube.scenario = Scenario(outcome="forever")
     cluster = Cluster.connect()
     handle = submit(cluster, request())
     asked: list[str] = []
     lines: list[str] = []
-    main = threading.main_thread().ident
-    assert main is not None
-    threading.Timer(0.5, signal.pthread_kill, (main, signal.SIGINT)).start()
+    ctrl_c(0.5)
     code = follow(handle, lines.append, confirm=lambda q: asked.append(q) or True, poll=0.05)
     assert code == 130
     assert asked == ["cancel Job train? [y/N] "]
@@ -143,13 +163,13 @@ def test_ctrl_c_while_following_asks_then_cancels_with_foreground_deletion(kube:
     assert kube.deletes == [("Job", "train", "Foreground")]
 
 
-def test_ctrl_c_declined_leaves_the_job_running(kube: FakeKube) -> None:
+def test_ctrl_c_declined_leaves_the_job_running(
+    kube: FakeKube, ctrl_c: Callable[[float], None]
+) -> None:
     kube.scenario = Scenario(outcome="forever")
     handle = submit(Cluster.connect(), request())
     reporter = ListReporter()
-    main = threading.main_thread().ident
-    assert main is not None
-    threading.Timer(0.3, signal.pthread_kill, (main, signal.SIGINT)).start()
+    ctrl_c(0.3)
     code = follow(
         handle, lambda _line: None, confirm=lambda _q: False, poll=0.05, reporter=reporter
     )
@@ -158,12 +178,11 @@ def test_ctrl_c_declined_leaves_the_job_running(kube: FakeKube) -> None:
     assert "podlock jobs cancel train" in reporter.infos[-1]
 
 
-def test_ctrl_c_during_submission_leaves_nothing_behind(kube: FakeKube) -> None:
-    main = threading.main_thread().ident
-    assert main is not None
-
+def test_ctrl_c_during_submission_leaves_nothing_behind(
+    kube: FakeKube, ctrl_c: Callable[[float], None]
+) -> None:
     def interrupt_mid_request(kind: str, name: str) -> None:
-        signal.pthread_kill(main, signal.SIGINT)  # the object exists; the answer is late
+        ctrl_c(0)  # the object exists; the answer is late
         time.sleep(0.3)
 
     kube.on_create = interrupt_mid_request

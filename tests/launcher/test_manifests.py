@@ -171,9 +171,14 @@ def test_bad_requests_are_clear_errors(cli: Any) -> None:
 
 
 def test_secret_looking_env_is_warned_about_and_secrets_go_by_reference(cli: Any) -> None:
-    text = rendered(cli, "cpu", "--env", "HF_TOKEN=hf_abc", "--env-from-secret", "hf-credentials")
-    assert "HF_TOKEN" in text  # the user asked for it; the warning says where it ends up
-    container = yaml.safe_load(text)["spec"]["template"]["spec"]["containers"][0]
+    result = cli(
+        "render", "--accelerator", "cpu", "--image", IMAGE, "--env", "HF_TOKEN=hf_abc",
+        "--env-from-secret", "hf-credentials", "--", "python", "t.py",
+    )  # fmt: skip
+    assert result.code == 0, result.err
+    assert "HF_TOKEN" in result.out  # the user asked for it; the warning says where it ends up
+    assert "--env HF_TOKEN: its value is written into the manifest" in result.err
+    container = yaml.safe_load(result.out)["spec"]["template"]["spec"]["containers"][0]
     assert container["envFrom"] == [{"secretRef": {"name": "hf-credentials"}}]
 
 

@@ -5,42 +5,48 @@ fail under CI=true (the same rule as the builder's engine tests)."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from oci_helpers import ANON, AUTH, BASE_TAR, make_hello, need
+from oci_helpers import ANON, AUTH, BASE_TAR
 
 from index_server import IndexServer
+from testkit import HELLO, project_config, skip_or_fail
 
 
 @pytest.fixture
 def hello(tmp_path: Path, index: IndexServer, cli: Any) -> Callable[..., Path]:
-    """``hello(where)``: a locked copy of fixtures/projects/hello at tmp_path/where/hello."""
+    """``hello(where)``: a locked copy of fixtures/projects/hello at tmp_path/where/hello
+    (several per test, unlike the root conftest's)."""
 
     def make(where: str = "a", *, lock: bool = True) -> Path:
-        return make_hello(tmp_path / where / "hello", index, cli, lock=lock)
+        dest = tmp_path / where / "hello"
+        shutil.copytree(HELLO, dest)
+        (dest / "podlock.toml").write_text(project_config(index))
+        if lock:
+            result = cli("lock", "--project", str(dest))
+            assert result.code == 0, result.err
+        return dest
 
     return make
 
 
 @pytest.fixture
 def base_tar() -> Path:
-    need(BASE_TAR.is_file(), f"{BASE_TAR} missing (run `bash ci/engine.sh up`)")
+    if not BASE_TAR.is_file():
+        skip_or_fail(f"{BASE_TAR} missing (run `bash ci/engine.sh up`)")
     return BASE_TAR
 
 
 @pytest.fixture(scope="session")
 def docker_cli() -> str:
     path = shutil.which("docker")
-    ok = False
-    if path:
-        import subprocess
-
-        ok = subprocess.run([path, "info"], capture_output=True, check=False).returncode == 0
-    need(ok, "no Docker engine (run `bash ci/engine.sh up`)")
+    if not (path and subprocess.run([path, "info"], capture_output=True).returncode == 0):
+        skip_or_fail("no Docker engine (run `bash ci/engine.sh up`)")
     assert path
     return path
 
@@ -54,11 +60,13 @@ def _answers(registry: str, want: int) -> bool:
 
 @pytest.fixture(scope="session")
 def registry() -> str:
-    need(_answers(ANON, 200), f"no registry at {ANON} (run `bash ci/engine.sh up`)")
+    if not _answers(ANON, 200):
+        skip_or_fail(f"no registry at {ANON} (run `bash ci/engine.sh up`)")
     return ANON
 
 
 @pytest.fixture(scope="session")
 def auth_registry() -> str:
-    need(_answers(AUTH, 401), f"no htpasswd registry at {AUTH} (run `bash ci/engine.sh up`)")
+    if not _answers(AUTH, 401):
+        skip_or_fail(f"no htpasswd registry at {AUTH} (run `bash ci/engine.sh up`)")
     return AUTH

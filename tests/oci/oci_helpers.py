@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
+from podlock.oci.blobs import BlobStore
+from podlock.oci.build import build_oci
+from podlock.oci.layout import Built
+from podlock.oci.push import from_layout
 
-from index_server import IndexServer
-
-ROOT = Path(__file__).resolve().parents[2]
-HELLO = ROOT / "fixtures" / "projects" / "hello"
 BASE_TAR = Path(
     os.environ.get("PODLOCK_TEST_BASE_TAR", "/var/cache/podlock-ci/base-bookworm.docker.tar")
 )
@@ -24,40 +22,23 @@ AUTH = "127.0.0.1:5001"
 AUTH_USER, AUTH_PASSWORD = "podlock", "registry-secret"
 
 
-def need(ok: bool, reason: str) -> None:
-    """Skip when a real component is missing; under CI=true that is a failure instead."""
-    if ok:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"must run under CI=true: {reason}")
-    pytest.skip(reason)
+def oci_build(cli: Any, root: Path, *extra: str) -> Any:
+    """``podlock build --builder oci`` of the project's cpu variant; the CLI's result."""
+    return cli("build", "--builder", "oci", "--project", str(root), "--variant", "cpu", *extra)
 
 
-def project_config(index: IndexServer, extra: str = "") -> str:
-    return (
-        'python = "3.11"\n'
-        f'index-url = "{index.url("pypi")}"\n'
-        'variants = ["cpu"]\n'
-        f"{extra}"
-        "[indexes]\n"
-        f'pytorch-cpu = "{index.url("cpu")}"\n'
-        f'pytorch-cu121 = "{index.url("cu121")}"\n'
-        '[variant.cpu]\nbase-image = "podlock-test/debian-python:bookworm"\n'
-    )
+def built_layout(root: Path, layout: Path) -> tuple[BlobStore, Built]:
+    """Build the project on the test base into the OCI layout ``layout`` (tag v1) and read
+    it back, as ``podlock push --layout`` does."""
+    build_oci(root, "cpu", base=BASE, output_dir=layout, tag="v1")
+    store = BlobStore()
+    return store, from_layout(layout, "v1", store)
 
 
-def make_hello(dest: Path, index: IndexServer, cli: Any, *, lock: bool = True) -> Path:
-    shutil.copytree(HELLO, dest)
-    (dest / "podlock.toml").write_text(project_config(index))
-    if lock:
-        result = cli("lock", "--project", str(dest))
-        assert result.code == 0, result.err
-    return dest
-
-
-def run(*argv: str, input: bytes | None = None, check: bool = True) -> str:
-    done = subprocess.run(list(argv), capture_output=True, input=input, check=False)
-    if check and done.returncode != 0:
+def run(*argv: str) -> str:
+    """``argv``'s stdout; a non-zero exit fails the test with its stderr."""
+    done = subprocess.run(list(argv), capture_output=True, check=False)
+    if done.returncode != 0:
         raise AssertionError(f"{argv} failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
     return done.stdout.decode(errors="replace")
 

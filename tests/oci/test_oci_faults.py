@@ -5,7 +5,6 @@ from __future__ import annotations
 import errno
 import gzip
 import hashlib
-import io
 import json
 import re
 import zipfile
@@ -15,7 +14,7 @@ from typing import Any
 
 import pytest
 import requests
-from oci_helpers import BASE, blob, layout_manifest
+from oci_helpers import BASE, blob, layout_manifest, oci_build
 
 from index_server import PRIVATE_PASSWORD, IndexServer
 from podlock.builder.plan import Wheel
@@ -26,10 +25,6 @@ from podlock.oci.blobs import BlobStore
 from podlock.oci.fetch import fetch_all
 from podlock.oci.install import Target, install_wheels
 from podlock.oci.tarlayer import LayerError, tree
-
-
-def oci(cli: Any, root: Path, *extra: str) -> Any:
-    return cli("build", "--builder", "oci", "--project", str(root), "--variant", "cpu", *extra)
 
 
 def test_tampered_wheel_is_refused_and_never_cached(
@@ -43,7 +38,7 @@ def test_tampered_wheel_is_refused_and_never_cached(
     )
     assert good
     lock.write_text(text.replace(good.group(1), "0" * 64))
-    result = oci(cli, root, "--base", BASE)
+    result = oci_build(cli, root, "--base", BASE)
     assert result.code != 0
     assert "hash mismatch for flax" in result.err and "0" * 64 in result.err
     cached = [
@@ -143,7 +138,7 @@ def test_code_package_symlink_out_of_the_project_is_refused(
         return package
 
     monkeypatch.setattr(builder_build, "collect", collect_then_swap)
-    result = oci(cli, root, "--base", BASE)
+    result = oci_build(cli, root, "--base", BASE)
     assert result.code != 0 and "pkg/greeting.py points outside the project" in result.err
 
 
@@ -151,12 +146,12 @@ def test_unknown_base_references_are_clear_errors(
     hello: Callable[..., Path], cli: Any, registry: str, tmp_path: Path
 ) -> None:
     root = hello()
-    missing = oci(cli, root, "--base", f"{registry}/podlock-test/no-such-base:1")
+    missing = oci_build(cli, root, "--base", f"{registry}/podlock-test/no-such-base:1")
     assert missing.code != 0
     assert "cannot get base image" in missing.err and "not found" in missing.err
-    nofile = oci(cli, root, "--base", f"docker-archive:{tmp_path}/nope.tar")
+    nofile = oci_build(cli, root, "--base", f"docker-archive:{tmp_path}/nope.tar")
     assert nofile.code != 0 and "no such file" in nofile.err
-    garbage = oci(cli, root, "--base", "Not A Reference!")
+    garbage = oci_build(cli, root, "--base", "Not A Reference!")
     assert garbage.code != 0 and "not an image reference" in garbage.err
 
 
@@ -190,16 +185,14 @@ def test_full_disk_while_writing_leaves_no_partial_blob_and_the_rerun_works(
         return real(self, data)
 
     monkeypatch.setattr(blobs_module.BlobWriter, "write", full)
-    result = oci(cli, root, "--base", BASE)
+    result = oci_build(cli, root, "--base", BASE)
     assert result.code != 0 and "free some disk space" in result.err
     store = _podlock_cache / "oci" / "blobs" / "sha256"
     assert not [p for p in store.iterdir() if p.name.startswith(".tmp-")]
     for path in store.iterdir():  # every blob left is complete: its name is its hash
-        import hashlib
-
         assert hashlib.sha256(path.read_bytes()).hexdigest() == path.name
     monkeypatch.setattr(blobs_module.BlobWriter, "write", real)
-    again = oci(cli, root, "--base", BASE)
+    again = oci_build(cli, root, "--base", BASE)
     assert again.code == 0, again.err
 
 
@@ -219,7 +212,7 @@ def test_private_index_credentials_never_reach_layers_or_config(
     )
     assert cli("lock", "--project", str(root)).code == 0
     out = tmp_path / "layout"
-    result = oci(cli, root, "--base", BASE, "--output-dir", str(out))
+    result = oci_build(cli, root, "--base", BASE, "--output-dir", str(out))
     assert result.code == 0, result.err
     assert PRIVATE_PASSWORD not in result.err + result.out
     manifest = layout_manifest(out)
@@ -236,8 +229,7 @@ def test_daemonless_builder_refuses_system_packages_and_docker_only_flags(
     hello: Callable[..., Path], cli: Any, index: IndexServer
 ) -> None:
     root = hello()
-    flags = oci(cli, root, "--base", BASE, "--network", "host")
+    flags = oci_build(cli, root, "--base", BASE, "--network", "host")
     assert flags.code != 0 and "--network is for the docker builder" in flags.err
-    mode = oci(cli, root, "--mode", "prebuilt")
+    mode = oci_build(cli, root, "--mode", "prebuilt")
     assert mode.code != 0 and "needs the Docker engine" in mode.err
-    _ = io.BytesIO()

@@ -14,12 +14,13 @@ from typing import Any
 
 import pytest
 
+from podlock.errors import PodlockError
 from podlock.oci import auth
 from podlock.oci.gar import ENDPOINT_ENV, ensure_repository, repository_of
 from podlock.oci.reference import Reference
 from podlock.reporter import ListReporter
+from testkit import skip_or_fail
 
-pytest.importorskip("google.cloud.artifactregistry_v1")
 TOKEN = "ya29.fake-access-token"
 REPO_NAME = "projects/proj/locations/europe-west4/repositories/images"
 
@@ -100,6 +101,10 @@ def serve(fake: FakeGoogle) -> Iterator[str]:
 
 @pytest.fixture
 def google(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeGoogle, str]]:
+    try:
+        import google.cloud.artifactregistry_v1  # noqa: F401
+    except ImportError:
+        skip_or_fail("google-cloud-artifact-registry missing (pip install -e '.[gcp]')")
     fake = FakeGoogle()
     with serve(fake) as url:
         # A service-account key (google-auth honours its token_uri; it pins the one of
@@ -147,7 +152,7 @@ def test_create_repository_checks_then_creates_a_docker_repository(
     ref = Reference.parse("europe-west4-docker.pkg.dev/proj/images/app:v1")
     assert repository_of(ref).name == REPO_NAME
     reporter = ListReporter()
-    with pytest.raises(Exception, match="does not exist"):
+    with pytest.raises(PodlockError, match="does not exist"):
         ensure_repository(ref, create=False, reporter=reporter)
     assert ensure_repository(ref, create=True, reporter=reporter)
     assert fake.repositories[REPO_NAME]["format"] in ("DOCKER", 1)  # enum-encoding=int
@@ -167,18 +172,13 @@ def test_adc_token_is_accepted_by_a_bearer_registry(
     registry: str,
     tmp_path: Path,
 ) -> None:
-    from oci_helpers import BASE
+    from oci_helpers import built_layout
     from registry_proxy import ProxyState, proxy
 
-    from podlock.oci.blobs import BlobStore
-    from podlock.oci.build import build_oci
-    from podlock.oci.push import from_layout, push
+    from podlock.oci.push import push
     from podlock.oci.registry import Registry
 
-    layout = tmp_path / "layout"
-    build_oci(hello(), "cpu", base=BASE, output_dir=layout, tag="v1")
-    store = BlobStore()
-    built = from_layout(layout, "v1", store)
+    store, built = built_layout(hello(), tmp_path / "layout")
     state = ProxyState(upstream=registry, token_user="oauth2accesstoken", token_password=TOKEN)
     cred = auth.lookup("europe-west4-docker.pkg.dev")
     with proxy(state) as host:

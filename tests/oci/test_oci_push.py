@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from oci_helpers import AUTH_PASSWORD, AUTH_USER, BASE, run
+from oci_helpers import AUTH_PASSWORD, AUTH_USER, BASE, built_layout, oci_build, run
 from registry_proxy import ProxyState, proxy
 
 from podlock.oci.auth import Credential
 from podlock.oci.blobs import BlobStore
 from podlock.oci.build import build_oci
-from podlock.oci.push import from_layout, push
+from podlock.oci.push import push
 from podlock.oci.reference import Reference
 from podlock.oci.registry import AuthFailed, Registry, Unreachable
 
@@ -41,19 +41,7 @@ def test_push_twice_sends_no_blobs_the_second_time_and_prints_ref_at_digest(
 ) -> None:
     root = hello()
     ref = f"{registry}/{repo()}:v1"
-    first = cli(
-        "build",
-        "--builder",
-        "oci",
-        "--project",
-        str(root),
-        "--variant",
-        "cpu",
-        "--base",
-        BASE,
-        "--push",
-        ref,
-    )
+    first = oci_build(cli, root, "--base", BASE, "--push", ref)
     assert first.code == 0, first.err
     pushed = first.out.strip().splitlines()[-1]
     assert pushed.startswith(ref.rsplit(":", 1)[0] + "@sha256:")
@@ -119,11 +107,7 @@ def test_basic_auth_registry_push_and_refusal_without_leaking_the_password(
 def test_bearer_token_auth_through_a_token_service(
     hello: Callable[..., Path], base_tar: Path, registry: str, tmp_path: Path
 ) -> None:
-    root = hello()
-    layout = tmp_path / "layout"
-    build_oci(root, "cpu", base=BASE, output_dir=layout, tag="v1")
-    store = BlobStore()
-    built = from_layout(layout, "v1", store)
+    store, built = built_layout(hello(), tmp_path / "layout")
     state = ProxyState(upstream=registry, token_user="robot", token_password="tok-secret")
     with proxy(state) as host:
         name = repo()
@@ -140,11 +124,7 @@ def test_bearer_token_auth_through_a_token_service(
 def test_registry_going_away_mid_push_fails_clearly_and_a_rerun_finishes(
     hello: Callable[..., Path], base_tar: Path, registry: str, tmp_path: Path
 ) -> None:
-    root = hello()
-    layout = tmp_path / "layout"
-    build_oci(root, "cpu", base=BASE, output_dir=layout, tag="v1")
-    store = BlobStore()
-    built = from_layout(layout, "v1", store)
+    store, built = built_layout(hello(), tmp_path / "layout")
     state = ProxyState(upstream=registry, fail_after_bytes=40 << 20)
     with proxy(state) as host:
         ref = Reference.parse(f"{host}/{repo()}:v1")

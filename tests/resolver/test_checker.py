@@ -17,6 +17,7 @@ import pytest
 from index_server import IndexServer
 from podlock.checker import Dependencies, Problem, check_lock
 from podlock.config import VariantConfig
+from podlock.platforms import Platform
 from podlock.project import Inputs, discover
 from podlock.resolver import backend
 from podlock.resolver.pipeline import lock
@@ -113,8 +114,6 @@ def sound(tmp_path: Path, index: IndexServer) -> tuple[dict[str, Any], list[str]
 
 
 def _check(data: dict[str, Any], reqs: list[str], index_dir: Path) -> list[Problem]:
-    from podlock.platforms import Platform
-
     return check_lock(
         data,
         requirements=reqs,

@@ -7,16 +7,16 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, cast
-from urllib.parse import urlsplit
 
 from podlock.builder import uvbin
 from podlock.builder.codepackage import collect
 from podlock.builder.dockerfile import (
     ChainStep,
     Context,
+    FileSource,
     render,
     render_chain,
     render_runtime_base,
@@ -28,11 +28,12 @@ from podlock.builder.uvbin import UvBinary
 from podlock.builder.wheels import WheelCache
 from podlock.config import VariantConfig
 from podlock.errors import LockError, PodlockError
-from podlock.lockfile import read_lock
+from podlock.lockfile import LoadedLock
+from podlock.oci.fetch import fetch_all
 from podlock.platforms import Platform
 from podlock.project import Inputs, discover
 from podlock.reporter import NullReporter, Reporter
-from podlock.resolver.indexes import index_plan
+from podlock.resolver.indexes import auth_headers, index_plan
 from podlock.resolver.pipeline import check
 
 BuildMode = Literal["bundled", "prebuilt", "custom"]
@@ -43,7 +44,25 @@ MODES: tuple[BuildMode, ...] = ("bundled", "prebuilt", "custom")
 class Project:
     inputs: Inputs
     variant: VariantConfig
+    lock: LoadedLock
+    heavy_bytes: int
     plan: LayerPlan
+
+    def pinned(self, engine: Engine) -> Project:
+        """This project on ``engine``'s digest of its base image: planned again, not reloaded."""
+        base = engine.pinned(self.plan.base_image)
+        if base == self.plan.base_image:
+            return self
+        again = plan(
+            self.lock,
+            self.variant,
+            self.plan.code,
+            base_image=base,
+            heavy_bytes=self.heavy_bytes,
+            project=self.plan.project,
+            lock_text=self.plan.lock_text,
+        )
+        return replace(self, plan=again)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,13 +81,13 @@ def load(
     inputs = discover(root)
     variant = inputs.config.variant(variant_name)
     status = check(inputs, [variant])[0]
-    if not status.ok:
+    loaded = status.loaded
+    if not status.ok or loaded is None:
         raise LockError(
             f"{status.state}: {status.reason}" if status.reason else status.state,
             path=str(status.path),
             hint=f"run `podlock lock --variant {variant.name}` first",
         )
-    loaded = read_lock(status.path)
     code = collect(inputs.root, name=inputs.name)
     layer_plan = plan(
         loaded,
@@ -77,9 +96,10 @@ def load(
         base_image=base,
         heavy_bytes=heavy_bytes,
         project=inputs.name,
-        lock_text=status.path.read_text(encoding="utf-8"),
     )
-    return Project(inputs=inputs, variant=variant, plan=layer_plan)
+    return Project(
+        inputs=inputs, variant=variant, lock=loaded, heavy_bytes=heavy_bytes, plan=layer_plan
+    )
 
 
 def default_platform(layer_plan: LayerPlan, engine_arch: str | None = None) -> str:
@@ -97,11 +117,7 @@ def default_platform(layer_plan: LayerPlan, engine_arch: str | None = None) -> s
 
 def wheel_cache(project: Project) -> WheelCache:
     """The cache, with the variant's index credentials (host side only)."""
-    auth = {}
-    for index in index_plan(project.inputs, project.variant).indexes:
-        if index.username is not None or index.password is not None:
-            auth[urlsplit(index.url).netloc] = f"{index.username or ''}:{index.password or ''}"
-    return WheelCache(auth=auth)
+    return WheelCache(auth=auth_headers(index_plan(project.inputs, project.variant).indexes))
 
 
 def write(
@@ -110,10 +126,11 @@ def write(
     out: Path,
     *,
     reporter: Reporter,
+    cache: WheelCache | None = None,
 ) -> None:
     """Fetch (and verify) the context's wheels, then write the context under ``out``."""
-    cache = wheel_cache(project)
-    cache.fetch_all([s for s in context.files.values() if isinstance(s, Wheel)], reporter)
+    cache = cache or wheel_cache(project)
+    fetch_all(cache, [s for s in context.files.values() if isinstance(s, Wheel)], reporter)
     write_context(context, out, code_root=project.plan.code.root, wheel_path=cache.path)
 
 
@@ -147,13 +164,11 @@ def build(
             f"the engine builds linux/{arch} images, not {target}",
             hint=f"pass --platform linux/{arch}, or build on a {target} engine",
         )
-    pinned = engine.pinned(project.plan.base_image)
-    if pinned != project.plan.base_image:
-        project = load(root, variant_name, base=pinned, heavy_bytes=heavy_bytes)
+    project = project.pinned(engine)
     cert = ca_cert.read_bytes() if ca_cert else None
     runtime_base = None
     if mode == "prebuilt":
-        runtime_base = runtime_base_ref(project, target, cert)
+        runtime_base, _ = _runtime_base(project, target, cert)
         if engine.image(runtime_base) is None:
             raise ImageMissing(
                 runtime_base,
@@ -204,6 +219,19 @@ def _build_chain(
     at all, its wheels not even fetched, and projects that lock the same runtime on the
     same base share its images."""
     cache = wheel_cache(project)
+    ids: dict[str, str] = {}  # ref -> image ID ("" when absent): each image inspected once
+
+    def image_id(ref: str) -> str:
+        if ref not in ids:
+            info = engine.image(ref)
+            ids[ref] = str(info["Id"]) if info else ""
+        return ids[ref]
+
+    def build_step(context: Context) -> BuiltImage:
+        with tempfile.TemporaryDirectory(prefix="podlock-context-") as tmp:
+            write(project, context, Path(tmp), reporter=reporter, cache=cache)
+            return engine.build(Path(tmp), network=network, reporter=reporter, nocache=no_cache)
+
     parent = installer = project.plan.base_image
     reused = built_steps = 0
     for step in steps:
@@ -211,66 +239,62 @@ def _build_chain(
             dockerfile=step.dockerfile(parent=parent, installer=installer),
             files=step.context.files,
         )
-        tag = ""
-        if not step.final:
-            tag = f"podlock-layers/{step.name}:{_step_key(engine, parent, installer, context)}"
-            if not no_cache and engine.image(tag) is not None:
-                reporter.info(f"layer {step.name}: reused {tag}")
-                reused += 1
-                parent = tag
-                installer = tag if step.name == "base" else installer
-                continue
-            reporter.info(f"layer {step.name}: building")
-        cache.fetch_all([s for s in context.files.values() if isinstance(s, Wheel)], reporter)
-        with tempfile.TemporaryDirectory(prefix="podlock-context-") as tmp:
-            write_context(
-                context, Path(tmp), code_root=project.plan.code.root, wheel_path=cache.path
-            )
-            built = engine.build(Path(tmp), network=network, reporter=reporter,
-                                 nocache=no_cache)  # fmt: skip
         if step.final:
+            built = build_step(context)
             return BuiltImage(
                 id=built.id,
                 cached_steps=reused + built.cached_steps,
                 steps=reused + built_steps + built.steps,
             )
-        built_steps += 1
-        engine.tag(built.id, tag)
+        key = _step_key({ref: image_id(ref) for ref in (parent, installer)}, context)
+        tag = f"podlock-layers/{step.name}:{key}"
+        if not no_cache and image_id(tag):
+            reporter.info(f"layer {step.name}: reused {tag}")
+            reused += 1
+        else:
+            reporter.info(f"layer {step.name}: building")
+            engine.tag(build_step(context).id, tag)
+            ids.pop(tag, None)
+            built_steps += 1
         parent = tag
-        installer = tag if step.name == "base" else installer
+        if step.name == "base":
+            installer = tag
     raise AssertionError("render_chain ends with the final step")
 
 
-def _step_key(engine: Engine, parent: str, installer: str, context: Context) -> str:
+def _step_key(images: dict[str, str], context: Context) -> str:
+    """``images``: the refs the step starts from, each with its image ID."""
     key = hashlib.sha256()
-    for ref in dict.fromkeys((parent, installer)):
-        info = engine.image(ref)
-        key.update(f"{ref}\0{info['Id'] if info else ''}\0".encode())
-    key.update(context.dockerfile.encode())
-    for path, source in context.files.items():
-        key.update(f"\0{path}\0{_content_key(source)}".encode())
+    for ref, image_id in images.items():
+        key.update(f"{ref}\0{image_id}\0".encode())
+    _hash_context(key, context)
     return key.hexdigest()[:24]
 
 
-def _content_key(source: object) -> str:
+def _hash_context(digest: hashlib._Hash, context: Context) -> None:
+    """Feed ``context`` to ``digest``: its Dockerfile and each file by content (wheels by
+    their locked sha256, so nothing is read)."""
+    digest.update(context.dockerfile.encode())
+    for path, source in context.files.items():
+        digest.update(f"\0{path}\0{_content_key(source)}".encode())
+
+
+def _content_key(source: FileSource) -> str:
     if isinstance(source, bytes):
         return hashlib.sha256(source).hexdigest()
-    if isinstance(source, Wheel):
+    if isinstance(source, Wheel | UvBinary):
         return source.sha256
-    if isinstance(source, UvBinary):
-        return source.sha256
-    raise TypeError(f"chain layers hold no {type(source).__name__}")
+    raise TypeError(f"dependency layers hold no {type(source).__name__}")
 
 
-def runtime_base_ref(project: Project, platform: str, ca_cert: bytes | None) -> str:
-    """A tag that names the runtime base's inputs, so it is built (and published) once."""
+def _runtime_base(project: Project, platform: str, ca_cert: bytes | None) -> tuple[str, Context]:
+    """The runtime base's context, and a tag that names its inputs so that it is built (and
+    published) once."""
     context = render_runtime_base(project.plan, platform, ca_cert=ca_cert)
-    digest = hashlib.sha256(context.dockerfile.encode())
-    for path, source in sorted(context.files.items()):
-        digest.update(path.encode())
-        digest.update(source if isinstance(source, bytes) else repr(source).encode())
+    digest = hashlib.sha256()
+    _hash_context(digest, context)
     arch = platform.replace("/", "-")
-    return f"podlock-runtime/{project.plan.variant}:{arch}-{digest.hexdigest()[:12]}"
+    return f"podlock-runtime/{project.plan.variant}:{arch}-{digest.hexdigest()[:12]}", context
 
 
 def build_base(
@@ -288,12 +312,9 @@ def build_base(
     project = load(root, variant_name, base=base)
     engine = engine or Engine.connect()
     target = default_platform(project.plan, engine.architecture())
-    pinned = engine.pinned(project.plan.base_image)
-    if pinned != project.plan.base_image:
-        project = load(root, variant_name, base=pinned)
+    project = project.pinned(engine)
     cert = ca_cert.read_bytes() if ca_cert else None
-    ref = runtime_base_ref(project, target, cert)
-    context = render_runtime_base(project.plan, target, ca_cert=cert)
+    ref, context = _runtime_base(project, target, cert)
     with tempfile.TemporaryDirectory(prefix="podlock-context-") as tmp:
         write(project, context, Path(tmp), reporter=reporter)
         built = engine.build(Path(tmp), network=network, reporter=reporter)

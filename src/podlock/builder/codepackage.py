@@ -129,7 +129,9 @@ def _git_files(root: Path) -> list[str]:
 
 def _git_head(root: Path) -> str | None:
     done = run(["git", "-C", str(root), "rev-parse", "HEAD"], check=False, timeout=30)
-    return done.stdout.strip() or None if done.returncode == 0 else None
+    if done.returncode != 0:  # a repository without commits
+        return None
+    return done.stdout.strip() or None
 
 
 def _skipped(rel: str) -> bool:

@@ -19,6 +19,7 @@ import docker  # type: ignore[import-untyped]
 import docker.errors  # type: ignore[import-untyped]
 
 from podlock.errors import PodlockError
+from podlock.platforms import normalize_arch
 from podlock.reporter import NullReporter, Reporter
 
 START_HINT = (
@@ -75,7 +76,7 @@ class Engine:
 
     def architecture(self) -> str:
         arch = str(self.client.info().get("Architecture", ""))
-        return {"x86_64": "amd64", "aarch64": "arm64"}.get(arch, arch)
+        return normalize_arch(arch)
 
     def image(self, ref: str) -> Mapping[str, Any] | None:
         """``docker image inspect`` of ``ref``, or None."""
@@ -112,7 +113,6 @@ class Engine:
         context: Path,
         *,
         network: str | None,
-        labels: Mapping[str, str] | None = None,
         reporter: Reporter | None = None,
         nocache: bool = False,
     ) -> BuiltImage:
@@ -131,7 +131,6 @@ class Engine:
                 nocache=nocache,
                 decode=True,
                 network_mode=network,
-                labels=dict(labels or {}),
             )
             for chunk in stream:
                 if "error" in chunk or "errorDetail" in chunk:
@@ -209,6 +208,7 @@ def _short(step: str) -> str:
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _APT_MISSING = re.compile(r"E: (?:Unable to locate package |Package '?)([A-Za-z0-9.+:=~_-]+)")
 _PIP_HASH = re.compile(r"^\s*([A-Za-z0-9._-]+)==\S+ from .*\n\s*Expected sha256", re.M)
+_UV_HASH = re.compile(r"Hash mismatch for `([A-Za-z0-9._-]+)==")
 
 
 def _failure(step: str, message: str, log: str) -> BuildFailed:
@@ -221,7 +221,7 @@ def _failure(step: str, message: str, log: str) -> BuildFailed:
             log=log,
             hint="fix system-packages in the podlock config, then `podlock lock`",
         )
-    m = _PIP_HASH.search(log)
+    m = _PIP_HASH.search(log) or _UV_HASH.search(log)
     if m or "DO NOT MATCH THE HASHES" in log:
         name = m.group(1) if m else "a wheel"
         return BuildFailed(

@@ -12,7 +12,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-import tomli_w
 from packaging.pylock import PackageWheel, PylockSelectError
 from packaging.utils import canonicalize_name
 
@@ -52,9 +51,6 @@ class Layer:
     name: str
     wheels: Mapping[str, tuple[Wheel, ...]] = field(default_factory=dict)
     packages: tuple[str, ...] = ()  # system (apt) packages, for kind="system"
-
-    def size(self, platform: str) -> int:
-        return sum(w.size for w in self.wheels.get(platform, ()))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,7 +104,7 @@ def plan(
     lock_text: str | None = None,
 ) -> LayerPlan:
     """Split ``lock`` into layers for each of its platforms. Pure (``lock_text``, the lock
-    file's bytes for the image, defaults to a re-rendering of ``lock.data``)."""
+    file's text for the image, defaults to the file as read)."""
     meta = lock.meta
     if meta.variant != variant.name:
         raise PodlockError(
@@ -121,7 +117,7 @@ def plan(
             f"variant {variant.name!r} has no base image",
             hint=f"set base-image in [variants.{variant.name}] or pass --base IMAGE",
         )
-    runtime_names = {canonicalize_name(n) for n in meta.runtime_packages}
+    runtime_names = {canonicalize_name(n) for n in meta.runtime_packages} | _tagged_runtime(lock)
     groups: dict[tuple[LayerKind, str], dict[str, list[Wheel]]] = {}
     heavy: set[str] = set()
     selected = {p: _select(lock, Platform.parse(p)) for p in meta.platforms}
@@ -129,9 +125,8 @@ def plan(
         heavy |= {w.package for w in wheels if w.size > heavy_bytes}
     for platform, wheels in selected.items():
         for wheel in wheels:
-            runtime = wheel.package in runtime_names or _tagged_runtime(lock, wheel.package)
             key: tuple[LayerKind, str]
-            if runtime:
+            if wheel.package in runtime_names:
                 own = wheel.package in heavy
                 key = ("runtime", f"runtime-{wheel.package}" if own else "runtime")
             elif wheel.package in heavy:
@@ -163,7 +158,7 @@ def plan(
         platforms=meta.platforms,
         base_image=base,
         lock_name=lock.path.name,
-        lock_text=lock_text if lock_text is not None else tomli_w.dumps(dict(lock.data)),
+        lock_text=lock_text if lock_text is not None else lock.text,
         fingerprint=meta.fingerprint,
         layers=tuple(layers),
         code=code,
@@ -210,12 +205,14 @@ def _select(lock: LoadedLock, platform: Platform) -> list[Wheel]:
     return sorted(out, key=lambda w: w.package)
 
 
-def _tagged_runtime(lock: LoadedLock, name: str) -> bool:
+def _tagged_runtime(lock: LoadedLock) -> set[str]:
+    """The packages the lock puts in the runtime layer (``[packages.tool.podlock] layer``)."""
+    out: set[str] = set()
     for package in lock.pylock.packages:
-        if canonicalize_name(package.name) == name:
-            tool = (package.tool or {}).get("podlock", {})
-            return isinstance(tool, Mapping) and tool.get("layer") == "runtime"
-    return False
+        tool = (package.tool or {}).get("podlock", {})
+        if isinstance(tool, Mapping) and tool.get("layer") == "runtime":
+            out.add(canonicalize_name(package.name))
+    return out
 
 
 def _labels(

@@ -12,12 +12,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib.metadata
-import platform as host
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+from podlock.errors import PodlockError
+from podlock.platforms import host_platform
 
 
 @dataclass(frozen=True)
@@ -30,18 +30,20 @@ class UvBinary:
         """The binary's bytes, re-checked against RECORD (a changed file is not used)."""
         data = self.path.read_bytes()
         if hashlib.sha256(data).hexdigest() != self.sha256:
-            raise ValueError(f"{self.path} does not match its wheel's RECORD")
+            raise PodlockError(
+                f"{self.path} does not match its wheel's RECORD",
+                hint="reinstall uv (`pip install --force-reinstall uv`)",
+            )
         return data
-
-
-def host_platform() -> str:
-    return f"{host.system().lower()}/{_ARCH.get(host.machine().lower(), host.machine().lower())}"
 
 
 @cache
 def for_platform(platform: str) -> UvBinary | None:
     """The verified uv binary that runs on ``platform``, or None."""
-    if platform != host_platform():
+    try:
+        if platform != str(host_platform()):
+            return None
+    except PodlockError:  # a host podlock cannot name is no target of its images
         return None
     try:
         dist = importlib.metadata.distribution("uv")

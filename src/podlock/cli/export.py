@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from podlock.export import export_requirements
-from podlock.lockfile import lock_path, read_lock
+from podlock.lockfile import read_lock
 from podlock.platforms import Platform
 from podlock.project import discover
 from podlock.reporter import Reporter
@@ -32,6 +32,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     status = check(inputs, [variant])[0]
     if status.state == "stale":
         reporter.warn(f"{status.path.name} is stale ({status.reason}); run `podlock lock`")
-    loaded = read_lock(lock_path(inputs.root, variant.name))
+    # A missing or corrupt lock has no `loaded`: read_lock raises the LockError that says so.
+    loaded = status.loaded or read_lock(status.path)
     sys.stdout.write(export_requirements(loaded, Platform.parse(args.platform)))
     return 0

@@ -7,10 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from podlock.cli.jobs import add_cluster_args
+from podlock.cli.jobs import add_cluster_args, connect
 from podlock.cli.render import add_job_args, spec_of
 from podlock.errors import InputError, PodlockError
-from podlock.launcher.cluster import Cluster
 from podlock.launcher.images import DockerPublisher, ImageRef, OciPublisher, Publisher
 from podlock.launcher.launch import choose_variant, follow, job_request, resolve_image, submit
 from podlock.project import Inputs, discover
@@ -71,14 +70,12 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             raise
         inputs = None  # custom mode runs the user's image: a project is optional
     variant = choose_variant(inputs.config, spec.accelerator, args.variant) if inputs else None
-    cluster = Cluster.connect(
-        context=args.context, kubeconfig=args.kubeconfig, namespace=args.namespace
-    )
+    cluster = connect(args)
     image = resolve_image(
         spec,
         root=inputs.root if inputs else None,
         variant=variant,
-        publisher=_publisher(args, reporter),
+        publisher=_BuilderPublisher(args),
         reporter=reporter,
     )
     base = inputs.name if inputs else ImageRef.parse(image).repository.rsplit("/", 1)[-1]
@@ -111,17 +108,29 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     return code
 
 
-def _publisher(args: argparse.Namespace, reporter: Reporter) -> Publisher:
-    from podlock.builder.engine import Engine
+class _BuilderPublisher:
+    """``--builder``'s publisher (default: docker when an engine answers, else oci), chosen
+    when an image is published: a launch that publishes none never probes the engine."""
 
-    builder = args.builder
-    if builder is None:
-        try:
-            Engine.connect(timeout=10)
-            builder = "docker"
-        except PodlockError:
-            reporter.info("no Docker engine answers: building with the daemonless oci builder")
-            builder = "oci"
-    if builder == "oci":
-        return OciPublisher(base=args.base)
-    return DockerPublisher(network=args.network)
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+
+    def publish(
+        self, root: Path, variant: str, *, mode: str, repository: str, reporter: Reporter
+    ) -> str:
+        from podlock.builder.engine import Engine
+
+        builder = self.args.builder
+        if builder is None:
+            try:
+                Engine.connect(timeout=10)
+                builder = "docker"
+            except PodlockError:
+                reporter.info("no Docker engine answers: building with the daemonless oci builder")
+                builder = "oci"
+        publisher: Publisher = (
+            OciPublisher(base=self.args.base)
+            if builder == "oci"
+            else DockerPublisher(network=self.args.network)
+        )
+        return publisher.publish(root, variant, mode=mode, repository=repository, reporter=reporter)

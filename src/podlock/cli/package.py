@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from podlock.builder.codepackage import collect
+from podlock.errors import PodlockError
 from podlock.project import discover
 from podlock.reporter import Reporter
 
@@ -24,7 +25,7 @@ def add_parser(sub: Any) -> None:
 def run_list(args: argparse.Namespace, reporter: Reporter) -> int:
     try:
         name = discover(args.project).name
-    except Exception:  # a project without dependencies still has files to list
+    except PodlockError:  # a project without dependencies still has files to list
         name = None
     code = collect(args.project, name=name)
     width = max((len(str(f.size)) for f in code.files), default=1)

@@ -33,6 +33,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
     from podlock.errors import PodlockError
+    from podlock.oci.base import split_layout
     from podlock.oci.blobs import BlobStore
     from podlock.oci.build import build_oci
     from podlock.oci.push import from_layout, push
@@ -44,9 +45,9 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             from podlock.oci.gar import ensure_repository
 
             ensure_repository(ref, create=True, reporter=reporter)
-        path, _, tag = args.layout.partition(":")
+        path, tag = split_layout(args.layout)
         store = BlobStore()
-        built = from_layout(Path(path), tag or None, store)
+        built = from_layout(path, tag or None, store)
         print(push(built, ref, store, reporter=reporter).ref)
         return 0
     if not args.variant:

@@ -10,8 +10,8 @@ from typing import Any
 from podlock.config import Config, VariantConfig
 from podlock.errors import PodlockError
 from podlock.launcher import dotenv
-from podlock.launcher.local import command_env, exec_command, host_platform, prepare, run_command
-from podlock.platforms import Platform
+from podlock.launcher.local import command_env, exec_command, prepare, run_command
+from podlock.platforms import Platform, host_platform
 from podlock.project import discover
 from podlock.reporter import Reporter
 

@@ -81,21 +81,22 @@ class _TpuFamily:
     slices: Mapping[int, tuple[str, str, int]]  # N -> (topology, machine type, hosts)
 
 
+# v5e and v6e slices have the same shapes: up to 8 chips on one VM, larger ones on 4-chip VMs.
+_V5E_V6E_TOPOLOGIES = {
+    1: "1x1", 4: "2x2", 8: "2x4", 16: "4x4", 32: "4x8", 64: "8x8", 128: "8x16", 256: "16x16",
+}  # fmt: skip
+
+
+def _v5e_v6e_slices(machine: str) -> Mapping[int, tuple[str, str, int]]:
+    """The slices of a family whose VMs are ``{machine}-{chips}t``."""
+    return {
+        n: (topology, f"{machine}-{n}t", 1) if n <= 8 else (topology, f"{machine}-4t", n // 4)
+        for n, topology in _V5E_V6E_TOPOLOGIES.items()
+    }
+
+
 _TPUS: Mapping[str, _TpuFamily] = {
-    "v5litepod": _TpuFamily(
-        "tpu-v5-lite-podslice",
-        1,
-        {
-            1: ("1x1", "ct5lp-hightpu-1t", 1),
-            4: ("2x2", "ct5lp-hightpu-4t", 1),
-            8: ("2x4", "ct5lp-hightpu-8t", 1),
-            16: ("4x4", "ct5lp-hightpu-4t", 4),
-            32: ("4x8", "ct5lp-hightpu-4t", 8),
-            64: ("8x8", "ct5lp-hightpu-4t", 16),
-            128: ("8x16", "ct5lp-hightpu-4t", 32),
-            256: ("16x16", "ct5lp-hightpu-4t", 64),
-        },
-    ),
+    "v5litepod": _TpuFamily("tpu-v5-lite-podslice", 1, _v5e_v6e_slices("ct5lp-hightpu")),
     "v5p": _TpuFamily(
         "tpu-v5p-slice",
         2,
@@ -107,20 +108,7 @@ _TPUS: Mapping[str, _TpuFamily] = {
             128: ("4x4x4", "ct5p-hightpu-4t", 16),
         },
     ),
-    "v6e": _TpuFamily(
-        "tpu-v6e-slice",
-        1,
-        {
-            1: ("1x1", "ct6e-standard-1t", 1),
-            4: ("2x2", "ct6e-standard-4t", 1),
-            8: ("2x4", "ct6e-standard-8t", 1),
-            16: ("4x4", "ct6e-standard-4t", 4),
-            32: ("4x8", "ct6e-standard-4t", 8),
-            64: ("8x8", "ct6e-standard-4t", 16),
-            128: ("8x16", "ct6e-standard-4t", 32),
-            256: ("16x16", "ct6e-standard-4t", 64),
-        },
-    ),
+    "v6e": _TpuFamily("tpu-v6e-slice", 1, _v5e_v6e_slices("ct6e-standard")),
 }
 _TPU_ALIASES = {"v5e": "v5litepod", "v5lite": "v5litepod"}
 
@@ -189,11 +177,11 @@ def parse(name: str) -> AcceleratorSpec:
         close = [f"tpu-{family_name}-{n}" for n in _nearest(size, family.slices)]
         raise UnknownAccelerator(name, close, sizes=f" ({family_name} comes in {sizes})")
     m = _GPU_NAME.match(text)
-    if m:
-        gpu_name = _GPU_ALIASES.get(m.group(1), m.group(1))
-        gpu = _GPUS.get(gpu_name)
-        count = int(m.group(2) or min(gpu.machines)) if gpu else 0
-        if gpu is not None and count in gpu.machines:
+    gpu_name = _GPU_ALIASES.get(m.group(1), m.group(1)) if m else ""
+    gpu = _GPUS.get(gpu_name)
+    if m and gpu is not None:
+        count = int(m.group(2) or min(gpu.machines))
+        if count in gpu.machines:
             return AcceleratorSpec(
                 name=f"{gpu_name}x{count}",
                 kind="gpu",
@@ -201,10 +189,9 @@ def parse(name: str) -> AcceleratorSpec:
                 machine_type=gpu.machines[count],
                 node_selector={GPU_ACCELERATOR_LABEL: gpu.gke},
             )
-        if gpu is not None:
-            counts = ", ".join(str(n) for n in gpu.machines)
-            close = [f"{gpu_name}x{n}" for n in _nearest(count, gpu.machines)]
-            raise UnknownAccelerator(name, close, sizes=f" ({gpu_name} nodes have {counts} GPUs)")
+        counts = ", ".join(str(n) for n in gpu.machines)
+        close = [f"{gpu_name}x{n}" for n in _nearest(count, gpu.machines)]
+        raise UnknownAccelerator(name, close, sizes=f" ({gpu_name} nodes have {counts} GPUs)")
     raise UnknownAccelerator(name, difflib.get_close_matches(text, names(), n=3, cutoff=0.5))
 
 

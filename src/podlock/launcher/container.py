@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from podlock.builder.build import BuildResult, build
+from podlock.builder.build import build
 from podlock.builder.engine import Engine
 from podlock.errors import PodlockError
 from podlock.reporter import NullReporter, Reporter
@@ -31,19 +31,15 @@ def run_in_image(
     network: str | None = None,
     engine: Engine | None = None,
     reporter: Reporter | None = None,
-    stdout: BinaryIO | None = None,
-    stderr: BinaryIO | None = None,
 ) -> int:
     """Build (cached steps are reused) and run ``command`` in the image; its exit code."""
     reporter = reporter or NullReporter()
     if not command:
         raise PodlockError("no command to run", hint="put it after `--`, e.g. `-- python main.py`")
     engine = engine or Engine.connect()
-    built: BuildResult = build(root, variant, network=network, reporter=reporter, engine=engine)
+    built = build(root, variant, network=network, reporter=reporter, engine=engine)
     reporter.info(f"running in {built.ref}")
-    return run_container(
-        engine, built.ref, command, env=env, network=network, stdout=stdout, stderr=stderr
-    )
+    return run_container(engine, built.ref, command, env=env, network=network)
 
 
 def run_container(

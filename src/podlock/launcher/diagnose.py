@@ -106,7 +106,7 @@ def explain(pod: Mapping[str, Any], events: Sequence[Mapping[str, Any]]) -> list
     autoscaler = " ".join(
         by_reason.get("NotTriggerScaleUp", []) + by_reason.get("FailedScaleUp", [])
     )
-    everything = " ".join([autoscaler, *messages])
+    everything = " ".join(messages)  # the autoscaler's events among them
     if re.search(r"quota", everything, re.I):
         detail = next((m for m in messages if re.search("quota", m, re.I)), "")
         out.append(

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from podlock.errors import PodlockError
+from podlock.oci.reference import is_loopback
 from podlock.reporter import NullReporter, Reporter
 
 if TYPE_CHECKING:
@@ -84,8 +85,7 @@ def in_registry(ref: ImageRef, *, timeout: float = 10.0) -> bool | None:
     without credentials (401/403), or the registry does not answer."""
     if ref.registry is None:
         return None
-    host = ref.registry.split(":")[0]
-    scheme = "http" if host in ("localhost", "127.0.0.1", "::1") else "https"
+    scheme = "http" if is_loopback(ref.registry) else "https"  # as the oci pusher does
     reference = ref.digest or ref.tag or "latest"
     url = f"{scheme}://{ref.registry}/v2/{ref.repository}/manifests/{reference}"
     request = urllib.request.Request(url, method="HEAD", headers={"Accept": _MANIFEST_TYPES})

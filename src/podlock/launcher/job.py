@@ -75,11 +75,10 @@ def state_of(kind: str, obj: Mapping[str, Any], pods: list[dict[str, Any]]) -> J
     exit_code = None
     if phase in ("Succeeded", "Failed"):
         codes = [_exit_code(p) for p in ordered]
-        known = [c for c in codes if c is not None]
         if codes and codes[0]:
             exit_code = codes[0]
         elif phase == "Failed":
-            exit_code = next((c for c in known if c), 1)
+            exit_code = next((c for c in codes if c), 1)
         else:
             exit_code = 0
     message = str((failed or {}).get("message") or (failed or {}).get("reason") or "")
@@ -118,22 +117,12 @@ def _started(pod: Mapping[str, Any]) -> bool:
 
 
 class JobHandle:
-    """``kind``/``name`` in ``cluster``: status, logs, wait, cancel."""
+    """``kind``/``name`` in ``cluster``: logs, wait, cancel."""
 
     def __init__(self, cluster: Cluster, kind: str, name: str) -> None:
         self.cluster = cluster
         self.kind = kind
         self.name = name
-
-    def state(self) -> JobState:
-        obj = self.cluster.get(self.kind, self.name)
-        if obj is None:
-            raise ClusterError(
-                f"{self.kind} {self.name} no longer exists (cancelled, or removed after it "
-                "finished)",
-                status=404,
-            )
-        return state_of(self.kind, obj, self.cluster.pods(self.name))
 
     def cancel(self) -> bool:
         """Delete the job; its pods go first (foreground propagation)."""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import platform as _platform
 import re
 import shutil
 import signal
@@ -29,7 +28,7 @@ from podlock.errors import LockError, PodlockError, ToolError
 from podlock.fingerprint import fingerprint
 from podlock.lockfile import LoadedLock, lock_path
 from podlock.paths import cache_dir
-from podlock.platforms import Platform
+from podlock.platforms import Platform, host_platform
 from podlock.process import run
 from podlock.project import Inputs
 from podlock.reporter import NullReporter, Reporter
@@ -55,14 +54,6 @@ class LocalEnv:
     @property
     def bin(self) -> Path:
         return self.path / ("Scripts" if os.name == "nt" else "bin")
-
-
-def host_platform() -> Platform:
-    """This machine as a target platform (``linux/amd64``, ``darwin/arm64`` ...)."""
-    os_name = {"linux": "linux", "darwin": "darwin", "win32": "windows"}.get(sys.platform)
-    if os_name is None:
-        raise PodlockError(f"podlock run does not know this OS ({sys.platform})")
-    return Platform.parse(f"{os_name}/{_platform.machine()}")
 
 
 def venv_dir(inputs: Inputs, variant: VariantConfig, lock_bytes: bytes, target: Platform) -> Path:
@@ -106,7 +97,8 @@ def prepare(
     from podlock.resolver.pipeline import check, lock
 
     status = check(inputs, [variant])[0]
-    if not status.ok:
+    loaded = status.loaded if status.ok else None
+    if loaded is None:
         if frozen:
             raise LockError(
                 f"{status.state}: {status.reason}" if status.reason else status.state,
@@ -116,7 +108,7 @@ def prepare(
             )
         reporter.info(f"{status.path.name} is {status.state}; locking {variant.name} first")
         lock(inputs, [variant], backend=backend(inputs.config.resolver), reporter=reporter)
-    loaded = read_lock(status.path)
+        loaded = read_lock(status.path)
     if str(target) not in loaded.meta.platforms:
         where = inputs.config.file or "podlock.toml"
         raise PodlockError(

@@ -41,12 +41,11 @@ def lookup(registry: str) -> Credential | None:
     return found
 
 
-def google_token() -> str:
-    """An access token from Application Default Credentials (refreshed now)."""
+def google_credentials() -> Any:
+    """Application Default Credentials for the cloud-platform scope (not yet refreshed)."""
     try:
         import google.auth
         import google.auth.exceptions
-        import google.auth.transport.requests
     except ImportError:
         raise PodlockError(
             "Google registries need the google-auth package",
@@ -54,13 +53,23 @@ def google_token() -> str:
         ) from None
     try:
         credentials, _project = google.auth.default(scopes=[CLOUD_PLATFORM])
-        credentials.refresh(google.auth.transport.requests.Request())  # type: ignore[no-untyped-call]
     except google.auth.exceptions.DefaultCredentialsError:
         raise PodlockError(
             "no Google Application Default Credentials found",
             hint="run `gcloud auth application-default login`, or set "
             "GOOGLE_APPLICATION_CREDENTIALS to a credentials file",
         ) from None
+    return credentials
+
+
+def google_token() -> str:
+    """An access token from Application Default Credentials (refreshed now)."""
+    credentials = google_credentials()
+    import google.auth.exceptions
+    import google.auth.transport.requests
+
+    try:
+        credentials.refresh(google.auth.transport.requests.Request())
     except google.auth.exceptions.GoogleAuthError as exc:
         raise PodlockError(
             f"could not get a Google access token: {type(exc).__name__}",

@@ -11,7 +11,7 @@ import json
 import os
 import tarfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -23,10 +23,12 @@ from podlock.oci.model import (
     LAYER_TAR,
     LAYER_ZSTD,
     MANIFEST_TYPES,
+    REF_NAME,
     TO_OCI,
     Descriptor,
     canonical,
     digest_of,
+    hex_of,
 )
 from podlock.oci.reference import Reference
 from podlock.oci.registry import Registry
@@ -35,7 +37,6 @@ from podlock.reporter import Reporter
 
 DOCKER_ARCHIVE = "docker-archive:"
 OCI_LAYOUT = "oci-layout:"
-REF_NAME = "org.opencontainers.image.ref.name"
 
 
 class BaseImageError(PodlockError):
@@ -64,12 +65,13 @@ def open_base(
     if text.startswith(DOCKER_ARCHIVE):
         return _docker_archive(Path(text.removeprefix(DOCKER_ARCHIVE)), platforms, store)
     if text.startswith(OCI_LAYOUT):
-        path, tag = _split_layout(text.removeprefix(OCI_LAYOUT))
+        path, tag = split_layout(text.removeprefix(OCI_LAYOUT))
         return _oci_layout(path, tag, platforms, store)
     return _registry(Reference.parse(text), platforms, store, reporter)
 
 
-def _split_layout(spec: str) -> tuple[Path, str | None]:
+def split_layout(spec: str) -> tuple[Path, str | None]:
+    """``PATH[:TAG]`` → (path, tag); a path that exists with a colon in it is taken whole."""
     if ":" in spec and not Path(spec).exists():
         path, tag = spec.rsplit(":", 1)
         return Path(path), tag
@@ -93,10 +95,8 @@ def _registry(
     if ref.digest and top != ref.digest:
         raise BaseImageError(f"{ref.registry} served {top} for {ref}; refusing it")
     store.put(body)
-    pinned = str(
-        Reference(registry=ref.registry, repository=ref.repository, tag=ref.tag, digest=top)
-    )
-    name = str(Reference(registry=ref.registry, repository=ref.repository, tag=ref.tag))
+    pinned = str(replace(ref, digest=top))
+    name = str(replace(ref, digest=None))
     manifests = _by_platform(json.loads(body), media_type, platforms, str(ref))
     out = {}
     for platform, descriptor in manifests.items():
@@ -132,10 +132,8 @@ def _by_platform(
         raise BaseImageError(f"{what} is neither an image manifest nor an index ({kind})")
     out: dict[str, Descriptor | None] = {}
     for platform in platforms:
-        os_, _, arch = platform.partition("/")
         for entry in data.get("manifests", []):
-            p = entry.get("platform") or {}
-            if p.get("os") == os_ and p.get("architecture") == arch:
+            if _platform_of(entry) == platform:
                 out[platform] = Descriptor.from_dict(entry)
                 break
         else:
@@ -292,7 +290,7 @@ def read_layout_index(path: Path, tag: str | None) -> tuple[Descriptor, Mapping[
 def copy_layout_blob(path: Path, digest: str, store: BlobStore) -> None:
     if store.has(digest):
         return
-    src = path / "blobs" / "sha256" / digest.removeprefix("sha256:")
+    src = path / "blobs" / "sha256" / hex_of(digest)
     try:
         with open(src, "rb") as fh, store.writer(expected=digest) as out:
             while chunk := fh.read(1 << 20):

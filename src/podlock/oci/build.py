@@ -7,10 +7,9 @@ every stage it calls is a function of its inputs, so the same lock gives the sam
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from podlock.builder.build import default_platform, load, wheel_cache
@@ -18,7 +17,7 @@ from podlock.builder.plan import HEAVY_BYTES, LayerPlan
 from podlock.errors import PodlockError
 from podlock.oci.base import open_base
 from podlock.oci.blobs import BlobStore
-from podlock.oci.compress import COMPRESSIONS
+from podlock.oci.compress import known
 from podlock.oci.fetch import fetch_all
 from podlock.oci.image import LayerSpec, PlatformImage, Settings, assemble, build_layer, layer_specs
 from podlock.oci.install import Target, compiler_for
@@ -28,7 +27,6 @@ from podlock.oci.layout import load as load_into_engine
 from podlock.oci.model import source_epoch
 from podlock.oci.push import PushResult, push
 from podlock.oci.reference import Reference
-from podlock.oci.tarlayer import LayerBlob
 from podlock.platforms import Platform
 from podlock.reporter import NullReporter, Reporter
 
@@ -40,8 +38,6 @@ class OciResult:
     layers_built: tuple[str, ...] = ()
     layers_cached: tuple[str, ...] = ()
     pushed: PushResult | None = None
-    loaded: str | None = None
-    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def digest(self) -> str:
@@ -68,12 +64,7 @@ def build_oci(
     """Build the variant's image without a Docker engine and write/push/load it."""
     reporter = reporter or NullReporter()
     store = store or BlobStore()
-    if compression not in COMPRESSIONS:
-        raise PodlockError(
-            f"unknown compression {compression!r}", hint=f"use one of {', '.join(COMPRESSIONS)}"
-        )
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
+    known(compression)
     project = load(root, variant_name, base=base, heavy_bytes=heavy_bytes)
     plan = project.plan
     targets = _platforms(plan, platforms)
@@ -89,10 +80,8 @@ def build_oci(
 
         ensure_repository(push_ref, create=True, reporter=reporter)
     bases = open_base(plan.base_image, targets, store, reporter)
-    timings["base"] = time.perf_counter() - clock
     wheels = [w for layer in plan.wheel_layers for p in targets for w in layer.wheels.get(p, ())]
     paths = fetch_all(wheel_cache(project), wheels, reporter)
-    timings["wheels"] = time.perf_counter() - clock - timings["base"]
     compiler, compiler_version = compiler_for(plan.python)
     settings = Settings(
         compression=compression,
@@ -106,7 +95,6 @@ def build_oci(
         target = Target(python=plan.python, interpreter=interpreter)
         per_platform[platform] = layer_specs(plan, platform, target, settings, paths, reporter)
     unique = {s.key: s for specs in per_platform.values() for s in specs}
-    start = time.perf_counter()
     workers = max(1, min(len(unique), os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         done = dict(
@@ -116,12 +104,9 @@ def build_oci(
                 strict=True,
             )
         )
-    timings["layers"] = time.perf_counter() - start
-    built_names = tuple(s.name for k, s in unique.items() if not done[k][1])
-    cached_names = tuple(s.name for k, s in unique.items() if done[k][1])
     for key, spec in unique.items():
-        blob: LayerBlob = done[key][0]
-        state = "cached" if done[key][1] else "built"
+        blob, cached = done[key]
+        state = "cached" if cached else "built"
         reporter.info(f"layer {spec.name}: {state}, {blob.size / 1e6:.1f} MB {blob.digest[:19]}")
     images: list[PlatformImage] = [
         assemble(plan, p, bases[p], [(s, done[s.key][0]) for s in per_platform[p]], store, settings)
@@ -132,27 +117,23 @@ def build_oci(
     if output_dir:
         write_layout(built, output_dir, store, tag=name)
         reporter.info(f"wrote OCI layout {output_dir} ({name})")
-    loaded = None
     if output_tar or load_image:
         tarball = output_tar or store.root.parent / "tmp" / f"load-{built.digest[7:19]}.tar"
         write_docker_tar(built, tarball, store, tag=name, mtime=settings.mtime)
-        if load_image:
-            loaded = load_into_engine(tarball)
-            reporter.info(f"loaded into the Docker engine: {loaded}")
-            if not output_tar:
+        try:
+            if load_image:
+                loaded = load_into_engine(tarball)
+                reporter.info(f"loaded into the Docker engine: {loaded}")
+        finally:
+            if not output_tar:  # only the engine wanted it
                 tarball.unlink(missing_ok=True)
-    pushed = None
-    if push_ref:
-        pushed = push(built, push_ref, store, reporter=reporter)
-    timings["total"] = time.perf_counter() - clock
+    pushed = push(built, push_ref, store, reporter=reporter) if push_ref else None
     return OciResult(
         built=built,
         tag=name,
-        layers_built=built_names,
-        layers_cached=cached_names,
+        layers_built=tuple(s.name for k, s in unique.items() if not done[k][1]),
+        layers_cached=tuple(s.name for k, s in unique.items() if done[k][1]),
         pushed=pushed,
-        loaded=loaded,
-        timings=timings,
     )
 
 

@@ -24,63 +24,49 @@ GZIP_LEVEL = 1  # ISA-L's levels are 0-3; 1 is ~9x faster than zlib -1 at a simi
 ZSTD_LEVEL = 3
 
 
-class Compressor(Protocol):
-    media_type: str
+class _Stream(Protocol):
+    def compress(self, data: bytes, /) -> bytes: ...
 
-    def write(self, data: bytes) -> None: ...
-
-    def close(self) -> None: ...
+    def flush(self) -> bytes: ...
 
 
-class _Gzip:
-    media_type = LAYER_GZIP
+class Compressor:
+    """A compressing stream: bytes in through ``write``, compressed bytes out to ``sink``."""
 
-    def __init__(self, sink: Callable[[bytes], object]) -> None:
+    def __init__(self, media_type: str, stream: _Stream, sink: Callable[[bytes], object]) -> None:
+        self.media_type = media_type
+        self._stream = stream
         self._sink = sink
-        self._obj = isal_zlib.compressobj(GZIP_LEVEL, isal_zlib.DEFLATED, 31)  # 31: gzip wrapper
 
     def write(self, data: bytes) -> None:
-        out = self._obj.compress(data)
+        out = self._stream.compress(data)
         if out:
             self._sink(out)
 
     def close(self) -> None:
-        self._sink(self._obj.flush())
+        self._sink(self._stream.flush())
 
 
-class _Zstd:
-    media_type = LAYER_ZSTD
-
-    def __init__(self, sink: Callable[[bytes], object]) -> None:
-        self._sink = sink
-        # threads=0: single-threaded framing, whose output does not depend on the CPU count.
-        self._obj = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=0).compressobj()
-
-    def write(self, data: bytes) -> None:
-        out = self._obj.compress(data)
-        if out:
-            self._sink(out)
-
-    def close(self) -> None:
-        self._sink(self._obj.flush())
+def known(name: str) -> str:
+    """``name`` when it is one of COMPRESSIONS; anything else is a clear error."""
+    if name not in COMPRESSIONS:
+        raise PodlockError(
+            f"unknown compression {name!r}", hint=f"use one of {', '.join(COMPRESSIONS)}"
+        )
+    return name
 
 
 def compressor(name: str, sink: Callable[[bytes], object]) -> Compressor:
-    if name == "gzip":
-        return _Gzip(sink)
-    if name == "zstd":
-        return _Zstd(sink)
-    raise PodlockError(
-        f"unknown compression {name!r}", hint=f"use one of {', '.join(COMPRESSIONS)}"
-    )
+    if known(name) == "gzip":
+        stream = isal_zlib.compressobj(GZIP_LEVEL, isal_zlib.DEFLATED, 31)  # 31: gzip wrapper
+        return Compressor(LAYER_GZIP, stream, sink)
+    # threads=0: single-threaded framing, whose output does not depend on the CPU count.
+    zstd = zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=0).compressobj()
+    return Compressor(LAYER_ZSTD, zstd, sink)
 
 
 def identity(name: str) -> str:
     """Which compressor, version and level produce ``name`` layers (for cache keys)."""
-    if name == "gzip":
+    if known(name) == "gzip":
         return f"gzip/isal-{isal_version}/{GZIP_LEVEL}"
-    if name == "zstd":
-        return f"zstd/{'.'.join(map(str, zstandard.ZSTD_VERSION))}/{ZSTD_LEVEL}"
-    raise PodlockError(
-        f"unknown compression {name!r}", hint=f"use one of {', '.join(COMPRESSIONS)}"
-    )
+    return f"zstd/{'.'.join(map(str, zstandard.ZSTD_VERSION))}/{ZSTD_LEVEL}"

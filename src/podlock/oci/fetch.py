@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
 import requests
@@ -87,7 +88,7 @@ def fetch(
         part = dest.with_name(dest.name + ".part")
         for attempt in range(RETRIES + 1):
             try:
-                _download(cache, wheel, part, session, progress)
+                sha = _download(cache, wheel, part, session, progress)
                 break
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if attempt == RETRIES:
@@ -98,7 +99,7 @@ def fetch(
                         hint="check the network; a rerun resumes the partial download",
                     ) from None
                 time.sleep(0.5 * 2**attempt)
-        _verify(wheel, part)
+        _verify(wheel, part, sha)
         part.replace(dest)
     if progress:
         progress.add(0, finished=wheel.filename)
@@ -111,30 +112,27 @@ def _download(
     part: Path,
     session: requests.Session,
     progress: Progress | None,
-) -> None:
+) -> hashlib._Hash:
+    """Complete ``part``; returns the sha256 of all of it (what an earlier attempt left is
+    read once to hash it, the rest is hashed as it arrives)."""
     have = part.stat().st_size if part.is_file() else 0
     if have > wheel.size:
         part.unlink()
         have = 0
+    sha = _sha256(part, have)
     if have == wheel.size:
-        return
+        return sha
     parts = urlsplit(wheel.url)
     if parts.scheme == "file":
         with open(unquote(parts.path), "rb") as src, open(part, "ab") as out:
             src.seek(have)
-            while chunk := src.read(_CHUNK):
-                out.write(chunk)
-                if progress:
-                    progress.add(len(chunk))
-        return
+            _copy(iter(lambda: src.read(_CHUNK), b""), out, sha, progress)
+        return sha
     headers = {"Range": f"bytes={have}-"} if have else {}
-    cred = cache.auth.get(parts.netloc)
-    auth = None
-    if cred and ":" in cred:
-        user, _, password = cred.partition(":")
-        auth = (user, password)
+    if parts.netloc in cache.auth:
+        headers["Authorization"] = cache.auth[parts.netloc]
     try:
-        response = session.get(wheel.url, headers=headers, auth=auth, stream=True, timeout=60)
+        response = session.get(wheel.url, headers=headers, stream=True, timeout=60)
     except requests.RequestException as exc:
         if isinstance(exc, requests.ConnectionError | requests.Timeout):
             raise
@@ -144,6 +142,7 @@ def _download(
     with response:
         if response.status_code == 200 and have:
             have = 0  # the server ignored the range: start over
+            sha = hashlib.sha256()
         elif response.status_code not in (200, 206):
             raise IndexError_(
                 f"could not download {wheel.filename} for {wheel.package}: HTTP "
@@ -154,19 +153,31 @@ def _download(
         with open(part, "r+b" if have else "wb") as out:
             out.seek(have)
             out.truncate()
-            for chunk in response.iter_content(_CHUNK):
-                out.write(chunk)
-                if progress:
-                    progress.add(len(chunk))
+            _copy(response.iter_content(_CHUNK), out, sha, progress)
+    return sha
 
 
-def _verify(wheel: Wheel, part: Path) -> None:
+def _sha256(part: Path, size: int) -> hashlib._Hash:
     sha = hashlib.sha256()
-    size = 0
-    with open(part, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            sha.update(chunk)
-            size += len(chunk)
+    if size:
+        with open(part, "rb") as fh:
+            while chunk := fh.read(_CHUNK):
+                sha.update(chunk)
+    return sha
+
+
+def _copy(
+    chunks: Iterable[bytes], out: BinaryIO, sha: hashlib._Hash, progress: Progress | None
+) -> None:
+    for chunk in chunks:
+        out.write(chunk)
+        sha.update(chunk)
+        if progress:
+            progress.add(len(chunk))
+
+
+def _verify(wheel: Wheel, part: Path, sha: hashlib._Hash) -> None:
+    size = part.stat().st_size
     if sha.hexdigest() != wheel.sha256 or size != wheel.size:
         part.unlink(missing_ok=True)
         raise HashMismatch(

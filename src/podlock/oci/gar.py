@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from podlock.errors import PodlockError
-from podlock.oci.auth import CLOUD_PLATFORM
+from podlock.oci.auth import google_credentials
 from podlock.oci.reference import Reference
 from podlock.reporter import Reporter
 
@@ -48,9 +48,9 @@ def repository_of(ref: Reference) -> Repository:
     )
 
 
-def client(credentials: Any = None) -> Any:
+def client() -> Any:
+    """An Artifact Registry client over REST with Application Default Credentials."""
     try:
-        import google.auth
         from google.api_core.client_options import ClientOptions
         from google.cloud import artifactregistry_v1
     except ImportError:
@@ -58,30 +58,20 @@ def client(credentials: Any = None) -> Any:
             "--create-repository needs google-cloud-artifact-registry",
             hint="pip install 'podlock[gcp]'",
         ) from None
-    if credentials is None:
-        import google.auth.exceptions
-
-        try:
-            credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM])
-        except google.auth.exceptions.DefaultCredentialsError:
-            raise PodlockError(
-                "no Google Application Default Credentials found",
-                hint="run `gcloud auth application-default login`",
-            ) from None
     endpoint = os.environ.get(ENDPOINT_ENV)
     options = ClientOptions(api_endpoint=endpoint) if endpoint else None
     return artifactregistry_v1.ArtifactRegistryClient(
-        credentials=credentials, transport="rest", client_options=options
+        credentials=google_credentials(), transport="rest", client_options=options
     )
 
 
-def ensure_repository(ref: Reference, *, create: bool, reporter: Reporter, api: Any = None) -> bool:
+def ensure_repository(ref: Reference, *, create: bool, reporter: Reporter) -> bool:
     """True when the Docker repository for ``ref`` exists (created now when ``create``)."""
+    repo = repository_of(ref)
+    api = client()  # first: it turns a missing google-cloud package into a clear error
     from google.api_core import exceptions as gexc
     from google.cloud import artifactregistry_v1
 
-    repo = repository_of(ref)
-    api = api or client()
     try:
         found = api.get_repository(name=repo.name)
     except gexc.NotFound:

@@ -39,7 +39,7 @@ def interpreters(base: BaseImage, store: BlobStore) -> dict[str, str]:
         return dict(json.loads(memo.read_text()))
     except (FileNotFoundError, ValueError):
         pass
-    present: dict[str, str] = {}  # path -> "file" | "symlink"
+    present: set[str] = set()  # interpreter paths in the merged layers
     for layer in base.layers:
         with (
             _open_layer(store, layer.digest, layer.media_type) as stream,
@@ -79,22 +79,20 @@ def _config_digest(base: BaseImage) -> str:
     return digest_of(canonical(dict(base.config)))
 
 
-def _apply(present: dict[str, str], member: tarfile.TarInfo) -> None:
+def _apply(present: set[str], member: tarfile.TarInfo) -> None:
     path = member.name.removeprefix("./").strip("/")
     head, _, name = path.rpartition("/")
     if name == ".wh..wh..opq":
-        for p in [p for p in present if p.startswith(head + "/")]:
-            del present[p]
+        present.difference_update([p for p in present if p.startswith(head + "/")])
         return
     if name.startswith(".wh."):
-        gone = f"{head}/{name[4:]}" if head else name[4:]
-        present.pop(gone, None)
+        present.discard(f"{head}/{name[4:]}" if head else name[4:])
         return
     if head in DIRS and _NAME.match(name):
         if member.isfile() or member.issym() or member.islnk():
-            present[path] = "symlink" if member.issym() else "file"
+            present.add(path)
         else:
-            present.pop(path, None)
+            present.discard(path)
 
 
 @contextmanager

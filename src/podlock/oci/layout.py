@@ -12,14 +12,14 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from podlock.errors import PodlockError
 from podlock.oci.blobs import BlobStore
 from podlock.oci.image import PlatformImage
-from podlock.oci.model import INDEX, Descriptor, canonical, hex_of
+from podlock.oci.model import INDEX, REF_NAME, Descriptor, canonical, hex_of
 from podlock.oci.tarlayer import Entry, directory, file, normalised, write_tar
 
-REF_NAME = "org.opencontainers.image.ref.name"
 LAYOUT = canonical({"imageLayoutVersion": "1.0.0"})
 
 
@@ -34,7 +34,7 @@ class Built:
     def digest(self) -> str:
         return self.top.digest
 
-    def blobs(self, store: BlobStore) -> list[str]:
+    def blobs(self) -> list[str]:
         """Every digest the image needs, each once, layers first and the top last."""
         seen: dict[str, None] = {}
         for image in self.images:
@@ -67,19 +67,19 @@ def finish(images: Sequence[PlatformImage], store: BlobStore) -> Built:
     )
 
 
-def _index(built: Built, tag: str | None) -> bytes:
+def _index(built: Built, tag: str | None) -> dict[str, Any]:
     top = built.top
     if tag:
         top = Descriptor(
             media_type=top.media_type, digest=top.digest, size=top.size, annotations={REF_NAME: tag}
         )
-    return canonical({"schemaVersion": 2, "mediaType": INDEX, "manifests": [top.to_dict()]})
+    return {"schemaVersion": 2, "mediaType": INDEX, "manifests": [top.to_dict()]}
 
 
 def write_layout(built: Built, out: Path, store: BlobStore, *, tag: str | None) -> None:
     """An OCI image layout at ``out``; blobs already there are kept, index.json is replaced
     (other tags in it are kept) last and atomically."""
-    for digest in built.blobs(store):
+    for digest in built.blobs():
         store.copy_into(digest, out / "blobs" / "sha256" / hex_of(digest))
     (out / "oci-layout").write_bytes(LAYOUT)
     index_path = out / "index.json"
@@ -93,7 +93,7 @@ def write_layout(built: Built, out: Path, store: BlobStore, *, tag: str | None) 
         ]
     except (FileNotFoundError, ValueError):
         pass
-    index = json.loads(_index(built, tag))
+    index = _index(built, tag)
     index["manifests"] = others + index["manifests"]
     tmp = index_path.with_name(".index.json.tmp")
     tmp.write_bytes(canonical(index))
@@ -105,7 +105,7 @@ def write_docker_tar(
 ) -> None:
     """A tarball for ``docker load`` (tagged ``tag``) that is also an OCI layout."""
     entries: list[Entry] = [directory("blobs"), directory("blobs/sha256")]
-    for digest in built.blobs(store):
+    for digest in built.blobs():
         entries.append(file(f"blobs/sha256/{hex_of(digest)}", store.path(digest)))
     docker = []
     for n, image in enumerate(built.images):
@@ -118,7 +118,7 @@ def write_docker_tar(
         )
     entries += [
         file("oci-layout", LAYOUT),
-        file("index.json", _index(built, tag)),
+        file("index.json", canonical(_index(built, tag))),
         file("manifest.json", canonical(docker)),
     ]
     out.parent.mkdir(parents=True, exist_ok=True)

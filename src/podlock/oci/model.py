@@ -31,6 +31,7 @@ TO_OCI = {
 }
 MANIFEST_TYPES = (MANIFEST, DOCKER_MANIFEST)
 INDEX_TYPES = (INDEX, DOCKER_LIST)
+REF_NAME = "org.opencontainers.image.ref.name"  # a tag, on an OCI layout's index.json entry
 
 # 1980-01-01T00:00:00Z: the oldest time a zip (and so a wheel) can hold; used when
 # SOURCE_DATE_EPOCH is unset, so every file and the config have one fixed time.

@@ -82,11 +82,6 @@ class Reference:
         """What goes after ``/manifests/``: the digest if pinned, else the tag."""
         return self.digest or self.tag or "latest"
 
-    def with_digest(self, digest: str) -> Reference:
-        return Reference(
-            registry=self.registry, repository=self.repository, tag=self.tag, digest=digest
-        )
-
     def __str__(self) -> str:
         out = self.name
         if self.tag:

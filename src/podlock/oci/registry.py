@@ -8,11 +8,10 @@ after a failure. Credentials and tokens stay in memory; no message includes them
 
 from __future__ import annotations
 
-import base64
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urljoin
@@ -24,7 +23,7 @@ from podlock.oci import auth
 from podlock.oci.blobs import BlobStore
 from podlock.oci.model import INDEX_TYPES, MANIFEST_TYPES
 from podlock.oci.reference import Reference
-from podlock.urls import redact
+from podlock.urls import basic_auth, redact
 
 ACCEPT = ", ".join((*INDEX_TYPES, *MANIFEST_TYPES))
 CHUNK = 16 << 20
@@ -53,7 +52,6 @@ class Registry:
         ref: Reference,
         *,
         credential: auth.Credential | None = None,
-        lookup: bool = True,
         retries: int = RETRIES,
         chunk: int = CHUNK,
         backoff: float = 0.5,
@@ -62,7 +60,7 @@ class Registry:
         self.base_url = ref.base_url
         self.retries, self.chunk, self.backoff = retries, chunk, backoff
         self._credential = credential
-        self._looked_up = credential is not None or not lookup
+        self._looked_up = credential is not None
         self._tokens: dict[str, str] = {}
         self._basic = False
         self._lock = threading.Lock()
@@ -133,7 +131,6 @@ class Registry:
         digest: str,
         path: Path,
         *,
-        progress: Callable[[int], object] | None = None,
         what: str = "",
     ) -> None:
         """Chunked upload of ``path`` as ``digest``. A failed chunk is retried from the offset
@@ -175,8 +172,6 @@ class Registry:
                     continue
                 failures = 0
                 location = self._url(response.headers.get("Location", location))
-                if progress:
-                    progress(len(data))
                 offset = end + 1
         sep = "&" if "?" in location else "?"
         self._send(
@@ -239,31 +234,10 @@ class Registry:
         url = self._url(path)
         scope = _scope(repository, method, also)
         attempts = self.retries + 1 if retry else 1
+        attempt = 0
         authed = False
-        for attempt in range(attempts):
-            sent = {**(headers or {}), **self._auth_header(scope)}
+        while True:
             try:
-                response = self.session.request(
-                    method,
-                    url,
-                    headers=sent,
-                    data=data,
-                    stream=stream,
-                    timeout=(10, 300),
-                    allow_redirects=True,
-                )
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                if attempt + 1 == attempts:
-                    raise Unreachable(
-                        f"{self.registry} does not answer ({type(exc).__name__}) for {repository}",
-                        hint="check that the registry is running and reachable",
-                    ) from None
-                time.sleep(self.backoff * 2**attempt)
-                continue
-            if response.status_code == 401 and not authed:
-                authed = True
-                self._answer(response, scope, repository)
-                response.close()
                 response = self.session.request(
                     method,
                     url,
@@ -272,6 +246,20 @@ class Registry:
                     stream=stream,
                     timeout=(10, 300),
                 )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                attempt += 1
+                if attempt == attempts:
+                    raise Unreachable(
+                        f"{self.registry} does not answer ({type(exc).__name__}) for {repository}",
+                        hint="check that the registry is running and reachable",
+                    ) from None
+                time.sleep(self.backoff * 2 ** (attempt - 1))
+                continue
+            if response.status_code == 401 and not authed:
+                authed = True  # answer the challenge once, then send again (same attempt)
+                self._answer(response, scope, repository)
+                response.close()
+                continue
             if response.status_code in ok:
                 return response
             if response.status_code in (401, 403):
@@ -282,12 +270,12 @@ class Registry:
                     hint="check the registry credentials (docker login, or "
                     "`gcloud auth application-default login` for Artifact Registry)",
                 )
-            if response.status_code in _TRANSIENT and attempt + 1 < attempts:
+            attempt += 1
+            if response.status_code in _TRANSIENT and attempt < attempts:
                 response.close()
-                time.sleep(self.backoff * 2**attempt)
+                time.sleep(self.backoff * 2 ** (attempt - 1))
                 continue
             raise _error(self.registry, method, repository, response)
-        raise Unreachable(f"{self.registry} did not answer {method} for {repository}")
 
     def _who(self) -> str:
         credential = self._credential
@@ -306,8 +294,7 @@ class Registry:
             return {"Authorization": f"Bearer {token}"}
         cred = self._credential
         if self._basic and cred:
-            raw = f"{cred.username}:{cred.password}".encode()
-            return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
+            return {"Authorization": basic_auth(cred.username, cred.password)}
         return {}
 
     def _answer(self, response: requests.Response, scope: str, repository: str) -> None:

@@ -16,7 +16,7 @@ import posixpath
 import stat
 import tarfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -103,18 +103,10 @@ def normalised(entries: Iterable[Entry]) -> list[Entry]:
         path = posixpath.normpath(entry.path.strip("/"))
         if path in ("", ".") or path == ".." or path.startswith("../"):
             raise LayerError(f"refusing layer path {entry.path!r}: outside the image root")
+        entry = replace(entry, path=path)
         if path in by_path and by_path[path] != entry and entry.kind != "dir":
             raise LayerError(f"two different entries for /{path} in one layer")
-        by_path.setdefault(
-            path,
-            Entry(
-                path=path,
-                kind=entry.kind,
-                mode=entry.mode,
-                source=entry.source,
-                target=entry.target,
-            ),
-        )
+        by_path.setdefault(path, entry)
     for path in list(by_path):
         parent = posixpath.dirname(path)
         while parent and parent not in by_path:

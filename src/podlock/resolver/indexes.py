@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 from podlock.config import PYPI, VariantConfig
 from podlock.errors import InputError
 from podlock.project import Inputs
-from podlock.urls import expand_vars, normalize_index, redact, strip_credentials
+from podlock.urls import basic_auth, expand_vars, normalize_index, redact, strip_credentials
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +54,15 @@ class IndexPlan:
     @property
     def secrets(self) -> list[str]:
         return [s for i in self.indexes for s in (i.password, i.username) if s]
+
+
+def auth_headers(indexes: Sequence[Index]) -> dict[str, str]:
+    """Host (``netloc``) -> ``Authorization`` header, for the indexes with credentials."""
+    return {
+        urlsplit(i.url).netloc: basic_auth(i.username, i.password)
+        for i in indexes
+        if i.username is not None or i.password is not None
+    }
 
 
 def index_plan(inputs: Inputs, variant: VariantConfig) -> IndexPlan:

@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
 
 from podlock.config import RUNTIME_PACKAGES, VariantConfig
 from podlock.errors import InputError, LockError, PodlockError
 from podlock.fingerprint import fingerprint
-from podlock.lockfile import Lock, lock_path, read_lock, write_atomic
+from podlock.lockfile import LoadedLock, Lock, lock_path, read_lock, write_atomic
 from podlock.project import Inputs
 from podlock.reporter import NullReporter, Reporter
 from podlock.resolver.assemble import artifacts, assemble, prune
@@ -36,6 +35,7 @@ class LockStatus:
     path: Path
     state: str  # "ok" | "missing" | "stale" | "corrupt"
     reason: str = ""
+    loaded: LoadedLock | None = None  # the lock as read; None when missing or corrupt
 
     @property
     def ok(self) -> bool:
@@ -43,7 +43,10 @@ class LockStatus:
 
 
 def check(inputs: Inputs, variants: Sequence[VariantConfig]) -> list[LockStatus]:
-    """Each variant's lock state. Cost: one file read and one hash per variant."""
+    """Each variant's lock state. Cost: one file read and one hash per variant.
+
+    A status carries the lock it read, so callers need not read and validate it again.
+    """
     out: list[LockStatus] = []
     for variant in variants:
         path = lock_path(inputs.root, variant.name)
@@ -53,15 +56,16 @@ def check(inputs: Inputs, variants: Sequence[VariantConfig]) -> list[LockStatus]
             state = "missing" if not path.exists() else "corrupt"
             out.append(LockStatus(variant=variant.name, path=path, state=state, reason=exc.message))
             continue
-        want = fingerprint(inputs, variant)
+        state, reason = "stale", ""
         if loaded.meta.variant != variant.name:
             reason = f"it is a lock for variant {loaded.meta.variant!r}"
-            out.append(LockStatus(variant=variant.name, path=path, state="stale", reason=reason))
-        elif loaded.meta.fingerprint != want:
+        elif loaded.meta.fingerprint != fingerprint(inputs, variant):
             reason = f"inputs changed since it was written ({inputs.source} or podlock config)"
-            out.append(LockStatus(variant=variant.name, path=path, state="stale", reason=reason))
         else:
-            out.append(LockStatus(variant=variant.name, path=path, state="ok"))
+            state = "ok"
+        out.append(
+            LockStatus(variant=variant.name, path=path, state=state, reason=reason, loaded=loaded)
+        )
     return out
 
 
@@ -150,9 +154,8 @@ def _resolve_to_fixpoint(
         for i, vreq in enumerate(vreqs):
             name = vreq.variant.name
             names = {r.name for r in resolved[name]}
-            direct = {canonicalize_name(Requirement(r).name) for r in vreq.requirements}
             force = vreq.with_runtime or bool(names & RUNTIME_PACKAGES)
-            routed = {n for n in vreq.variant.sources if n in names and n not in direct}
+            routed = {n for n in vreq.variant.sources if n in names and n not in vreq.direct}
             if force != vreq.with_runtime or routed:
                 added[name] |= routed
                 vreqs[i] = variant_requirements(

@@ -5,7 +5,6 @@ A file's size never changes for a given sha256, so the cache needs no revalidati
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import urllib.error
@@ -18,7 +17,7 @@ from urllib.parse import urlsplit
 from podlock.errors import IndexError_
 from podlock.lockfile import write_atomic
 from podlock.paths import cache_dir
-from podlock.resolver.indexes import Index
+from podlock.resolver.indexes import Index, auth_headers
 from podlock.resolver.model import RawArtifact
 from podlock.urls import redact
 
@@ -77,7 +76,7 @@ def fill_sizes(
             index=redact(first.url or first.path or ""),
             hint="run `podlock lock` once online to fill the cache",
         )
-    auth = _auth_table(indexes)
+    auth = auth_headers(indexes)
     with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
         for sha, size in pool.map(lambda a: (a.sha256, _size(a, auth)), todo.values()):
             assert sha is not None
@@ -85,15 +84,6 @@ def fill_sizes(
             cache.put(sha, size)
     cache.save()
     return out
-
-
-def _auth_table(indexes: Sequence[Index]) -> Mapping[str, str]:
-    table: dict[str, str] = {}
-    for index in indexes:
-        if index.username is not None or index.password is not None:
-            token = f"{index.username or ''}:{index.password or ''}".encode()
-            table[urlsplit(index.url).netloc] = "Basic " + base64.b64encode(token).decode()
-    return table
 
 
 def _size(art: RawArtifact, auth: Mapping[str, str]) -> int:

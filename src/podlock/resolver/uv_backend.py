@@ -21,7 +21,6 @@ from typing import Any
 import tomli_w
 from packaging.markers import Marker
 from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
 
 from podlock.errors import IndexError_, PodlockError, ResolutionError
 from podlock.lockfile import write_atomic
@@ -143,9 +142,8 @@ def generated_project(
             if index.name == "default":
                 entry["default"] = True
             indexes.setdefault(index.name, entry)
-        direct = {canonicalize_name(Requirement(r).name) for r in vreq.requirements}
         for pkg, index_name in sorted(vplan.sources.items()):
-            if pkg not in direct:
+            if pkg not in vreq.direct:
                 continue  # uv routes direct requirements only; the pipeline adds them
             route = {"index": index_name}
             if len(group) > 1:

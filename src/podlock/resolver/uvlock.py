@@ -70,8 +70,9 @@ class UvLock:
         for platform in platforms:
             env = {k: str(v) for k, v in platform.environment(python).items()}
             env["extra"] = extra
+            env_key = tuple(sorted(env.items()))  # hashable, for the memoized evaluation
             seen: set[tuple[str, frozenset[str]]] = set()
-            stack = list(self._targets(start, env))
+            stack = list(self._targets(start, env_key))
             while stack:
                 node, extras = stack.pop()
                 if (node.key, extras) in seen:
@@ -83,18 +84,18 @@ class UvLock:
                 optional = node.entry.get("optional-dependencies", {})
                 for name in extras:
                     deps += optional.get(name, [])
-                stack.extend(self._targets(deps, env))
+                stack.extend(self._targets(deps, env_key))
         return [
             self._resolved(nodes[key].entry, frozenset(plats))
             for key, plats in sorted(reached.items())
         ]
 
     def _targets(
-        self, deps: Iterable[Mapping[str, Any]], env: Mapping[str, str]
+        self, deps: Iterable[Mapping[str, Any]], env: tuple[tuple[str, str], ...]
     ) -> Iterable[tuple[_Node, frozenset[str]]]:
         for dep in deps:
             marker = dep.get("marker")
-            if marker and not _evaluate(marker, tuple(sorted(env.items()))):
+            if marker and not _evaluate(marker, env):
                 continue
             yield self._find(dep), frozenset(canonicalize_name(e) for e in dep.get("extra", []))
 

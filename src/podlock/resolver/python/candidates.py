@@ -6,7 +6,7 @@ candidate of the same version plus the extra's requirements, as in pip.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from packaging.utils import NormalizedName
 from packaging.version import Version
@@ -43,14 +43,7 @@ class Candidate:
         return bool(self.dists) and all(d.link.yanked is not None for d in self.dists)
 
     def with_extras(self, extras: frozenset[str]) -> Candidate:
-        return Candidate(
-            name=self.name,
-            version=self.version,
-            extras=extras,
-            index=self.index,
-            dists=self.dists,
-            coverage=self.coverage,
-        )
+        return replace(self, extras=extras)
 
     def metadata_dist(self) -> Dist:
         """The file to read dependencies from: PEP 658 first, then a wheel, then the sdist."""

@@ -8,7 +8,6 @@ reach a message: every URL shown goes through ``redact``.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import http.client
 import json
@@ -21,8 +20,8 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 from podlock.errors import IndexError_
-from podlock.resolver.indexes import Index
-from podlock.urls import redact, strip_credentials
+from podlock.resolver.indexes import Index, auth_headers
+from podlock.urls import basic_auth, redact, strip_credentials
 
 _MAX_REDIRECTS = 5
 _RETRIES = 2
@@ -54,16 +53,10 @@ class HttpClient:
         self.cache = cache
         self.offline = offline
         self.timeout = timeout
-        self._auth: dict[str, str] = {}
-        for index in indexes:
-            if index.username is not None or index.password is not None:
-                token = f"{index.username or ''}:{index.password or ''}".encode()
-                netloc = urlsplit(index.url).netloc
-                self._auth[netloc] = "Basic " + base64.b64encode(token).decode()
+        self._auth = auth_headers(indexes)
         self._credentials = {(i.url, i.username, i.password) for i in indexes}
         self._local = threading.local()
         self._ssl = ssl.create_default_context()
-        self.requests = 0  # for tests and the bench: how many went over the network
 
     # -- public -----------------------------------------------------------
 
@@ -85,12 +78,6 @@ class HttpClient:
                 headers["If-None-Match"] = entry.headers["etag"]
             if "last-modified" in entry.headers:
                 headers["If-Modified-Since"] = entry.headers["last-modified"]
-        elif self.offline:
-            raise IndexError_(
-                f"{redact(url)} is not in the cache (--offline)",
-                index=redact(url),
-                hint="run `podlock lock` once online to fill the cache",
-            )
         response = self._request("GET", url, headers)
         if response.status == 304 and entry is not None:
             return entry
@@ -142,7 +129,6 @@ class HttpClient:
                 got = {k.lower(): v for k, v in resp.getheaders()}
                 if resp.will_close:
                     self._drop(parts.scheme, parts.netloc)
-                self.requests += 1
                 return resp.status, body, got
             except (http.client.HTTPException, OSError) as exc:
                 last = exc
@@ -212,8 +198,7 @@ def _userinfo_auth(url: str) -> str | None:
     parts = urlsplit(url)
     if parts.username is None and parts.password is None:
         return None
-    token = f"{parts.username or ''}:{parts.password or ''}".encode()
-    return "Basic " + base64.b64encode(token).decode()
+    return basic_auth(parts.username, parts.password)
 
 
 def _write(path: Path, data: bytes) -> None:

@@ -140,7 +140,6 @@ class _RangeFile(io.RawIOBase):
         self.size = size
         self.pos = 0
         self.chunks: list[tuple[int, bytes]] = [(size - len(tail), tail)]
-        self.fetches = 0
 
     def readable(self) -> bool:
         return True
@@ -171,7 +170,6 @@ class _RangeFile(io.RawIOBase):
                 return chunk[start - offset : end - offset]
         fetch_end = min(self.size, max(end, start + _BLOCK)) - 1
         response = self.http.get_range(self.url, start, fetch_end)
-        self.fetches += 1
         if response.status != 206:
             raise _NoRanges
         self.chunks.append((start, response.body))

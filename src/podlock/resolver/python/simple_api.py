@@ -11,7 +11,7 @@ import html
 import json
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from datetime import datetime
@@ -169,7 +169,6 @@ class ProjectPages:
         self.pool = pool
         self._futures: dict[tuple[str, str], Future[list[Dist] | None]] = {}
         self._lock = threading.Lock()
-        self.on_page: Callable[[Index, list[Dist]], None] | None = None
 
     def prefetch(self, index: Index, name: str) -> Future[list[Dist] | None]:
         key = (index.url, canonicalize_name(name))
@@ -215,11 +214,5 @@ class ProjectPages:
             raise IndexError_(
                 f"{redact(url)} is not a valid Simple API page ({exc})", index=redact(index.url)
             ) from None
-        dists = []
-        for link in links:
-            dist = parse_dist(link)
-            if dist is not None and dist.name == name:
-                dists.append(dist)
-        if self.on_page is not None:
-            self.on_page(index, dists)
-        return dists
+        dists = [parse_dist(link) for link in links]
+        return [d for d in dists if d is not None and d.name == name]
