@@ -14,20 +14,31 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import tomli_w
 from packaging.markers import Marker
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from podlock.errors import IndexError_, PodlockError, ResolutionError
 from podlock.lockfile import write_atomic
 from podlock.paths import cache_dir
 from podlock.platforms import Platform
-from podlock.process import run
+from podlock.process import Completed, run
 from podlock.reporter import Reporter
+from podlock.resolver.freshness import (
+    Record,
+    Scope,
+    fetch_digests,
+    from_cache_only,
+    searched,
+    strip_log,
+    verified,
+)
 from podlock.resolver.indexes import IndexPlan, index_plan
 from podlock.resolver.interpreters import find_python
 from podlock.resolver.model import Request, Resolved
@@ -53,6 +64,7 @@ class UvBackend:
 
     def __init__(self, uv: str | None = None) -> None:
         self.uv = uv or uv_binary()
+        self._fresh: dict[str, str] = {}  # page URL -> digest, fetched during this run
 
     def resolve(self, request: Request, reporter: Reporter) -> dict[str, list[Resolved]]:
         groups: dict[str, list[tuple[VariantRequirements, IndexPlan]]] = {}
@@ -102,22 +114,82 @@ class UvBackend:
             "--python", find_python(python, self.uv),
         ]  # fmt: skip
         mode = request.mode
-        if mode.offline:
-            argv.append("--offline")
         if mode.upgrade:
             argv.append("--upgrade")
         for pkg in mode.upgrade_packages:
             argv += ["--upgrade-package", pkg]
         reporter.info(f"resolving {', '.join(names)} with uv (Python {python})")
-        done = run(argv, env=env, check=False, secrets=secrets)
+        scope = None if mode.offline else Scope.of([plan for _, plan in group])
+        if scope is None:
+            done = run(
+                [*argv, "--offline"] if mode.offline else argv,
+                env=env, check=False, secrets=secrets,
+            )  # fmt: skip
+        else:
+            done = self._lock_checked(argv, env, secrets, scope, group, project)
         if done.returncode != 0:
             platforms = sorted({p for v, _ in group for p in v.variant.platforms})
-            raise _uv_error(done.stderr or done.stdout, names, platforms, offline=mode.offline)
+            output = strip_log(done.stderr or done.stdout)
+            raise _uv_error(output, names, platforms, offline=mode.offline)
         lock = UvLock.read(project / "uv.lock")
         return {
             v.variant.name: lock.split(v.variant.name, v.variant.platforms, python)
             for v, _ in group
         }
+
+    def _lock_checked(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        secrets: list[str],
+        scope: Scope,
+        group: Sequence[tuple[VariantRequirements, IndexPlan]],
+        project: Path,
+    ) -> Completed:
+        """``uv lock``, from uv's cache when podlock has just seen that the index pages
+        behind it are unchanged (see freshness.py), online otherwise."""
+        record_path = cache_dir() / "uv-freshness" / f"{project.name}.json"
+        record = Record.load(record_path, self._identity(env))
+        direct = {Requirement(r).name for v, _ in group for r in v.requirements}
+        names = {canonicalize_name(n) for n in (*record.names, *direct)}
+        urls = {u for n in names for u in scope.pages(n)}
+        self._fresh.update(fetch_digests(urls - self._fresh.keys(), scope.indexes))
+        fresh = self._fresh
+        unchanged = bool(record.pages) and all(
+            fresh.get(url) == digest for url, digest in record.pages.items()
+        )
+        if unchanged:
+            uv_lock = project / "uv.lock"
+            before = uv_lock.read_text() if uv_lock.exists() else None
+            done = run([*argv, "--offline", "-v"], env=env, check=False, secrets=secrets)
+            log = done.stderr
+            if (
+                done.returncode == 0
+                and from_cache_only(log)
+                and verified(searched(log, root=ROOT), scope, record, fresh)
+            ):
+                return done
+            # Not vouched for: uv must not take the offline answer as its preference.
+            if before is None:
+                uv_lock.unlink(missing_ok=True)
+            else:
+                write_atomic(uv_lock, before)
+        done = run([*argv, "-v"], env=env, check=False, secrets=secrets)
+        found = searched(done.stderr, root=ROOT)
+        if done.returncode == 0 and found:  # nothing searched: uv kept its uv.lock as is
+            # Only pages fetched before this run can vouch for what uv cached during it.
+            record.names = sorted(found)
+            record.pages = {
+                url: fresh[url] for n in record.names for url in scope.pages(n) if url in fresh
+            }
+            record.save(record_path)
+        return done
+
+    def _identity(self, env: Mapping[str, str]) -> str:
+        """uv's version and cache dir: a record made with other ones vouches for nothing."""
+        version = run([self.uv, "--version"], env=env).stdout.strip()
+        cache = run([self.uv, "cache", "dir"], env=env).stdout.strip()
+        return f"{version} {cache}"
 
 
 def generated_project(
