@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +23,11 @@ from podlock.errors import PodlockError
 from podlock.oci.base import BaseImage
 from podlock.oci.blobs import BlobStore
 from podlock.oci.compress import identity
-from podlock.oci.install import Target, compile_bytecode, install_wheels, venv_entries
+from podlock.oci.install import Target, venv_entries
+from podlock.oci.installed import wheel_entries
 from podlock.oci.model import CONFIG, MANIFEST, Descriptor, canonical, oci_platform, rfc3339
 from podlock.oci.reference import Reference
-from podlock.oci.tarlayer import Entry, LayerBlob, LayerError, file, tree, write_layer
+from podlock.oci.tarlayer import Entry, LayerBlob, LayerError, file, write_layer
 from podlock.paths import cache_dir
 from podlock.reporter import Reporter
 
@@ -51,7 +50,7 @@ class LayerSpec:
     name: str
     kind: str
     key: str  # sha256 of the canonical inputs
-    entries: Callable[[Path], list[Entry]]  # given a scratch directory
+    entries: Callable[[], list[Entry]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,7 +90,7 @@ def layer_specs(
                     "venv": target.venv,
                 }
             ),
-            entries=lambda _tmp: venv_entries(target),
+            entries=lambda: venv_entries(target),
         )
     ]
     for layer in plan.wheel_layers:
@@ -125,9 +124,7 @@ def layer_specs(
             "files": [[f.path, f.sha256, f.executable] for f in code.files],
         }
     )
-    specs.append(
-        LayerSpec(name="code", kind="code", key=key, entries=lambda _tmp: code_entries(plan))
-    )
+    specs.append(LayerSpec(name="code", kind="code", key=key, entries=lambda: code_entries(plan)))
     return specs
 
 
@@ -138,11 +135,17 @@ def _wheel_entries(
     target: Target,
     settings: Settings,
     reporter: Reporter,
-) -> Callable[[Path], list[Entry]]:
-    def make(tmp: Path) -> list[Entry]:
-        install_wheels([(w, paths[w.sha256]) for w in wheels], tmp, target, layer=layer.name)
-        compile_bytecode(tmp, target, settings.compiler, reporter)
-        return tree(tmp, layer=layer.name)
+) -> Callable[[], list[Entry]]:
+    def make() -> list[Entry]:
+        return wheel_entries(
+            wheels,
+            paths,
+            target,
+            compiler=settings.compiler,
+            compiler_version=settings.compiler_version,
+            layer=layer.name,
+            reporter=reporter,
+        )
 
     return make
 
@@ -179,14 +182,9 @@ def build_layer(spec: LayerSpec, store: BlobStore, settings: Settings) -> tuple[
             return blob, True
     except (FileNotFoundError, ValueError, TypeError):
         pass
-    scratch = cache_dir() / "oci" / "tmp"
-    scratch.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=scratch, prefix=f"{spec.name}-"))
-    try:
-        entries = spec.entries(tmp)
-        blob = write_layer(entries, store, compression=settings.compression, mtime=settings.mtime)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    blob = write_layer(
+        spec.entries(), store, compression=settings.compression, mtime=settings.mtime
+    )
     memo.parent.mkdir(parents=True, exist_ok=True)
     part = memo.with_name(f".{memo.name}.{os.getpid()}")
     part.write_bytes(canonical(blob.__dict__))

@@ -102,12 +102,18 @@ def install_wheels(
             ) from None
 
 
-def compile_bytecode(root: Path, target: Target, python: str | None, reporter: Reporter) -> int:
-    """``.pyc`` (unchecked-hash) for every ``.py`` under the venv; returns how many compiled.
-    With no interpreter of the image's X.Y (``python`` None) it warns and compiles none."""
-    venv = root / target.venv.lstrip("/")
-    sources = sorted(p for p in venv.rglob("*.py") if p.is_file())
-    if not sources:
+def compile_bytecode(
+    roots: Sequence[Path], target: Target, python: str | None, reporter: Reporter
+) -> int:
+    """``.pyc`` (unchecked-hash) for every ``.py`` under the venv of each root (an image
+    ``/``), in one pass over all of them; returns how many compiled. With no interpreter of
+    the image's X.Y (``python`` None) it warns and compiles none."""
+    lines = []
+    for root in roots:
+        venv = root / target.venv.lstrip("/")
+        for p in sorted(p for p in venv.rglob("*.py") if p.is_file()):
+            lines.append(f"{p}\0/{p.relative_to(root).as_posix()}\n")
+    if not lines:
         return 0
     if python is None:
         reporter.warn(
@@ -115,7 +121,6 @@ def compile_bytecode(root: Path, target: Target, python: str | None, reporter: R
             f"(first imports compile them at run time); install python{target.python} to fix"
         )
         return 0
-    lines = [f"{p}\0/{p.relative_to(root).as_posix()}\n" for p in sources]
     env = {"PATH": os.environ.get("PATH", ""), "PYTHONHASHSEED": "0", "LC_ALL": "C.UTF-8"}
     # Each file's .pyc depends only on that file, so the work is split across processes.
     parts = max(1, min(os.cpu_count() or 1, len(lines) // 200))

@@ -1,0 +1,137 @@
+"""Installed wheels, cached one tree per wheel, from which wheel layers are written.
+
+A wheel installed for a given Python into a given venv, with its bytecode, is the same
+files every time: the tree is a function of the wheel's sha256, the venv, the Python X.Y
+and the compiling CPython's patch version. So it is built once (install + compile, the
+slow part of a layer: ~11 s of the 14 s cold build of bench/ml-project) and kept under
+podlock's cache dir; a layer is then only tar + compression over the trees of its wheels,
+which is the issue's floor. The same idea as uv's unpacked-wheel cache.
+
+A tree is built in a scratch directory and renamed into place, so a crash leaves no half
+tree; each carries a manifest (file count and bytes) checked on use, so a tree damaged
+since (a file deleted by hand) is rebuilt instead of silently shipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from podlock.builder.plan import Wheel
+from podlock.oci.install import Target, compile_bytecode, install_wheels
+from podlock.oci.model import canonical
+from podlock.oci.tarlayer import Entry, LayerError, tree
+from podlock.paths import cache_dir
+from podlock.reporter import Reporter
+
+TREE_VERSION = 1  # bump when the files installed from the same wheel change
+_MANIFEST = ".podlock-tree.json"
+
+
+def tree_key(wheel: Wheel, target: Target, compiler_version: str | None) -> str:
+    parts = {
+        "podlock-installed-tree": TREE_VERSION,
+        "wheel": wheel.sha256,
+        "python": target.python,
+        "venv": target.venv,
+        "compiler": compiler_version,
+    }
+    return hashlib.sha256(canonical(parts)).hexdigest()
+
+
+def wheel_entries(
+    wheels: Sequence[Wheel],
+    paths: Mapping[str, Path],
+    target: Target,
+    *,
+    compiler: str | None,
+    compiler_version: str | None,
+    layer: str,
+    reporter: Reporter,
+) -> list[Entry]:
+    """The entries of a layer holding ``wheels``: each wheel's cached tree (built now when
+    missing), merged. Two wheels that ship the same file are an error naming both."""
+    root = cache_dir() / "oci" / "installed"
+    key = {w.sha256: tree_key(w, target, compiler_version if compiler else None) for w in wheels}
+    trees = {w.sha256: root / key[w.sha256] for w in wheels}
+    missing = [w for w in wheels if _entries(trees[w.sha256], layer) is None]
+    if missing:
+        _build(missing, paths, trees, target, compiler=compiler, layer=layer, reporter=reporter)
+    owner: dict[str, Wheel] = {}
+    out: list[Entry] = []
+    for wheel in sorted(wheels, key=lambda w: (w.package, w.filename)):
+        entries = _entries(trees[wheel.sha256], layer)
+        if entries is None:
+            raise LayerError(f"layer {layer}: the installed tree of {wheel.filename} vanished")
+        for entry in entries:
+            if entry.kind != "dir":
+                other = owner.setdefault(entry.path, wheel)
+                if other is not wheel:
+                    raise LayerError(
+                        f"layer {layer}: {wheel.filename} ({wheel.package}) overwrites a file "
+                        f"another wheel installed: /{entry.path} (from {other.filename})",
+                        hint="two locked packages ship the same file; drop one of them",
+                    )
+        out += entries
+    return out
+
+
+def _entries(tree_dir: Path, layer: str) -> list[Entry] | None:
+    """The tree's entries, or None when it is missing or no longer matches its manifest."""
+    try:
+        manifest = json.loads((tree_dir / _MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    entries = [e for e in tree(tree_dir, layer=layer) if e.path != _MANIFEST]
+    if _summary(entries) != manifest:
+        return None
+    return entries
+
+
+def _summary(entries: Sequence[Entry]) -> dict[str, int]:
+    files = [e.source for e in entries if isinstance(e.source, Path)]
+    return {"entries": len(entries), "bytes": sum(p.lstat().st_size for p in files)}
+
+
+def _build(
+    wheels: Sequence[Wheel],
+    paths: Mapping[str, Path],
+    trees: Mapping[str, Path],
+    target: Target,
+    *,
+    compiler: str | None,
+    layer: str,
+    reporter: Reporter,
+) -> None:
+    """Install each wheel into a scratch tree, compile them all in one pass, then move each
+    into place (a tree another build finished first is kept)."""
+    scratch = cache_dir() / "oci" / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    staged: dict[str, Path] = {}
+    try:
+        for wheel in wheels:
+            tmp = Path(tempfile.mkdtemp(dir=scratch, prefix=f"tree-{wheel.package}-"))
+            staged[wheel.sha256] = tmp
+            install_wheels([(wheel, paths[wheel.sha256])], tmp, target, layer=layer)
+        compile_bytecode(list(staged.values()), target, compiler, reporter)
+        for sha, tmp in staged.items():
+            entries = tree(tmp, layer=layer)
+            (tmp / _MANIFEST).write_text(json.dumps(_summary(entries)))
+            dest = trees[sha]
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            if dest.exists():  # damaged (it failed its check): replace it
+                shutil.rmtree(dest, ignore_errors=True)
+            try:
+                os.rename(tmp, dest)
+            except OSError:
+                if not (dest / _MANIFEST).exists():
+                    raise
+                # another build put the same tree there first; keep theirs
+    finally:
+        for tmp in staged.values():
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,107 @@
+"""Installed-wheel trees: built once per wheel and Python, checked on use, merged per layer."""
+
+from __future__ import annotations
+
+import shutil
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from oci_helpers import BASE, layout_manifest
+
+from podlock.builder.plan import Wheel
+from podlock.oci import installed
+from podlock.oci.build import build_oci
+from podlock.oci.install import Target
+from podlock.oci.tarlayer import LayerError
+from podlock.reporter import NullReporter
+
+TARGET = Target(python="3.11", interpreter="/usr/bin/python3.11")
+
+
+def _layers(layout: Path) -> list[str]:
+    return [d["digest"] for d in layout_manifest(layout)["layers"]]
+
+
+def test_a_cold_layer_cache_reuses_the_installed_trees_and_gives_the_same_digest(
+    hello: Callable[..., Path], tmp_path: Path, _podlock_cache: Path, monkeypatch: Any
+) -> None:
+    root = hello()
+    first = build_oci(root, "cpu", base=BASE, output_dir=tmp_path / "one")
+    trees = list((_podlock_cache / "oci" / "installed").iterdir())
+    assert trees, "no installed trees were cached"
+    shutil.rmtree(_podlock_cache / "oci" / "layers")  # the layer cache only
+
+    def no_install(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a cached tree was installed again")
+
+    monkeypatch.setattr(installed, "install_wheels", no_install)
+    second = build_oci(root, "cpu", base=BASE, output_dir=tmp_path / "two")
+    assert second.layers_built  # the layers were written again ...
+    assert second.digest == first.digest  # ... from the trees, byte for byte
+    assert _layers(tmp_path / "one") == _layers(tmp_path / "two")
+
+
+def test_a_damaged_tree_is_rebuilt_not_shipped(
+    hello: Callable[..., Path], tmp_path: Path, _podlock_cache: Path
+) -> None:
+    root = hello()
+    first = build_oci(root, "cpu", base=BASE, output_dir=tmp_path / "one")
+    victim = next((_podlock_cache / "oci" / "installed").rglob("*.py"))
+    victim.unlink()
+    shutil.rmtree(_podlock_cache / "oci" / "layers")
+    second = build_oci(root, "cpu", base=BASE, output_dir=tmp_path / "two")
+    assert second.digest == first.digest
+    assert victim.exists()
+
+
+def _wheel(directory: Path, name: str, files: dict[str, bytes]) -> tuple[Wheel, Path]:
+    filename = f"{name}-1.0-py3-none-any.whl"
+    path = directory / filename
+    dist = f"{name}-1.0.dist-info"
+    with zipfile.ZipFile(path, "w") as z:
+        for member, data in files.items():
+            z.writestr(member, data)
+        z.writestr(f"{dist}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+        z.writestr(
+            f"{dist}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
+        z.writestr(f"{dist}/RECORD", "")
+    wheel = Wheel(package=name, version="1.0", filename=filename, url="", sha256=name * 8, size=0)
+    return wheel, path
+
+
+def test_two_wheels_shipping_one_file_name_both(tmp_path: Path) -> None:
+    one = _wheel(tmp_path, "one", {"shared/__init__.py": b"a = 1\n"})
+    two = _wheel(tmp_path, "two", {"shared/__init__.py": b"a = 2\n"})
+    paths = {w.sha256: p for w, p in (one, two)}
+    with pytest.raises(LayerError, match=r"two-1\.0-py3-none-any\.whl .*from one-1\.0"):
+        installed.wheel_entries(
+            [one[0], two[0]],
+            paths,
+            TARGET,
+            compiler=None,
+            compiler_version=None,
+            layer="deps",
+            reporter=NullReporter(),
+        )
+
+
+def test_a_failed_install_leaves_no_tree(tmp_path: Path, _podlock_cache: Path) -> None:
+    good = _wheel(tmp_path, "good", {"good/__init__.py": b""})
+    evil = _wheel(tmp_path, "evil", {"evil/__init__.py": b"", "../../../../etc/evil": b"x"})
+    paths = {w.sha256: p for w, p in (good, evil)}
+    with pytest.raises(LayerError, match=r"evil-1\.0-py3-none-any\.whl"):
+        installed.wheel_entries(
+            [good[0], evil[0]],
+            paths,
+            TARGET,
+            compiler=None,
+            compiler_version=None,
+            layer="deps",
+            reporter=NullReporter(),
+        )
+    assert not list((_podlock_cache / "oci" / "installed").glob("*"))
+    assert not list((_podlock_cache / "oci" / "tmp").glob("tree-*"))
