@@ -15,9 +15,17 @@ from test_builder_plan import MIB, planned
 
 from podlock.builder import uvbin
 from podlock.builder.build import build
-from podlock.builder.dockerfile import INSTALLER, PARENT, UV, render_chain
+from podlock.builder.dockerfile import (
+    INSTALLER,
+    PARENT,
+    UV,
+    HostInstall,
+    InstalledLayer,
+    render_chain,
+)
 from podlock.builder.engine import Engine
 from podlock.builder.plan import Wheel
+from podlock.oci.install import Target
 from podlock.platforms import host_platform
 from podlock.reporter import ListReporter
 
@@ -65,6 +73,38 @@ def test_chain_with_uv_copies_it_into_install_stages_only(hello: Callable[..., P
         text = step.context.dockerfile
         stage, image = text.split(f"FROM {PARENT}")
         assert f"COPY {UV} " in stage and UV not in image
+
+
+def test_chain_with_host_install_adds_one_tar_per_layer(hello: Callable[..., Path]) -> None:
+    p = planned(hello(), "cpu", heavy_bytes=MIB)
+    host = HostInstall(target=Target(python=p.python), compiler="python3", compiler_version="3")
+    steps = render_chain(p, "linux/amd64", host=host)
+    for step in steps[1:-1]:
+        (tar,) = step.context.files.values()  # no wheels, no uv, no install stage
+        assert isinstance(tar, InstalledLayer) and tar.name == step.name
+        assert {w.package for w in tar.wheels} == {
+            w.package for w in p.layer(step.name).wheels["linux/amd64"]
+        }
+        lines = step.dockerfile(parent="P:1", installer="I:1").splitlines()
+        assert lines[1:] == ["FROM P:1", f"ADD layers/{step.name}.tar /"]
+    assert render_chain(p, "linux/amd64", host=host) == steps
+    # What the tar holds keys the step: another compiler, other trees, another key.
+    other = HostInstall(target=host.target, compiler="python3", compiler_version="4")
+    again = render_chain(p, "linux/amd64", host=other)
+    assert [s.context for s in again[1:-1]] != [s.context for s in steps[1:-1]]
+
+
+@pytest.mark.engine
+def test_host_installed_layers_carry_bytecode_and_no_wheels(
+    engine: Engine, hello: Callable[..., Path]
+) -> None:
+    root = hello()
+    build(root, "cpu", network="host", tag="hello:host", heavy_bytes=MIB, engine=engine)
+    found = docker("run", "--rm", "--network", "none", "hello:host", "sh", "-c",
+                   "find /opt/venv -name '*.pyc' | wc -l; find /opt /app /tmp -name '*.whl' | wc -l")  # fmt: skip
+    pyc, whl = (int(n) for n in found.split())
+    assert pyc > 0 and whl == 0
+    assert "layers/" not in docker("history", "--no-trunc", "hello:host")  # no tar left behind
 
 
 @pytest.mark.engine

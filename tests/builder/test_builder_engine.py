@@ -13,8 +13,10 @@ import pytest
 from builder_helpers import BASE_IMAGE, docker
 
 from index_server import PRIVATE_PASSWORD, IndexServer
+from podlock.builder import build as build_module
 from podlock.builder.build import build, load, wheel_cache
 from podlock.builder.engine import BuildFailed, Engine
+from podlock.errors import HashMismatch
 from podlock.lockfile import read_lock
 from podlock.oci.fetch import fetch_all
 
@@ -134,11 +136,17 @@ def test_wheel_with_wrong_hash_fails_the_build_naming_it(
     assert engine.image("hello:badhash") is None
 
 
-def test_wheel_changed_in_the_cache_fails_in_the_image_naming_it(
-    engine: Engine, hello: Callable[..., Path]
+@pytest.mark.parametrize("where", ["host", "image"])
+def test_wheel_changed_in_the_cache_fails_the_build_naming_it(
+    engine: Engine, hello: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
-    """The install in the image enforces the lock's hashes too: a cached wheel altered
-    after it was verified on the host fails the build, which names the package."""
+    """A cached wheel altered after it was verified fails the build, which names the
+    package: on the host before it is installed there, or in the image, whose install
+    enforces the lock's hashes (the path taken without a host CPython of the image's X.Y)."""
+    if where == "image":
+        monkeypatch.setattr(build_module, "host_install", lambda python: None)
+    if engine.image("hello:altered") is not None:  # left by an earlier, failed run
+        docker("rmi", "-f", "hello:altered")
     root = hello()
     project = load(root, "cpu")
     (wheel,) = [w for layer in project.plan.wheel_layers
@@ -151,9 +159,16 @@ def test_wheel_changed_in_the_cache_fails_in_the_image_naming_it(
         bad.writestr("msgpack/extra.py", "x = 1\n")
     cached.write_bytes(altered.getvalue())
     # no_cache: the deps layer's image is keyed by the lock's sha256, so it would be reused
-    with pytest.raises(BuildFailed, match="hash mismatch for msgpack while installing it"):
+    expected = (
+        (HashMismatch, "hash mismatch for msgpack")
+        if where == "host"
+        else (BuildFailed, "hash mismatch for msgpack while installing it")
+    )
+    with pytest.raises(expected[0], match=expected[1]):
         build(root, "cpu", tag="hello:altered", network="host", engine=engine, no_cache=True)
     assert engine.image("hello:altered") is None
+    if where == "host":
+        assert not cached.exists()  # dropped from the cache: the next run downloads it again
 
 
 def test_interrupted_build_leaves_the_old_tag(

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, cast
@@ -14,9 +16,12 @@ from typing import Literal, cast
 from podlock.builder import uvbin
 from podlock.builder.codepackage import collect
 from podlock.builder.dockerfile import (
+    EPOCH,
     ChainStep,
     Context,
     FileSource,
+    HostInstall,
+    InstalledLayer,
     render,
     render_chain,
     render_runtime_base,
@@ -30,6 +35,16 @@ from podlock.config import VariantConfig
 from podlock.errors import LockError, PodlockError
 from podlock.lockfile import LoadedLock
 from podlock.oci.fetch import fetch_all
+from podlock.oci.install import Target, compiler_for
+from podlock.oci.installed import wheel_entries
+from podlock.oci.tarlayer import (
+    Entry,
+    entry_chunks,
+    file,
+    nested_chunks,
+    normalised,
+    tar_end,
+)
 from podlock.platforms import Platform
 from podlock.project import Inputs, discover
 from podlock.reporter import NullReporter, Reporter
@@ -134,6 +149,86 @@ def write(
     write_context(context, out, code_root=project.plan.code.root, wheel_path=cache.path)
 
 
+def context_stream(
+    context: Context, *, code_root: Path, cache: WheelCache, layers: HostLayers | None
+) -> Iterator[bytes]:
+    """The context as the tar the engine reads, streamed to it: nothing is copied on disk
+    first (an installed layer's tar goes from its trees straight into the stream). Same
+    content, modes and mtimes as ``write_context`` would leave on disk."""
+    entries: list[Entry] = []
+    nested: dict[str, InstalledLayer] = {}
+    for rel, source in context.all_files().items():
+        if isinstance(source, bytes):
+            entries.append(file(rel, source))
+        elif isinstance(source, Wheel):
+            entries.append(file(rel, cache.path(source)))
+        elif isinstance(source, UvBinary):
+            entries.append(file(rel, source.read(), executable=True))
+        elif isinstance(source, InstalledLayer):
+            nested[rel] = source
+            entries.append(file(rel, b""))  # its place in the order; streamed below
+        else:
+            entries.append(file(rel, code_root / source.path, executable=source.executable))
+    total = 0
+    for entry in normalised(entries):
+        if entry.path in nested:
+            if layers is None:
+                raise PodlockError(f"layer {nested[entry.path].name} is installed on the host")
+            chunks = nested_chunks(entry.path, layers.entries(nested[entry.path]), mtime=EPOCH)
+        else:
+            chunks = entry_chunks(entry, mtime=EPOCH)
+        for chunk in chunks:
+            total += len(chunk)
+            yield chunk
+    yield tar_end(total)
+
+
+def host_install(python: str) -> HostInstall | None:
+    """Wheel layers installed on the host when a CPython of the image's X.Y is here to
+    compile their bytecode; otherwise (None) inside the build, which compiles it there."""
+    compiler, version = compiler_for(python)
+    if compiler is None:
+        return None
+    return HostInstall(target=Target(python=python), compiler=compiler, compiler_version=version)
+
+
+class HostLayers:
+    """The installed trees of the chain's host-installed layers, prepared in a background
+    thread, in order, while the engine builds the layers below; then written as tars."""
+
+    def __init__(self, cache: WheelCache, host: HostInstall, reporter: Reporter) -> None:
+        self.cache = cache
+        self.host = host
+        self.reporter = reporter
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="podlock-layers")
+        self._jobs: dict[str, Future[list[Entry]]] = {}
+
+    def prepare(self, layers: list[InstalledLayer]) -> None:
+        for layer in layers:
+            if layer.sha256 not in self._jobs:
+                self._jobs[layer.sha256] = self._pool.submit(self._entries, layer)
+
+    def _entries(self, layer: InstalledLayer) -> list[Entry]:
+        paths = fetch_all(self.cache, layer.wheels, self.reporter)
+        return wheel_entries(
+            layer.wheels,
+            paths,
+            self.host.target,
+            compiler=self.host.compiler,
+            compiler_version=self.host.compiler_version,
+            layer=layer.name,
+            reporter=self.reporter,
+        )
+
+    def entries(self, layer: InstalledLayer) -> list[Entry]:
+        """The layer's entries, normalised (waits for its trees)."""
+        self.prepare([layer])
+        return normalised(self._jobs[layer.sha256].result())
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def build(
     root: Path,
     variant_name: str,
@@ -178,8 +273,20 @@ def build(
     ref = tag or project.plan.default_tag
     reporter.info(f"building {ref} ({mode}, {target}) with the Docker engine")
     if mode == "bundled":
-        steps = render_chain(project.plan, target, ca_cert=cert, uv=uvbin.for_platform(target))
-        built = _build_chain(project, steps, engine, network, reporter, no_cache)
+        host = host_install(project.plan.python)
+        if host is None:
+            reporter.info(
+                f"no CPython {project.plan.python} here: wheels are installed inside the build"
+            )
+        steps = render_chain(
+            project.plan, target, ca_cert=cert, uv=uvbin.for_platform(target), host=host
+        )
+        layers = HostLayers(wheel_cache(project), host, reporter) if host else None
+        try:
+            built = _build_chain(project, steps, engine, network, reporter, no_cache, layers)
+        finally:
+            if layers:
+                layers.close()
     else:
         context = render(project.plan, target, mode="prebuilt", ca_cert=cert,
                          runtime_base=runtime_base)  # fmt: skip
@@ -210,6 +317,7 @@ def _build_chain(
     network: str | None,
     reporter: Reporter,
     no_cache: bool,
+    layers: HostLayers | None = None,
 ) -> BuiltImage:
     """Build ``steps`` in order, each FROM the previous one's image.
 
@@ -217,7 +325,8 @@ def _build_chain(
     the image it starts from (by ID, so a rebuilt parent means new keys above it) and the
     step's Dockerfile and files (wheels by sha256). A step whose image exists is not built
     at all, its wheels not even fetched, and projects that lock the same runtime on the
-    same base share its images."""
+    same base share its images. Once one host-installed layer must be built, every one
+    above it will be too (their parent changed): ``layers`` starts preparing them all."""
     cache = wheel_cache(project)
     ids: dict[str, str] = {}  # ref -> image ID ("" when absent): each image inspected once
 
@@ -228,13 +337,16 @@ def _build_chain(
         return ids[ref]
 
     def build_step(context: Context) -> BuiltImage:
-        with tempfile.TemporaryDirectory(prefix="podlock-context-") as tmp:
-            write(project, context, Path(tmp), reporter=reporter, cache=cache)
-            return engine.build(Path(tmp), network=network, reporter=reporter, nocache=no_cache)
+        wheels = [s for s in context.files.values() if isinstance(s, Wheel)]
+        fetch_all(cache, wheels, reporter)
+        stream = context_stream(
+            context, code_root=project.plan.code.root, cache=cache, layers=layers
+        )
+        return engine.build(stream, network=network, reporter=reporter, nocache=no_cache)
 
     parent = installer = project.plan.base_image
     reused = built_steps = 0
-    for step in steps:
+    for i, step in enumerate(steps):
         context = Context(
             dockerfile=step.dockerfile(parent=parent, installer=installer),
             files=step.context.files,
@@ -253,6 +365,11 @@ def _build_chain(
             reused += 1
         else:
             reporter.info(f"layer {step.name}: building")
+            if layers:
+                layers.prepare(
+                    [f for s in steps[i:] for f in s.context.files.values()
+                     if isinstance(f, InstalledLayer)]
+                )  # fmt: skip
             engine.tag(build_step(context).id, tag)
             ids.pop(tag, None)
             built_steps += 1
@@ -282,7 +399,7 @@ def _hash_context(digest: hashlib._Hash, context: Context) -> None:
 def _content_key(source: FileSource) -> str:
     if isinstance(source, bytes):
         return hashlib.sha256(source).hexdigest()
-    if isinstance(source, Wheel | UvBinary):
+    if isinstance(source, Wheel | UvBinary | InstalledLayer):
         return source.sha256
     raise TypeError(f"dependency layers hold no {type(source).__name__}")
 

@@ -12,6 +12,7 @@ reference (a wheel, a code file) that ``write_context`` materialises.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -26,6 +27,8 @@ from podlock.builder.plan import APP, PODLOCK_DIR, VENV, Layer, LayerPlan, Wheel
 from podlock.builder.scripts import INSTALL_SH
 from podlock.builder.uvbin import UvBinary
 from podlock.errors import PodlockError
+from podlock.oci.install import Target
+from podlock.oci.installed import tree_key
 
 Mode = Literal["bundled", "prebuilt"]
 # Every context file and directory gets this mtime (1980-01-01), so the context's bytes
@@ -33,7 +36,30 @@ Mode = Literal["bundled", "prebuilt"]
 EPOCH = 315532800
 LAYER_TMP = "/tmp/podlock-layer"
 UV = "podlock/uv"
-FileSource = bytes | Wheel | CodeFile | UvBinary
+
+
+@dataclass(frozen=True, kw_only=True)
+class HostInstall:
+    """How wheel layers are installed on the host (podlock/oci/installed.py): for the
+    image's Python, bytecode compiled by a CPython of the same X.Y."""
+
+    target: Target
+    compiler: str
+    compiler_version: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class InstalledLayer:
+    """A wheel layer installed on the host, shipped as one tar that its step ADDs: no
+    install stage and one commit per layer. ``sha256`` names what the tar holds (the
+    wheels' installed-tree keys), so it keys the step without reading anything."""
+
+    name: str
+    wheels: tuple[Wheel, ...]
+    sha256: str
+
+
+FileSource = bytes | Wheel | CodeFile | UvBinary | InstalledLayer
 # In chain steps, where the previous step's image and the install stage's base go.
 PARENT = "@@podlock-parent@@"
 INSTALLER = "@@podlock-installer@@"
@@ -135,13 +161,21 @@ class ChainStep:
 
 
 def render_chain(
-    plan: LayerPlan, platform: str, *, ca_cert: bytes | None = None, uv: UvBinary | None = None
+    plan: LayerPlan,
+    platform: str,
+    *,
+    ca_cert: bytes | None = None,
+    uv: UvBinary | None = None,
+    host: HostInstall | None = None,
 ) -> tuple[ChainStep, ...]:
     """The bundled image as a chain of small builds, one per layer, each FROM the last.
 
     The same layers as ``render``'s single Dockerfile, but each dependency layer is its own
     build with its own context, so the engine can skip a layer whose image already exists
-    and a code change sends only the code: the final step's context has no wheels."""
+    and a code change sends only the code: the final step's context has no wheels.
+
+    With ``host``, each wheel layer is installed on the host and ADDed as one tar (one
+    commit); without, it is installed in a stage of its own and copied over (two)."""
     _check_platform(plan, platform)
     base_files: dict[str, FileSource] = {"podlock/install.sh": INSTALL_SH.encode()}
     # No project name here: projects on the same base share this step and all above it.
@@ -153,15 +187,31 @@ def render_chain(
         if not wheels:
             continue
         files: dict[str, FileSource] = {}
-        _layer_files(files, layer, wheels, platform, plan.python)
-        lines = [_layer_comment(layer, wheels), f"FROM {INSTALLER} AS podlock-install"]
-        lines += _install_lines(layer, files, uv)
-        lines += [f"FROM {PARENT}", f"COPY --from=podlock-install {VENV}/ {VENV}/"]
+        if host is not None:
+            tar = f"layers/{layer.name}.tar"
+            files[tar] = installed_layer(layer.name, wheels, host)
+            lines = [
+                f"{_layer_comment(layer, wheels)}, installed by podlock, bytecode included",
+                f"FROM {PARENT}",
+                f"ADD {tar} /",
+            ]
+        else:
+            _layer_files(files, layer, wheels, platform, plan.python)
+            lines = [_layer_comment(layer, wheels), f"FROM {INSTALLER} AS podlock-install"]
+            lines += _install_lines(layer, files, uv)
+            lines += [f"FROM {PARENT}", f"COPY --from=podlock-install {VENV}/ {VENV}/"]
         steps.append(ChainStep(name=layer.name, context=_context(lines, files)))
     final_files: dict[str, FileSource] = {}
     final_lines = [f"FROM {PARENT}", *_image_lines(plan, platform, "bundled", final_files)]
     steps.append(ChainStep(name="image", context=_context(final_lines, final_files), final=True))
     return tuple(steps)
+
+
+def installed_layer(name: str, wheels: tuple[Wheel, ...], host: HostInstall) -> InstalledLayer:
+    keys = sorted(tree_key(w, host.target, host.compiler_version) for w in wheels)
+    return InstalledLayer(
+        name=name, wheels=wheels, sha256=hashlib.sha256("\n".join(keys).encode()).hexdigest()
+    )
 
 
 def _check_platform(plan: LayerPlan, platform: str) -> None:
@@ -285,7 +335,8 @@ def write_context(
     wheel_path: Callable[[Wheel], Path],
 ) -> None:
     """Materialise ``context`` under ``out`` (emptied first); wheels are hard-linked from the
-    verified cache when possible. Every mtime is fixed, so equal contexts are equal trees."""
+    verified cache when possible. Every mtime is fixed, so equal contexts are equal trees.
+    (Chain steps with host-installed layers are streamed by ``podlock build`` instead.)"""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -304,6 +355,8 @@ def write_context(
         elif isinstance(source, UvBinary):
             dest.write_bytes(source.read())
             os.chmod(dest, 0o755)
+        elif isinstance(source, InstalledLayer):
+            raise PodlockError(f"layer {source.name} is installed on the host: it is streamed")
         else:
             shutil.copyfile(code_root / source.path, dest)
             os.chmod(dest, 0o755 if source.executable else 0o644)

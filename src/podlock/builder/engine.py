@@ -10,7 +10,7 @@ import io
 import json
 import re
 import tarfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,21 +110,27 @@ class Engine:
 
     def build(
         self,
-        context: Path,
+        context: Path | Iterable[bytes],
         *,
         network: str | None,
         reporter: Reporter | None = None,
         nocache: bool = False,
     ) -> BuiltImage:
-        """Build ``context`` untagged; progress goes to ``reporter`` step by step."""
+        """Build ``context`` (a directory, or the context tar as a stream) untagged;
+        progress goes to ``reporter`` step by step."""
         reporter = reporter or NullReporter()
         log: list[str] = []
         step = ""
         steps = cached = 0
         image_id: str | None = None
         try:
+            where: dict[str, Any] = (
+                {"path": str(context)}
+                if isinstance(context, Path)
+                else {"fileobj": context, "custom_context": True}
+            )
             stream: Iterator[dict[str, Any]] = self.client.api.build(
-                path=str(context),
+                **where,
                 rm=True,
                 forcerm=True,
                 pull=False,

@@ -51,7 +51,9 @@ class Target:
     """The image's Python: version X.Y, its venv, and the base interpreter the venv links to."""
 
     python: str
-    interpreter: str  # e.g. /usr/bin/python3.11, found in the base image's layers
+    # e.g. /usr/bin/python3.11, found in the base image's layers; only the venv skeleton
+    # (venv_entries) needs it, wheel trees do not.
+    interpreter: str = ""
     venv: str = VENV
 
     @property

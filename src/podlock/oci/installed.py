@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from podlock.builder.plan import Wheel
+from podlock.errors import HashMismatch
 from podlock.oci.install import Target, compile_bytecode, install_wheels
 from podlock.oci.model import canonical
 from podlock.oci.tarlayer import Entry, LayerError, tree
@@ -98,6 +99,23 @@ def _summary(entries: Sequence[Entry]) -> dict[str, int]:
     return {"entries": len(entries), "bytes": sum(p.lstat().st_size for p in files)}
 
 
+def _verify(wheel: Wheel, path: Path) -> None:
+    """The wheel file still has the lock's sha256 (it was checked when it was cached; a
+    file changed since is dropped from the cache, so the next run downloads it again)."""
+    sha = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            sha.update(chunk)
+    if sha.hexdigest() != wheel.sha256:
+        path.unlink(missing_ok=True)
+        raise HashMismatch(
+            package=wheel.package,
+            url=wheel.url or wheel.filename,
+            expected=[f"sha256:{wheel.sha256}"],
+            got=[f"sha256:{sha.hexdigest()} in the wheel cache (removed; run again)"],
+        )
+
+
 def _build(
     wheels: Sequence[Wheel],
     paths: Mapping[str, Path],
@@ -115,6 +133,7 @@ def _build(
     staged: dict[str, Path] = {}
     try:
         for wheel in wheels:
+            _verify(wheel, paths[wheel.sha256])
             tmp = Path(tempfile.mkdtemp(dir=scratch, prefix=f"tree-{wheel.package}-"))
             staged[wheel.sha256] = tmp
             install_wheels([(wheel, paths[wheel.sha256])], tmp, target, layer=layer)

@@ -15,7 +15,7 @@ import os
 import posixpath
 import stat
 import tarfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -117,29 +117,72 @@ def normalised(entries: Iterable[Entry]) -> list[Entry]:
 
 def write_tar(entries: Iterable[Entry], emit: Callable[[bytes], object], *, mtime: int) -> None:
     """Write ``entries`` (already normalised) as one tar stream through ``emit``."""
+    for chunk in tar_chunks(entries, mtime=mtime):
+        emit(chunk)
+
+
+def tar_chunks(entries: Iterable[Entry], *, mtime: int) -> Iterator[bytes]:
+    """The tar stream of ``entries`` (already normalised), in pieces."""
     total = 0
     for entry in entries:
-        info = tarfile.TarInfo(entry.path)
-        info.mtime = int(mtime)
-        info.uid = info.gid = 0
-        info.uname = info.gname = ""
-        info.mode = entry.mode
-        if entry.kind == "dir":
-            info.type = tarfile.DIRTYPE
-        elif entry.kind == "symlink":
-            info.type = tarfile.SYMTYPE
-            info.linkname = entry.target
-        else:
-            info.type = tarfile.REGTYPE
-            info.size = _size(entry)
-        header = info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")
-        emit(header)
-        total += len(header)
+        for chunk in entry_chunks(entry, mtime=mtime):
+            total += len(chunk)
+            yield chunk
+    yield tar_end(total)
+
+
+def tar_size(entries: Iterable[Entry], *, mtime: int) -> int:
+    """The byte length of ``tar_chunks(entries)``, from headers and file sizes alone."""
+    total = 0
+    for entry in entries:
+        total += len(_header(entry, mtime))
         if entry.kind == "file":
-            total += _emit_content(entry, info.size, emit)
+            size = _size(entry)
+            total += size + -size % _BLOCK
+    return total + len(tar_end(total))
+
+
+def entry_chunks(entry: Entry, *, mtime: int) -> Iterator[bytes]:
+    """One member: its header, then its content padded to a block."""
+    yield _header(entry, mtime)
+    if entry.kind == "file":
+        yield from _content_chunks(entry, _size(entry))
+
+
+def nested_chunks(path: str, entries: Sequence[Entry], *, mtime: int) -> Iterator[bytes]:
+    """A member ``path`` whose content is the tar of ``entries`` (normalised), streamed:
+    a tar inside a tar with no copy on disk. The inner tar ends on a record, so on a block."""
+    info = tarfile.TarInfo(path)
+    info.mtime = int(mtime)
+    info.mode = 0o644
+    info.uname = info.gname = ""
+    info.size = tar_size(entries, mtime=mtime)
+    yield info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")
+    yield from tar_chunks(entries, mtime=mtime)
+
+
+def tar_end(total: int) -> bytes:
+    """The end-of-archive blocks after ``total`` bytes of members, padded to a record."""
     end = 2 * _BLOCK
     end += -(total + end) % _RECORD
-    emit(b"\0" * end)
+    return b"\0" * end
+
+
+def _header(entry: Entry, mtime: int) -> bytes:
+    info = tarfile.TarInfo(entry.path)
+    info.mtime = int(mtime)
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mode = entry.mode
+    if entry.kind == "dir":
+        info.type = tarfile.DIRTYPE
+    elif entry.kind == "symlink":
+        info.type = tarfile.SYMTYPE
+        info.linkname = entry.target
+    else:
+        info.type = tarfile.REGTYPE
+        info.size = _size(entry)
+    return info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")
 
 
 def write_layer(
@@ -177,9 +220,9 @@ def _size(entry: Entry) -> int:
     return entry.source.stat().st_size
 
 
-def _emit_content(entry: Entry, size: int, emit: Callable[[bytes], object]) -> int:
+def _content_chunks(entry: Entry, size: int) -> Iterator[bytes]:
     if isinstance(entry.source, bytes):
-        emit(entry.source)
+        yield entry.source
     elif entry.source is not None:
         left = size
         with open(entry.source, "rb") as fh:
@@ -187,11 +230,10 @@ def _emit_content(entry: Entry, size: int, emit: Callable[[bytes], object]) -> i
                 chunk = fh.read(min(_CHUNK, left))
                 if not chunk:
                     break
-                emit(chunk)
+                yield chunk
                 left -= len(chunk)
         if left:
             raise LayerError(f"/{entry.path} shrank while it was being written; run again")
     pad = -size % _BLOCK
     if pad:
-        emit(b"\0" * pad)
-    return size + pad
+        yield b"\0" * pad
