@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,21 @@ def built_layout(root: Path, layout: Path) -> tuple[BlobStore, Built]:
     build_oci(root, "cpu", base=BASE, output_dir=layout, tag="v1")
     store = BlobStore()
     return store, from_layout(layout, "v1", store)
+
+
+def make_wheel(path: Path, name: str, files: dict[str, bytes]) -> Path:
+    """A minimal pure wheel at ``path`` holding ``files`` (which may be hostile)."""
+    dist = f"{name}-1.0.dist-info"
+    record = "".join(f"{f},,\n" for f in files) + f"{dist}/RECORD,,\n"
+    with zipfile.ZipFile(path, "w") as z:
+        for f, data in files.items():
+            z.writestr(f, data)
+        z.writestr(f"{dist}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+        z.writestr(
+            f"{dist}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
+        z.writestr(f"{dist}/RECORD", record)
+    return path
 
 
 def run(*argv: str) -> str:

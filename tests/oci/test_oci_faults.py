@@ -7,14 +7,13 @@ import gzip
 import hashlib
 import json
 import re
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from oci_helpers import BASE, blob, layout_manifest, oci_build
+from oci_helpers import BASE, blob, layout_manifest, make_wheel, oci_build
 
 from index_server import PRIVATE_PASSWORD, IndexServer
 from podlock.builder.plan import Wheel
@@ -81,26 +80,13 @@ def test_interrupted_download_resumes_with_range_and_a_corrupt_part_is_dropped(
     assert fetch_all(other, [wheel])[wheel.sha256].read_bytes() == data  # the rerun succeeds
 
 
-def _wheel(path: Path, files: dict[str, bytes]) -> Path:
-    name = "evil"
-    dist = f"{name}-1.0.dist-info"
-    record = "".join(f"{f},,\n" for f in files) + f"{dist}/RECORD,,\n"
-    with zipfile.ZipFile(path, "w") as z:
-        for f, data in files.items():
-            z.writestr(f, data)
-        z.writestr(f"{dist}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-        z.writestr(
-            f"{dist}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-        )
-        z.writestr(f"{dist}/RECORD", record)
-    return path
-
-
 @pytest.mark.parametrize(
     "bad", ["../../../../etc/evil", "/etc/evil", "evil-1.0.data/data/../../../etc/evil"]
 )
 def test_wheel_writing_outside_the_venv_is_refused(tmp_path: Path, bad: str) -> None:
-    path = _wheel(tmp_path / "evil-1.0-py3-none-any.whl", {"evil/__init__.py": b"", bad: b"x"})
+    path = make_wheel(
+        tmp_path / "evil-1.0-py3-none-any.whl", "evil", {"evil/__init__.py": b"", bad: b"x"}
+    )
     w = Wheel(package="evil", version="1.0", filename=path.name, url="", sha256="0", size=0)
     root = tmp_path / "root"
     with pytest.raises(LayerError, match=r"layer deps: wheel evil-1\.0-py3-none-any\.whl"):

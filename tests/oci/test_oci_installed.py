@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import shutil
-import zipfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from oci_helpers import BASE, layout_manifest
+from oci_helpers import BASE, layout_manifest, make_wheel
 
 from podlock.builder.plan import Wheel
 from podlock.oci import installed
@@ -58,50 +59,34 @@ def test_a_damaged_tree_is_rebuilt_not_shipped(
 
 
 def _wheel(directory: Path, name: str, files: dict[str, bytes]) -> tuple[Wheel, Path]:
-    filename = f"{name}-1.0-py3-none-any.whl"
-    path = directory / filename
-    dist = f"{name}-1.0.dist-info"
-    with zipfile.ZipFile(path, "w") as z:
-        for member, data in files.items():
-            z.writestr(member, data)
-        z.writestr(f"{dist}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-        z.writestr(
-            f"{dist}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-        )
-        z.writestr(f"{dist}/RECORD", "")
-    wheel = Wheel(package=name, version="1.0", filename=filename, url="", sha256=name * 8, size=0)
-    return wheel, path
+    path = make_wheel(directory / f"{name}-1.0-py3-none-any.whl", name, files)
+    wheel = Wheel(package=name, version="1.0", filename=path.name, url="", sha256="", size=0)
+    return replace(wheel, sha256=hashlib.sha256(path.read_bytes()).hexdigest()), path
+
+
+def _entries(*wheels: tuple[Wheel, Path]) -> list[Any]:
+    return installed.wheel_entries(
+        [w for w, _ in wheels],
+        {w.sha256: p for w, p in wheels},
+        TARGET,
+        compiler=None,
+        compiler_version=None,
+        layer="deps",
+        reporter=NullReporter(),
+    )
 
 
 def test_two_wheels_shipping_one_file_name_both(tmp_path: Path) -> None:
     one = _wheel(tmp_path, "one", {"shared/__init__.py": b"a = 1\n"})
     two = _wheel(tmp_path, "two", {"shared/__init__.py": b"a = 2\n"})
-    paths = {w.sha256: p for w, p in (one, two)}
     with pytest.raises(LayerError, match=r"two-1\.0-py3-none-any\.whl .*from one-1\.0"):
-        installed.wheel_entries(
-            [one[0], two[0]],
-            paths,
-            TARGET,
-            compiler=None,
-            compiler_version=None,
-            layer="deps",
-            reporter=NullReporter(),
-        )
+        _entries(one, two)
 
 
 def test_a_failed_install_leaves_no_tree(tmp_path: Path, _podlock_cache: Path) -> None:
     good = _wheel(tmp_path, "good", {"good/__init__.py": b""})
     evil = _wheel(tmp_path, "evil", {"evil/__init__.py": b"", "../../../../etc/evil": b"x"})
-    paths = {w.sha256: p for w, p in (good, evil)}
     with pytest.raises(LayerError, match=r"evil-1\.0-py3-none-any\.whl"):
-        installed.wheel_entries(
-            [good[0], evil[0]],
-            paths,
-            TARGET,
-            compiler=None,
-            compiler_version=None,
-            layer="deps",
-            reporter=NullReporter(),
-        )
+        _entries(good, evil)
     assert not list((_podlock_cache / "oci" / "installed").glob("*"))
     assert not list((_podlock_cache / "oci" / "tmp").glob("tree-*"))
