@@ -2,7 +2,8 @@
 
 Small on purpose: ``requests`` + ``jax`` for cpu and tpu with the host's Python. Behind the
 restricted proxy this runs the HTML + range-request path (libtpu's wheel is ~214 MB and
-must not be downloaded to read its METADATA).
+must not be downloaded to read its METADATA). A warm run again (``--upgrade``) must give
+the same pins from the metadata of the first.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 
 from podlock.project import discover
 from podlock.resolver import backend
+from podlock.resolver.model import Mode
 from podlock.resolver.pipeline import lock
 from podlock.resolver.python import PythonBackend
 
@@ -44,3 +46,10 @@ def test_pypi_pins_match_uv(tmp_path: Path) -> None:
     assert python.metadata is not None
     libtpu = [f for f in python.metadata.sources if f.startswith("libtpu-")]
     assert libtpu and all(python.metadata.sources[f] in ("pep658", "range") for f in libtpu)
+
+    warm = PythonBackend()
+    inputs = discover(tmp_path / "python")
+    results = lock(inputs, list(inputs.config.variants), backend=warm, mode=Mode(upgrade=True))
+    again = {r.variant: {p.name: p.version for p in r.lock.packages} for r in results if r.lock}
+    assert again == pins["python"]
+    assert warm.metadata is not None and set(warm.metadata.sources.values()) == {"cache"}

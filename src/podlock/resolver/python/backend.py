@@ -5,6 +5,12 @@ variant's platforms (markers hold when they hold on any platform). The graph is 
 walked once per platform to find where each pin is needed; a pin without a wheel (or
 sdist) for a platform that needs it is excluded and the variant resolved again.
 Variants resolve side by side and share pages, metadata and connections.
+
+A run starts by fetching, all at once, the pages that the last run of the same project
+and indexes consulted, with that run's metadata in memory (``consulted``): pages have no
+validators behind some proxies, so each must be downloaded again to be known fresh, and
+one dependency level at a time that took seconds. Pages the resolution needs beyond
+those are fetched as it asks for them.
 """
 
 from __future__ import annotations
@@ -27,12 +33,13 @@ from podlock.reporter import Reporter
 from podlock.resolver.indexes import Index, IndexPlan, index_plan
 from podlock.resolver.model import Mode, RawArtifact, Request, Resolved
 from podlock.resolver.python.candidates import PYTHON, AnyCandidate, Candidate
+from podlock.resolver.python.consulted import Consulted, memory_path, recall, remember
 from podlock.resolver.python.factory import Factory
 from podlock.resolver.python.http_cache import HttpClient
 from podlock.resolver.python.metadata import MetadataStore
+from podlock.resolver.python.pages import ProjectPages, accepted_tags
 from podlock.resolver.python.provider import PythonProvider
 from podlock.resolver.python.requirements import AnyRequirement, RequiresPython
-from podlock.resolver.python.simple_api import ProjectPages
 from podlock.runtime import VariantRequirements
 
 _WORKERS = 16
@@ -61,7 +68,14 @@ class PythonBackend:
                     explanation="the python resolver reads package indexes only",
                     hint='use resolver = "uv" for find-links directories',
                 )
-        pages, metadata = self._shared(request, [i for p in plans.values() for i in p.indexes])
+        indexes = [i for p in plans.values() for i in p.indexes]
+        pages, metadata = self._shared(request, indexes)
+        memory = memory_path(
+            cache_dir() / "python-resolver" / "consulted",
+            request.inputs.root,
+            [i.url for i in indexes],
+        )
+        last = _warm_start(recall(memory), indexes, pages, metadata)
 
         def one(vreq: VariantRequirements) -> list[Resolved]:
             reporter.info(
@@ -77,8 +91,17 @@ class PythonBackend:
             )
 
         variants = list(request.variants)
-        with ThreadPoolExecutor(max_workers=max(1, len(variants))) as outer:
-            results = list(outer.map(one, variants))
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, len(variants))) as outer:
+                results = list(outer.map(one, variants))
+        finally:
+            urls = {i.url for i in indexes}
+            now = Consulted(
+                pages=tuple(key for key in pages.consulted if key[0] in urls),
+                metadata=metadata.asked(),
+            )
+            if now != last:
+                remember(memory, now)
         return {v.variant.name: r for v, r in zip(variants, results, strict=True)}
 
     def close(self) -> None:
@@ -101,10 +124,25 @@ class PythonBackend:
                 indexes=indexes, cache=root / "pages", offline=request.mode.offline
             )
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="podlock-fetch")
-            self._pages = ProjectPages(self.http, self._pool)
+            self._pages = ProjectPages(self.http, self._pool, root / "parsed")
             self.metadata = MetadataStore(self.http, self._pool, root / "metadata")
         assert self._pages is not None and self.metadata is not None
         return self._pages, self.metadata
+
+
+def _warm_start(
+    last: Consulted, indexes: Sequence[Index], pages: ProjectPages, metadata: MetadataStore
+) -> Consulted:
+    """Fetch the last run's pages all at once and take its metadata into memory; from
+    here on, count what this run consults."""
+    pages.consulted.clear()
+    metadata.forget_asked()
+    metadata.preload(last.metadata)
+    by_url = {i.url: i for i in indexes}
+    for url, name in last.pages:
+        if url in by_url:
+            pages.warm(by_url[url], name)
+    return last
 
 
 def _resolve_variant(
@@ -151,7 +189,8 @@ def _resolve_variant(
                 needs[name] = needs.get(name, frozenset()) | platforms
                 retry = True
         if not retry:
-            return [_resolved(mapping[name], reached[name]) for name in sorted(reached)]
+            python = vreq.variant.python
+            return [_resolved(mapping[name], reached[name], python) for name in sorted(reached)]
     raise ResolutionError(
         f"variant {vreq.variant.name}: no pins with wheels on every platform that needs them",
         explanation="; ".join(sorted(factory.reasons.values())),
@@ -177,14 +216,20 @@ def walk(factory: Factory, mapping: Mapping[str, Candidate]) -> dict[str, frozen
     return {name: frozenset(p) for name, p in reached.items()}
 
 
-def _resolved(cand: Candidate, platforms: frozenset[Platform]) -> Resolved:
+def _resolved(cand: Candidate, platforms: frozenset[Platform], python: str) -> Resolved:
+    """The pin with the files that install where it is needed (the lock keeps no others)."""
+
     def raw(d: Any) -> RawArtifact:
         link = d.link
         return RawArtifact(
             url=link.url, sha256=link.sha256, size=link.size, upload_time=link.upload_time
         )
 
-    wheels = tuple(raw(d) for d in sorted(cand.dists, key=lambda d: d.link.filename) if d.tags)
+    wheels = tuple(
+        raw(d)
+        for d in sorted(cand.dists, key=lambda d: d.link.filename)
+        if d.tags and any(not d.tags.isdisjoint(accepted_tags(p, python)) for p in platforms)
+    )
     sdists = sorted(
         (d for d in cand.dists if d.tags is None),
         key=lambda d: (not d.link.filename.endswith(".tar.gz"), d.link.filename),

@@ -13,6 +13,7 @@ from packaging.version import Version
 
 from podlock.platforms import Platform
 from podlock.resolver.indexes import Index
+from podlock.resolver.python.pages import Release
 from podlock.resolver.python.simple_api import Dist
 
 PYTHON = "<python>"
@@ -23,7 +24,7 @@ def identifier(name: str, extras: frozenset[str]) -> str:
     return f"{name}[{','.join(sorted(extras))}]" if extras else name
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Candidate:
     """A version of ``name`` from ``index``: its usable files and where they install."""
 
@@ -31,7 +32,7 @@ class Candidate:
     version: Version
     extras: frozenset[str] = frozenset()
     index: Index | None = None
-    dists: tuple[Dist, ...] = field(default=(), compare=False)
+    release: Release | None = field(default=None, compare=False)
     coverage: frozenset[Platform] = field(default=frozenset(), compare=False)
 
     @property
@@ -39,8 +40,13 @@ class Candidate:
         return identifier(self.name, self.extras)
 
     @property
+    def dists(self) -> tuple[Dist, ...]:
+        """The usable files (made on first use: most candidates are never looked into)."""
+        return self.release.dists if self.release is not None else ()
+
+    @property
     def yanked(self) -> bool:
-        return bool(self.dists) and all(d.link.yanked is not None for d in self.dists)
+        return self.release is not None and self.release.yanked
 
     def with_extras(self, extras: frozenset[str]) -> Candidate:
         return replace(self, extras=extras)
@@ -58,7 +64,7 @@ class Candidate:
         return f"{self.identifier} {self.version}"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class PythonCandidate:
     """The target interpreter, so that ``Requires-Python`` takes part in backtracking."""
 

@@ -12,11 +12,11 @@ import contextlib
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.tags import Tag
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
@@ -27,16 +27,16 @@ from podlock.reporter import Reporter
 from podlock.resolver.indexes import Index, IndexPlan
 from podlock.resolver.python.candidates import PYTHON, AnyCandidate, Candidate, PythonCandidate
 from podlock.resolver.python.metadata import MetadataStore
+from podlock.resolver.python.pages import ProjectPages
 from podlock.resolver.python.requirements import (
     AnyRequirement,
     ExplicitRequirement,
     RequiresPython,
     SpecifierRequirement,
 )
-from podlock.resolver.python.simple_api import Dist, ProjectPages
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Edge:
     """A dependency as declared, for the per-platform walk after resolution."""
 
@@ -72,9 +72,6 @@ class Factory:
         self._envs = {
             p: {k: str(v) for k, v in p.environment(variant.python).items()} for p in self.platforms
         }
-        self._tags: dict[Platform, frozenset[Tag]] = {
-            p: frozenset(p.tags(variant.python)) for p in self.platforms
-        }
         self.constraints: dict[str, list[SpecifierSet]] = {}
         for text in constraints:
             req = Requirement(text)
@@ -84,6 +81,7 @@ class Factory:
         self.reasons: dict[str, str] = {}  # name -> why it has no candidates
         self.notes: dict[str, dict[Version, str]] = {}  # name -> versions left out, why
         self._candidates: dict[str, list[Candidate]] = {}
+        self._applies_memo: dict[tuple[str, tuple[str, ...]], bool] = {}
         self._lock = threading.Lock()
 
     # -- markers ----------------------------------------------------------
@@ -97,6 +95,22 @@ class Factory:
                     out.add(platform)
                     break
         return frozenset(out)
+
+    def _applies(self, text: str, req: Requirement, extras: tuple[str, ...]) -> bool:
+        """Whether a Requires-Dist line counts for a candidate with ``extras`` (("",): none);
+        memoized by its text, as every version of a project repeats most of its lines."""
+        key = (text, extras)
+        applies = self._applies_memo.get(key)
+        if applies is None:
+            if req.marker is None:
+                applies = extras == ("",)
+            else:
+                # An extras candidate adds only what the extra brings.
+                applies = bool(self.holds(req.marker, extras)) and (
+                    extras == ("",) or not self.holds(req.marker, ("",))
+                )
+            self._applies_memo[key] = applies
+        return applies
 
     def edge_holds(self, edge: Edge, platform: Platform) -> bool:
         if edge.marker is None:
@@ -124,8 +138,11 @@ class Factory:
             self.needs[sr.name] = self.needs.get(sr.name, frozenset()) | where
             out.append(sr)
             edges.append(Edge(target=sr.identifier, marker=req.marker, extras=("",)))
-            self._prefetch_page(sr.name)
         self.edges[("", None)] = edges
+        # Only now: a page already in memory makes its candidates at once, with the needs
+        # known so far, and a name can be required more than once.
+        for root in out:
+            self._prefetch_page(root.name)
         return out
 
     def dependencies(self, candidate: AnyCandidate) -> list[AnyRequirement]:
@@ -152,18 +169,11 @@ class Factory:
                     RequiresPython(specifier=SpecifierSet(meta.requires_python), parent=candidate)
                 )
         for text in meta.requires_dist:
-            try:
-                req = Requirement(text)
-            except InvalidRequirement:
+            req = _requirement(text)
+            if req is None:
                 self.reporter.warn(f"{candidate}: ignoring invalid requirement {text!r}")
                 continue
-            if req.marker is not None:
-                if not self.holds(req.marker, extras):
-                    continue
-                # An extras candidate adds only what the extra brings.
-                if candidate.extras and self.holds(req.marker, ("",)):
-                    continue
-            elif candidate.extras:
+            if not self._applies(text, req, extras):
                 continue
             sr = SpecifierRequirement(requirement=req, parent=candidate)
             out.append(sr)
@@ -188,18 +198,17 @@ class Factory:
         bad = {c.version for c in incompatible if isinstance(c, Candidate)}
         pinned = any(r.pinned for r in requirements)
         allow_pre = self.plan.pre or any(r.names_prerelease for r in requirements)
+        constraints = self.constraints.get(name, ())
         out: list[Candidate] = []
         for cand in self.candidates(name):
-            if cand.version in bad or (cand.yanked and not pinned):
+            version = cand.version
+            if version in bad or (cand.yanked and not pinned):
                 continue
-            if any(
-                not s.contains(cand.version, prereleases=True)
-                for s in self.constraints.get(name, ())
-            ):
+            if any(not s.contains(version, prereleases=True) for s in constraints):
                 continue
-            c = cand.with_extras(extras) if extras else cand
-            if all(r.is_satisfied_by(c) for r in requirements):
-                out.append(c)
+            # All of ``requirements`` are for ``ident``: only their versions can differ.
+            if all(r.allows(version) for r in requirements):
+                out.append(cand.with_extras(extras) if extras else cand)
         if not allow_pre:
             # Pre-releases only when no final version satisfies (as uv does).
             out = [c for c in out if not c.version.is_prerelease] or out
@@ -221,21 +230,17 @@ class Factory:
         if found is None:
             self.reasons[name] = f"no index has {name} ({', '.join(i.url for i in indexes)})"
         else:
-            index, dists = found
-            by_version: dict[Version, list[Dist]] = {}
+            index, page = found
             skipped: dict[Version, str] = {}
-            for dist in dists:
-                if not self._python_ok(dist):
-                    skipped[dist.version] = f"requires Python {dist.link.requires_python}"
-                    continue
-                by_version.setdefault(dist.version, []).append(dist)
             need = self.needs.get(name, frozenset())
             uncovered: list[str] = []
-            for version in sorted(by_version, reverse=True):
-                vd = by_version[version]
-                if not all(d.link.yanked is not None for d in vd):
-                    vd = [d for d in vd if d.link.yanked is None]
-                coverage = self._coverage(vd)
+            for release in page.releases(self.variant.python, self.platforms):
+                version = release.version
+                if release.python_skip is not None:
+                    skipped[version] = f"requires Python {release.python_skip}"
+                if not release.files:
+                    continue
+                coverage = release.coverage
                 if not coverage:
                     skipped[version] = f"no file for CPython {self.variant.python} on any platform"
                     continue
@@ -245,11 +250,12 @@ class Factory:
                     continue
                 out.append(
                     Candidate(
-                        name=name, version=version, index=index, dists=tuple(vd), coverage=coverage
+                        name=name, version=version, index=index, release=release, coverage=coverage
                     )
                 )
+            kept = {c.version for c in out}
             for version, why in sorted(skipped.items(), reverse=True):
-                if version not in {c.version for c in out}:
+                if version not in kept:
                     self.notes.setdefault(name, {})[version] = why
             if uncovered:
                 self.reasons[name] = (
@@ -267,24 +273,6 @@ class Factory:
             return [i for i in self.plan.indexes if i.name == routed]
         return [i for i in self.plan.indexes if not i.explicit]
 
-    def _python_ok(self, dist: Dist) -> bool:
-        rp = dist.link.requires_python
-        if not rp:
-            return True
-        try:
-            return SpecifierSet(rp).contains(self.python.version, prereleases=True)
-        except InvalidSpecifier:
-            return True
-
-    def _coverage(self, dists: Sequence[Dist]) -> frozenset[Platform]:
-        if any(d.tags is None for d in dists):
-            return frozenset(self.platforms)
-        out = set()
-        for platform, tags in self._tags.items():
-            if any(d.tags is not None and not d.tags.isdisjoint(tags) for d in dists):
-                out.add(platform)
-        return frozenset(out)
-
     def _prefetch_page(self, name: str) -> None:
         """Fetch the page now, and the newest version's metadata as soon as it arrives."""
         norm = canonicalize_name(name)
@@ -300,9 +288,19 @@ class Factory:
             # RuntimeError: the pool shut down (resolution ended) before the page came.
             with contextlib.suppress(PodlockError, RuntimeError):
                 best = [c for c in self.candidates(norm) if not c.yanked]
-                finals = [c for c in best if not c.version.is_prerelease] or best
-                if finals:
-                    self.metadata.prefetch(finals[0].metadata_dist())
+                final = next((c for c in best if not c.version.is_prerelease), None)
+                if final or best:
+                    self.metadata.prefetch((final or best[0]).metadata_dist())
 
         for future in futures:
             future.add_done_callback(ready)
+
+
+@lru_cache(maxsize=16384)
+def _requirement(text: str) -> Requirement | None:
+    """A Requires-Dist line parsed (None: invalid), shared by every variant and round; the
+    result is never changed in place."""
+    try:
+        return Requirement(text)
+    except InvalidRequirement:
+        return None

@@ -2,8 +2,10 @@
 and an on-disk cache of index pages revalidated with ETag / Last-Modified.
 
 Files are immutable once published, so only Simple API pages go through the cache;
-metadata is cached by file hash elsewhere. Credentials travel in headers only and never
-reach a message: every URL shown goes through ``redact``.
+metadata is cached by file hash elsewhere. A page that comes back unchanged (same sha256)
+is not written again. Credentials travel in headers only and never reach a message or
+the disk: every URL shown goes through ``redact``, every URL stored through
+``strip_credentials``.
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ import hashlib
 import http.client
 import json
 import os
+import socket
 import ssl
 import threading
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from podlock.errors import IndexError_
@@ -25,6 +30,10 @@ from podlock.urls import basic_auth, redact, strip_credentials
 
 _MAX_REDIRECTS = 5
 _RETRIES = 2
+# Addresses are looked up once per host and kept this long (seconds), not once per
+# connection: every pool thread opens its own, and a lookup can stall (measured: 1 in ~10
+# took 5 s on the benchmark machine, so 16 lookups per run nearly always hit one).
+_DNS_TTL = 60.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +45,10 @@ class Response:
     headers: Mapping[str, str]  # lower-cased names
     url: str
     from_cache: bool = False
+    sha256: str = field(init=False)  # of the body (3.11's cached_property would serialize)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sha256", hashlib.sha256(self.body).hexdigest())
 
 
 class HttpClient:
@@ -65,24 +78,33 @@ class HttpClient:
         return {(i.url, i.username, i.password) for i in indexes} <= self._credentials
 
     def get(self, url: str, *, accept: str | None = None, cached: bool = False) -> Response:
-        """GET following redirects; ``cached`` pages are stored and revalidated."""
+        """GET following redirects; ``cached`` pages are stored and revalidated. Cost: the
+        cached body is read only when it is the answer (offline, or 304)."""
         key = _cache_key(url, accept) if cached and self.cache is not None else None
-        entry = self._load(key) if key else None
+        meta = self._load_meta(key) if key else None
         headers: dict[str, str] = {}
         if accept:
             headers["Accept"] = accept
-        if entry is not None:
+        if key and meta is not None:
             if self.offline:
-                return entry
-            if "etag" in entry.headers:
-                headers["If-None-Match"] = entry.headers["etag"]
-            if "last-modified" in entry.headers:
-                headers["If-Modified-Since"] = entry.headers["last-modified"]
+                entry = self._load(key, meta)
+                if entry is not None:
+                    return entry
+            stored = meta["headers"]
+            if "etag" in stored:
+                headers["If-None-Match"] = stored["etag"]
+            if "last-modified" in stored:
+                headers["If-Modified-Since"] = stored["last-modified"]
         response = self._request("GET", url, headers)
-        if response.status == 304 and entry is not None:
-            return entry
+        if key and meta is not None and response.status == 304:
+            entry = self._load(key, meta)
+            if entry is not None:
+                return entry
+            headers.pop("If-None-Match", None)  # the body is gone: ask for it again
+            headers.pop("If-Modified-Since", None)
+            response = self._request("GET", url, headers)
         if key and response.status == 200:
-            self._store(key, response)
+            self._store(key, response, meta)
         return response
 
     def get_range(self, url: str, start: int, end: int | None = None) -> Response:
@@ -149,11 +171,9 @@ class HttpClient:
             self._drop(scheme, netloc)
             host = netloc.rsplit("@", 1)[-1]
             if scheme == "https":
-                pool[key] = http.client.HTTPSConnection(
-                    host, timeout=self.timeout, context=self._ssl
-                )
+                pool[key] = _HTTPSConnection(host, timeout=self.timeout, context=self._ssl)
             elif scheme == "http":
-                pool[key] = http.client.HTTPConnection(host, timeout=self.timeout)
+                pool[key] = _HTTPConnection(host, timeout=self.timeout)
             else:
                 raise IndexError_(f"unsupported URL scheme {scheme!r}", index=netloc)
         return pool[key]
@@ -166,28 +186,95 @@ class HttpClient:
 
     # -- cache ------------------------------------------------------------
 
-    def _load(self, key: str) -> Response | None:
+    def _load_meta(self, key: str) -> dict[str, Any] | None:
         assert self.cache is not None
         try:
             meta = json.loads((self.cache / f"{key}.json").read_text())
-            body = (self.cache / f"{key}.body").read_bytes()
         except (OSError, ValueError):
             return None
-        return Response(
+        if not (
+            isinstance(meta, dict)
+            and isinstance(meta.get("headers"), dict)
+            and isinstance(meta.get("url"), str)
+        ):
+            return None
+        return meta
+
+    def _load(self, key: str, meta: Mapping[str, Any]) -> Response | None:
+        """The stored page; None when its body is missing or not the one recorded."""
+        assert self.cache is not None
+        try:
+            body = (self.cache / f"{key}.body").read_bytes()
+        except OSError:
+            return None
+        entry = Response(
             status=200, body=body, headers=meta["headers"], url=meta["url"], from_cache=True
         )
+        if meta.get("sha256", entry.sha256) != entry.sha256:
+            return None
+        return entry
 
-    def _store(self, key: str, response: Response) -> None:
+    def _store(self, key: str, response: Response, old: Mapping[str, Any] | None) -> None:
         assert self.cache is not None
-        self.cache.mkdir(parents=True, exist_ok=True)
         kept = {
             k: v
             for k, v in response.headers.items()
             if k in ("etag", "last-modified", "content-type")
         }
-        _write(self.cache / f"{key}.body", response.body)
-        meta = {"url": strip_credentials(response.url), "headers": kept}
-        _write(self.cache / f"{key}.json", json.dumps(meta).encode())
+        meta = {"url": strip_credentials(response.url), "headers": kept, "sha256": response.sha256}
+        body = self.cache / f"{key}.body"
+        if meta == old and _size(body) == len(response.body):
+            return  # unchanged: most pages on most runs
+        self.cache.mkdir(parents=True, exist_ok=True)
+        write_file(body, response.body)
+        write_file(self.cache / f"{key}.json", json.dumps(meta).encode())
+
+
+class _HTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _connect
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._create_connection = _connect
+
+
+_addresses: dict[tuple[str, int], tuple[float, list[Any]]] = {}
+_addresses_lock = threading.Lock()
+
+
+def _connect(
+    address: tuple[str, int], timeout: float | None, source: tuple[str, int] | None = None
+) -> socket.socket:
+    """``socket.create_connection`` with the addresses of ``_lookup``."""
+    last: OSError | None = None
+    for family, kind, proto, _, sockaddr in _lookup(*address):
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(timeout)
+            if source:
+                sock.bind(source)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            last = exc
+            sock.close()
+    raise last or OSError(f"no address for {address[0]}")
+
+
+def _lookup(host: str, port: int) -> list[Any]:
+    """``getaddrinfo`` once per host and ``_DNS_TTL`` for the whole process (one lookup at a
+    time: the threads that open connections together wait for the first one's answer)."""
+    with _addresses_lock:
+        now = time.monotonic()
+        hit = _addresses.get((host, port))
+        if hit is None or now - hit[0] > _DNS_TTL:
+            hit = (now, socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
+            _addresses[(host, port)] = hit
+        return hit[1]
 
 
 def _cache_key(url: str, accept: str | None) -> str:
@@ -201,7 +288,15 @@ def _userinfo_auth(url: str) -> str | None:
     return basic_auth(parts.username, parts.password)
 
 
-def _write(path: Path, data: bytes) -> None:
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """Replace ``path`` atomically: readers see the old file or the new one, never a part."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)

@@ -13,19 +13,19 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 import tarfile
 import threading
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path
+from typing import Any
 
 from podlock.errors import IndexError_, PodlockError
-from podlock.resolver.python.http_cache import HttpClient
+from podlock.resolver.python.http_cache import HttpClient, write_file
 from podlock.resolver.python.simple_api import Dist
 from podlock.urls import redact
 
@@ -40,6 +40,25 @@ class CoreMetadata:
     requires_dist: tuple[str, ...]
     requires_python: str | None = None
     provides_extra: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: Any) -> CoreMetadata:
+        """Raises KeyError, TypeError or ValueError when ``data`` is not ``to_dict``'s."""
+        requires_python = data["requires_python"]
+        if requires_python is not None and not isinstance(requires_python, str):
+            raise ValueError("requires_python is not a string")
+        return cls(
+            requires_dist=tuple(str(r) for r in data["requires_dist"]),
+            requires_python=requires_python,
+            provides_extra=tuple(str(e) for e in data["provides_extra"]),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "requires_dist": list(self.requires_dist),
+            "requires_python": self.requires_python,
+            "provides_extra": list(self.provides_extra),
+        }
 
     @classmethod
     def parse(cls, text: str) -> CoreMetadata:
@@ -59,48 +78,72 @@ class MetadataStore:
         self.pool = pool
         self.cache = cache
         self._futures: dict[str, Future[CoreMetadata]] = {}
+        self._preloaded: set[str] = set()
+        self._asked: dict[str, None] = {}  # an ordered set: asked for since ``forget_asked``
         self._lock = threading.Lock()
         self.sources: dict[str, str] = {}  # filename -> how it was read (for tests, bench)
 
+    def preload(self, known: Mapping[str, CoreMetadata]) -> None:
+        """Take metadata read before (keyed as here) into memory: no disk read for those."""
+        with self._lock:
+            for key, meta in known.items():
+                if key not in self._futures:
+                    self._futures[key] = _done(meta)
+                    self._preloaded.add(key)
+
+    def forget_asked(self) -> None:
+        with self._lock:
+            self._asked.clear()
+
+    def asked(self) -> dict[str, CoreMetadata]:
+        """The metadata asked for since ``forget_asked`` that has been read, by key."""
+        with self._lock:
+            futures = [(key, self._futures[key]) for key in self._asked]
+        return {
+            key: future.result()
+            for key, future in futures
+            if future.done() and not future.cancelled() and future.exception() is None
+        }
+
     def prefetch(self, dist: Dist) -> Future[CoreMetadata]:
+        """Start reading ``dist``'s metadata. From the disk cache it is read right here, not
+        queued behind the page fetches in the pool."""
         key = dist.link.sha256 or hashlib.sha256(dist.link.url.encode()).hexdigest()
+        with self._lock:
+            self._asked[key] = None
+            future = self._futures.get(key)
+            if key in self._preloaded:
+                self.sources.setdefault(dist.link.filename, "cache")
+        if future is not None:
+            return future
+        cached = self._cached(dist, key)
         with self._lock:
             future = self._futures.get(key)
             if future is None:
-                future = self.pool.submit(self._load, dist, key)
+                future = (
+                    self.pool.submit(self._load, dist, key) if cached is None else _done(cached)
+                )
                 self._futures[key] = future
         return future
 
     def get(self, dist: Dist) -> CoreMetadata:
         return self.prefetch(dist).result()
 
+    def _cached(self, dist: Dist, key: str) -> CoreMetadata | None:
+        if self.cache is None:
+            return None
+        try:
+            meta = CoreMetadata.from_dict(json.loads((self.cache / f"{key}.json").read_bytes()))
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        self.sources.setdefault(dist.link.filename, "cache")
+        return meta
+
     def _load(self, dist: Dist, key: str) -> CoreMetadata:
-        path = self.cache / f"{key}.json" if self.cache is not None else None
-        if path is not None:
-            try:
-                data = json.loads(path.read_text())
-                self.sources.setdefault(dist.link.filename, "cache")
-                return CoreMetadata(
-                    requires_dist=tuple(data["requires_dist"]),
-                    requires_python=data["requires_python"],
-                    provides_extra=tuple(data["provides_extra"]),
-                )
-            except (OSError, ValueError, KeyError):
-                pass
         meta = self._fetch(dist)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-            tmp.write_text(
-                json.dumps(
-                    {
-                        "requires_dist": list(meta.requires_dist),
-                        "requires_python": meta.requires_python,
-                        "provides_extra": list(meta.provides_extra),
-                    }
-                )
-            )
-            os.replace(tmp, path)
+        if self.cache is not None:
+            self.cache.mkdir(parents=True, exist_ok=True)
+            write_file(self.cache / f"{key}.json", json.dumps(meta.to_dict()).encode())
         return meta
 
     def _fetch(self, dist: Dist) -> CoreMetadata:
@@ -178,6 +221,12 @@ class _RangeFile(io.RawIOBase):
 
 class _NoRanges(Exception):
     pass
+
+
+def _done(meta: CoreMetadata) -> Future[CoreMetadata]:
+    future: Future[CoreMetadata] = Future()
+    future.set_result(meta)
+    return future
 
 
 def wheel_metadata(http: HttpClient, url: str) -> tuple[str, str]:

@@ -3,11 +3,12 @@ candidate satisfies it. Matching lives here, not in the provider."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from podlock.resolver.python.candidates import (
     PYTHON,
@@ -18,22 +19,24 @@ from podlock.resolver.python.candidates import (
 )
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class SpecifierRequirement:
     """``name[extras] specifier`` from Requires-Dist or the user's requirements."""
 
     requirement: Requirement
     parent: Candidate | None  # None: the user's requirements
+    # Derived once: resolvelib asks for them, and for matches, tens of thousands of times.
+    name: str = field(init=False)
+    identifier: str = field(init=False)
+    _allowed: dict[Version, bool] = field(
+        init=False, default_factory=dict, compare=False, repr=False
+    )
 
-    @property
-    def name(self) -> str:
-        return canonicalize_name(self.requirement.name)
-
-    @property
-    def identifier(self) -> str:
-        return identifier(
-            self.name, frozenset(canonicalize_name(e) for e in self.requirement.extras)
-        )
+    def __post_init__(self) -> None:
+        name = canonicalize_name(self.requirement.name)
+        extras = frozenset(canonicalize_name(e) for e in self.requirement.extras)
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "identifier", identifier(name, extras))
 
     @property
     def specifier(self) -> SpecifierSet:
@@ -51,11 +54,20 @@ class SpecifierRequirement:
     def names_prerelease(self) -> bool:
         return any(s.prereleases for s in self.specifier)
 
+    def allows(self, version: Version) -> bool:
+        """Whether the specifier admits ``version`` (pre-releases included; memoized)."""
+        allowed = self._allowed.get(version)
+        if allowed is None:
+            specifier = self.requirement.specifier
+            allowed = not specifier or specifier.contains(version, prereleases=True)
+            self._allowed[version] = allowed
+        return allowed
+
     def is_satisfied_by(self, candidate: AnyCandidate) -> bool:
         return (
             isinstance(candidate, Candidate)
             and candidate.identifier == self.identifier
-            and self.specifier.contains(candidate.version, prereleases=True)
+            and self.allows(candidate.version)
         )
 
     def __str__(self) -> str:
@@ -64,7 +76,7 @@ class SpecifierRequirement:
         return str(req)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class ExplicitRequirement:
     """An extras candidate's link to its bare candidate: exactly that version."""
 
@@ -82,33 +94,44 @@ class ExplicitRequirement:
     pinned = True
     names_prerelease = True
 
+    def allows(self, version: Version) -> bool:
+        return version == self.candidate.version
+
     def is_satisfied_by(self, candidate: AnyCandidate) -> bool:
         return (
             isinstance(candidate, Candidate)
             and candidate.identifier == self.identifier
-            and candidate.version == self.candidate.version
+            and self.allows(candidate.version)
         )
 
     def __str__(self) -> str:
         return f"{self.candidate.name}=={self.candidate.version}"
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class RequiresPython:
     """A distribution's ``Requires-Python``, checked against the variant's Python."""
 
     specifier: SpecifierSet
     parent: Candidate | None
+    _allowed: dict[Version, bool] = field(
+        init=False, default_factory=dict, compare=False, repr=False
+    )
 
     name = PYTHON
     identifier = PYTHON
     pinned = False
     names_prerelease = False
 
+    def allows(self, version: Version) -> bool:
+        """Memoized: every match of the Python pin checks all Requires-Python seen so far."""
+        allowed = self._allowed.get(version)
+        if allowed is None:
+            allowed = self._allowed[version] = self.specifier.contains(version, prereleases=True)
+        return allowed
+
     def is_satisfied_by(self, candidate: AnyCandidate) -> bool:
-        return isinstance(candidate, PythonCandidate) and self.specifier.contains(
-            candidate.version, prereleases=True
-        )
+        return isinstance(candidate, PythonCandidate) and self.allows(candidate.version)
 
     def __str__(self) -> str:
         return f"Python {self.specifier}"

@@ -2,7 +2,8 @@
 
 A project page becomes a list of ``Link``s (one per distribution file), with the PEP 592
 yank, PEP 658/714 metadata and ``requires-python`` facts the page gives. Parsing is pure;
-``ProjectPages`` fetches (once per index and name, shared by every variant's resolution).
+``pages.ProjectPages`` fetches (once per index and name, shared by every variant's
+resolution) and caches the parsed form.
 """
 
 from __future__ import annotations
@@ -10,9 +11,6 @@ from __future__ import annotations
 import html
 import json
 import re
-import threading
-from collections.abc import Sequence
-from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,16 +21,10 @@ from packaging.utils import (
     InvalidSdistFilename,
     InvalidWheelFilename,
     NormalizedName,
-    canonicalize_name,
     parse_sdist_filename,
     parse_wheel_filename,
 )
 from packaging.version import Version
-
-from podlock.errors import IndexError_
-from podlock.resolver.indexes import Index
-from podlock.resolver.python.http_cache import HttpClient
-from podlock.urls import redact
 
 ACCEPT = (
     "application/vnd.pypi.simple.v1+json, "
@@ -42,7 +34,7 @@ _ANCHOR = re.compile(r"<a\s([^>]*)>(.*?)</a\s*>", re.IGNORECASE | re.DOTALL)
 _ATTR = re.compile(r"""([\w:.-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Link:
     """One distribution file on a project page."""
 
@@ -61,7 +53,7 @@ class Link:
         return self.filename.endswith(".whl")
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, slots=True)
 class Dist:
     """A link with its filename parsed: the name, version and (for wheels) tags."""
 
@@ -158,61 +150,3 @@ def _time(text: Any) -> datetime | None:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
-
-
-class ProjectPages:
-    """Project pages per (index, name), fetched once and in the background when asked
-    early (``prefetch``); every variant's resolution shares them."""
-
-    def __init__(self, http: HttpClient, pool: Executor) -> None:
-        self.http = http
-        self.pool = pool
-        self._futures: dict[tuple[str, str], Future[list[Dist] | None]] = {}
-        self._lock = threading.Lock()
-
-    def prefetch(self, index: Index, name: str) -> Future[list[Dist] | None]:
-        key = (index.url, canonicalize_name(name))
-        with self._lock:
-            future = self._futures.get(key)
-            if future is None:
-                future = self.pool.submit(self._fetch, index, key[1])
-                self._futures[key] = future
-        return future
-
-    def get(self, index: Index, name: str) -> list[Dist] | None:
-        """The project's dists on ``index``; None when the index doesn't have it."""
-        return self.prefetch(index, name).result()
-
-    def first(self, indexes: Sequence[Index], name: str) -> tuple[Index, list[Dist]] | None:
-        """The first index that has ``name`` (no fallthrough: no dependency confusion)."""
-        for index in indexes:
-            self.prefetch(index, name)
-        for index in indexes:
-            dists = self.get(index, name)
-            if dists is not None:
-                return index, dists
-        return None
-
-    def _fetch(self, index: Index, name: str) -> list[Dist] | None:
-        url = f"{index.url}/{name}/"
-        response = self.http.get(url, accept=ACCEPT, cached=True)
-        if response.status == 404 or response.status == 410:
-            return None
-        if response.status != 200:
-            raise IndexError_(
-                f"{redact(url)} answered HTTP {response.status}",
-                index=redact(index.url),
-                hint="check the index URL and its credentials"
-                if response.status in (401, 403)
-                else None,
-            )
-        try:
-            links = parse_page(
-                response.body, response.headers.get("content-type", ""), response.url
-            )
-        except (ValueError, KeyError) as exc:
-            raise IndexError_(
-                f"{redact(url)} is not a valid Simple API page ({exc})", index=redact(index.url)
-            ) from None
-        dists = [parse_dist(link) for link in links]
-        return [d for d in dists if d is not None and d.name == name]
