@@ -194,7 +194,7 @@ def host_install(python: str) -> HostInstall | None:
 
 class HostLayers:
     """The installed trees of the chain's host-installed layers, prepared in a background
-    thread, in order, while the engine builds the layers below; then written as tars."""
+    thread, in order, while the engine builds the layers below; then streamed as tars."""
 
     def __init__(self, cache: WheelCache, host: HostInstall, reporter: Reporter) -> None:
         self.cache = cache
