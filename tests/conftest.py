@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from index_server import IndexServer
+from index_server import PRIVATE_PASSWORD, IndexServer
 from podlock.builder.engine import Engine
 from podlock.cli.main import main
 from podlock.errors import PodlockError
@@ -77,13 +77,30 @@ def cli(capsys: pytest.CaptureFixture[str]) -> object:
 
 
 @pytest.fixture
-def hello(tmp_path: Path, index: IndexServer, cli: Any) -> Callable[..., Path]:
-    """``hello(variants=..., extra=..., lock=True)``: a copy of the hello project, locked."""
+def hello(
+    tmp_path: Path, index: IndexServer, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., Path]:
+    """``hello(where="", variants=..., extra=..., lock=True, private=False)``: a copy of the
+    hello project at tmp_path/where/hello (several per test if needed), locked.
+    ``private``: it also needs ``secretpkg`` from the basic-auth index, whose password is
+    in ``$PRIV_TOKEN`` and only referenced from requirements.txt."""
 
-    def make(*, variants: str = '["cpu"]', extra: str = "", lock: bool = True) -> Path:
-        root = tmp_path / "hello"
+    def make(
+        where: str = "",
+        *,
+        variants: str = '["cpu"]',
+        extra: str = "",
+        lock: bool = True,
+        private: bool = False,
+    ) -> Path:
+        root = tmp_path / where / "hello"
         shutil.copytree(HELLO, root)
         (root / "podlock.toml").write_text(project_config(index, variants=variants, extra=extra))
+        if private:
+            monkeypatch.setenv("PRIV_TOKEN", PRIVATE_PASSWORD)
+            url = index.url("private").replace("http://", "http://alice:${PRIV_TOKEN}@")
+            reqs = root / "requirements.txt"
+            reqs.write_text(f"--extra-index-url {url}\n{reqs.read_text()}secretpkg\n")
         if lock:
             result = cli("lock", "--project", str(root))
             assert result.code == 0, result.err

@@ -133,7 +133,7 @@ def _check_platform(
             version = str(installed[name].get("version", ""))
             if not _satisfies(con, version):
                 report("constraint", name, f"constraint {con} is not met by {version}")
-    tags = set(platform.tags(python))
+    tags = platform.accepts(python)
     for installed_name, pkg in installed.items():
         if installed_name not in reached:
             report("extraneous", installed_name, "installed here but nothing requires it")
@@ -149,7 +149,7 @@ def _satisfies(req: Requirement, version: str) -> bool:
         return False
 
 
-def _usable_here(pkg: Mapping[str, Any], tags: set[Any]) -> bool:
+def _usable_here(pkg: Mapping[str, Any], tags: frozenset[Any]) -> bool:
     if any(k in pkg for k in ("sdist", "archive", "vcs", "directory")):
         return True
     for wheel in pkg.get("wheels", []):

@@ -12,6 +12,7 @@ from functools import cache
 
 from packaging import tags
 from packaging.markers import Environment
+from packaging.tags import Tag
 
 from podlock.errors import ConfigError, PodlockError
 
@@ -109,6 +110,10 @@ class Platform:
         """Wheel tags a CPython ``python`` interpreter accepts here, most preferred first."""
         return list(_tags_for(self, python))
 
+    def accepts(self, python: str) -> frozenset[Tag]:
+        """The same tags as a set, for membership tests (built once per platform/python)."""
+        return _accepted(self, python)
+
 
 @cache
 def _tags_for(platform: Platform, python: str) -> tuple[tags.Tag, ...]:
@@ -118,6 +123,11 @@ def _tags_for(platform: Platform, python: str) -> tuple[tags.Tag, ...]:
         *tags.cpython_tags(version, platforms=plats),
         *tags.compatible_tags(version, f"cp{version[0]}{version[1]}", plats),
     )
+
+
+@cache
+def _accepted(platform: Platform, python: str) -> frozenset[Tag]:
+    return frozenset(_tags_for(platform, python))
 
 
 def parse_python(text: str, *, where: str | None = None) -> str:

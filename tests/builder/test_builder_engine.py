@@ -216,13 +216,7 @@ def test_private_index_credentials_never_reach_the_image(
     engine: Engine, hello: Callable[..., Path], cli: Any, index: IndexServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    monkeypatch.setenv("PRIV_TOKEN", PRIVATE_PASSWORD)
-    private = index.url("private").replace("http://", "http://alice:${PRIV_TOKEN}@")
-    root = hello(lock=False)
-    (root / "requirements.txt").write_text(
-        f"--extra-index-url {private}\n" + (root / "requirements.txt").read_text() + "secretpkg\n"
-    )
-    assert cli("lock", "--project", str(root)).code == 0
+    root = hello(private=True)
     result = build_cli(cli, root, "--tag", "hello:private")
     assert result.code == 0, result.err
     assert PRIVATE_PASSWORD not in result.err + result.out

@@ -1,4 +1,4 @@
-"""Fixtures for the daemonless builder: a locked hello project, the base tarball, the engine
+"""Fixtures for the daemonless builder: the base tarball, the engine
 and the registries. Tests that need a real component skip locally when it is missing and
 fail under CI=true (the same rule as the builder's engine tests)."""
 
@@ -6,33 +6,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 from oci_helpers import ANON, AUTH, BASE_TAR
 
-from index_server import IndexServer
-from testkit import HELLO, project_config, skip_or_fail
-
-
-@pytest.fixture
-def hello(tmp_path: Path, index: IndexServer, cli: Any) -> Callable[..., Path]:
-    """``hello(where)``: a locked copy of fixtures/projects/hello at tmp_path/where/hello
-    (several per test, unlike the root conftest's)."""
-
-    def make(where: str = "a", *, lock: bool = True) -> Path:
-        dest = tmp_path / where / "hello"
-        shutil.copytree(HELLO, dest)
-        (dest / "podlock.toml").write_text(project_config(index))
-        if lock:
-            result = cli("lock", "--project", str(dest))
-            assert result.code == 0, result.err
-        return dest
-
-    return make
+from testkit import skip_or_fail
 
 
 @pytest.fixture

@@ -60,13 +60,15 @@ def wheel_entries(
     root = cache_dir() / "oci" / "installed"
     key = {w.sha256: tree_key(w, target, compiler_version if compiler else None) for w in wheels}
     trees = {w.sha256: root / key[w.sha256] for w in wheels}
-    missing = [w for w in wheels if _entries(trees[w.sha256], layer) is None]
+    found = {w.sha256: _entries(trees[w.sha256], layer) for w in wheels}
+    missing = [w for w in wheels if found[w.sha256] is None]
     if missing:
         _build(missing, paths, trees, target, compiler=compiler, layer=layer, reporter=reporter)
+        found.update({w.sha256: _entries(trees[w.sha256], layer) for w in missing})
     owner: dict[str, Wheel] = {}
     out: list[Entry] = []
     for wheel in sorted(wheels, key=lambda w: (w.package, w.filename)):
-        entries = _entries(trees[wheel.sha256], layer)
+        entries = found[wheel.sha256]
         if entries is None:
             raise LayerError(f"layer {layer}: the installed tree of {wheel.filename} vanished")
         for entry in entries:

@@ -112,7 +112,7 @@ def _fits(wheel: RawArtifact, platforms: frozenset[Platform], python: str) -> bo
         _, _, _, tags = parse_wheel_filename(wheel.filename)
     except InvalidWheelFilename:
         return False
-    return any(not tags.isdisjoint(p.tags(python)) for p in platforms)
+    return any(not tags.isdisjoint(p.accepts(python)) for p in platforms)
 
 
 def _check_coverage(

@@ -65,6 +65,7 @@ class UvBackend:
     def __init__(self, uv: str | None = None) -> None:
         self.uv = uv or uv_binary()
         self._fresh: dict[str, str] = {}  # page URL -> digest, fetched during this run
+        self._uv_identity: str | None = None
 
     def resolve(self, request: Request, reporter: Reporter) -> dict[str, list[Resolved]]:
         groups: dict[str, list[tuple[VariantRequirements, IndexPlan]]] = {}
@@ -186,10 +187,13 @@ class UvBackend:
         return done
 
     def _identity(self, env: Mapping[str, str]) -> str:
-        """uv's version and cache dir: a record made with other ones vouches for nothing."""
-        version = run([self.uv, "--version"], env=env).stdout.strip()
-        cache = run([self.uv, "cache", "dir"], env=env).stdout.strip()
-        return f"{version} {cache}"
+        """uv's version and cache dir: a record made with other ones vouches for nothing.
+        Asked once per backend (two subprocesses), not once per resolution round."""
+        if self._uv_identity is None:
+            version = run([self.uv, "--version"], env=env).stdout.strip()
+            cache = run([self.uv, "cache", "dir"], env=env).stdout.strip()
+            self._uv_identity = f"{version} {cache}"
+        return self._uv_identity
 
 
 def generated_project(

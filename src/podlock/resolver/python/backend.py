@@ -37,7 +37,7 @@ from podlock.resolver.python.consulted import Consulted, memory_path, recall, re
 from podlock.resolver.python.factory import Factory
 from podlock.resolver.python.http_cache import HttpClient
 from podlock.resolver.python.metadata import MetadataStore
-from podlock.resolver.python.pages import ProjectPages, accepted_tags
+from podlock.resolver.python.pages import ProjectPages
 from podlock.resolver.python.provider import PythonProvider
 from podlock.resolver.python.requirements import AnyRequirement, RequiresPython
 from podlock.runtime import VariantRequirements
@@ -228,7 +228,7 @@ def _resolved(cand: Candidate, platforms: frozenset[Platform], python: str) -> R
     wheels = tuple(
         raw(d)
         for d in sorted(cand.dists, key=lambda d: d.link.filename)
-        if d.tags and any(not d.tags.isdisjoint(accepted_tags(p, python)) for p in platforms)
+        if d.tags and any(not d.tags.isdisjoint(p.accepts(python)) for p in platforms)
     )
     sdists = sorted(
         (d for d in cand.dists if d.tags is None),

@@ -392,13 +392,7 @@ def _parse_tags(text: str) -> frozenset[Tag]:
 def _installs_on(text: str, platforms: tuple[Platform, ...], python: str) -> frozenset[Platform]:
     """The ``platforms`` on which a wheel tagged ``text`` installs for CPython ``python``."""
     tags = _parse_tags(text)
-    return frozenset(p for p in platforms if not tags.isdisjoint(accepted_tags(p, python)))
-
-
-@lru_cache(maxsize=64)
-def accepted_tags(platform: Platform, python: str) -> frozenset[Tag]:
-    """The wheel tags CPython ``python`` installs on ``platform``, as a set."""
-    return frozenset(platform.tags(python))
+    return frozenset(p for p in platforms if not tags.isdisjoint(p.accepts(python)))
 
 
 @lru_cache(maxsize=4096)

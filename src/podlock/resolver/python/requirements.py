@@ -64,11 +64,7 @@ class SpecifierRequirement:
         return allowed
 
     def is_satisfied_by(self, candidate: AnyCandidate) -> bool:
-        return (
-            isinstance(candidate, Candidate)
-            and candidate.identifier == self.identifier
-            and self.allows(candidate.version)
-        )
+        return _satisfies(self, candidate)
 
     def __str__(self) -> str:
         req = Requirement(str(self.requirement))
@@ -98,11 +94,7 @@ class ExplicitRequirement:
         return version == self.candidate.version
 
     def is_satisfied_by(self, candidate: AnyCandidate) -> bool:
-        return (
-            isinstance(candidate, Candidate)
-            and candidate.identifier == self.identifier
-            and self.allows(candidate.version)
-        )
+        return _satisfies(self, candidate)
 
     def __str__(self) -> str:
         return f"{self.candidate.name}=={self.candidate.version}"
@@ -138,3 +130,12 @@ class RequiresPython:
 
 
 AnyRequirement = SpecifierRequirement | ExplicitRequirement | RequiresPython
+
+
+def _satisfies(req: SpecifierRequirement | ExplicitRequirement, candidate: AnyCandidate) -> bool:
+    """A bare candidate of the requirement's name at a version it allows."""
+    return (
+        isinstance(candidate, Candidate)
+        and candidate.identifier == req.identifier
+        and req.allows(candidate.version)
+    )
