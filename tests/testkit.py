@@ -3,11 +3,13 @@ loads several, all called `conftest`)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +19,11 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 # The image-building tests' base (ci/engine.sh base-image) and sample project.
 BASE_IMAGE = os.environ.get("PODLOCK_TEST_BASE_IMAGE", "podlock-test/debian-python:bookworm")
+# The same base as a `docker save` tarball, for the daemonless builder (ci/engine.sh saves it).
+BASE_TAR = Path(
+    os.environ.get("PODLOCK_TEST_BASE_TAR", "/var/cache/podlock-ci/base-bookworm.docker.tar")
+)
+BASE_ARCHIVE = f"docker-archive:{BASE_TAR}"
 HELLO = ROOT / "fixtures" / "projects" / "hello"
 REGEN_GOLDEN = os.environ.get("PODLOCK_REGEN_GOLDEN") == "1"
 
@@ -80,3 +87,13 @@ def docker(*args: str, input: bytes | None = None) -> str:
     return subprocess.run(
         ["docker", *args], check=True, capture_output=True, input=input
     ).stdout.decode(errors="replace")
+
+
+def layout_manifest(layout: Path) -> dict[str, Any]:
+    index = json.loads((layout / "index.json").read_text())
+    digest = index["manifests"][0]["digest"].removeprefix("sha256:")
+    return json.loads((layout / "blobs" / "sha256" / digest).read_bytes())  # type: ignore[no-any-return]
+
+
+def blob(layout: Path, digest: str) -> bytes:
+    return (layout / "blobs" / "sha256" / digest.removeprefix("sha256:")).read_bytes()

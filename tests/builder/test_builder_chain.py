@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,11 @@ from podlock.builder.dockerfile import (
 )
 from podlock.builder.engine import Engine
 from podlock.builder.plan import Wheel
+from podlock.oci.build import build_oci
 from podlock.oci.install import Target
 from podlock.platforms import host_platform
 from podlock.reporter import ListReporter
+from testkit import BASE_ARCHIVE, blob, layout_manifest
 
 
 def test_host_uv_is_verified_against_its_wheel_record() -> None:
@@ -75,23 +78,25 @@ def test_chain_with_uv_copies_it_into_install_stages_only(hello: Callable[..., P
         assert f"COPY {UV} " in stage and UV not in image
 
 
-def test_chain_with_host_install_adds_one_tar_per_layer(hello: Callable[..., Path]) -> None:
+def test_chain_with_host_install_loads_one_layer_per_step(hello: Callable[..., Path]) -> None:
     p = planned(hello(), "cpu", heavy_bytes=MIB)
     host = HostInstall(target=Target(python=p.python), compiler="python3", compiler_version="3")
     steps = render_chain(p, "linux/amd64", host=host)
     for step in steps[1:-1]:
-        (tar,) = step.context.files.values()  # no wheels, no uv, no install stage
-        assert isinstance(tar, InstalledLayer) and tar.name == step.name
-        assert {w.package for w in tar.wheels} == {
+        assert not step.context.files  # no wheels, no uv, no install stage: nothing to send
+        layer = step.installed
+        assert isinstance(layer, InstalledLayer) and layer.name == step.name
+        assert {w.package for w in layer.wheels} == {
             w.package for w in p.layer(step.name).wheels["linux/amd64"]
         }
         lines = step.dockerfile(parent="P:1", installer="I:1").splitlines()
-        assert lines[1:] == ["FROM P:1", f"ADD layers/{step.name}.tar /"]
+        assert lines[1:] == ["FROM P:1", f"ADD layers/{step.name}.tar /"]  # what it amounts to
+    assert steps[0].installed is None and steps[-1].installed is None
     assert render_chain(p, "linux/amd64", host=host) == steps
-    # What the tar holds keys the step: another compiler, other trees, another key.
+    # What the layer holds keys the step: another compiler, other trees, another key.
     other = HostInstall(target=host.target, compiler="python3", compiler_version="4")
     again = render_chain(p, "linux/amd64", host=other)
-    assert [s.context for s in again[1:-1]] != [s.context for s in steps[1:-1]]
+    assert [s.installed for s in again[1:-1]] != [s.installed for s in steps[1:-1]]
 
 
 @pytest.mark.engine
@@ -108,6 +113,44 @@ def test_host_installed_layers_carry_bytecode_and_no_wheels(
 
 
 @pytest.mark.engine
+def test_host_installed_layers_are_loaded_as_podlock_wrote_them(
+    engine: Engine, hello: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Each host-installed layer reaches the engine as podlock's own tar: its diffID is the
+    one the daemonless builder gives the same layer, `docker history` names it, and loading
+    it again on the same parent gives the same image."""
+    root = hello()
+    build(root, "cpu", network="host", tag="hello:loaded", heavy_bytes=MIB, engine=engine)
+    build_oci(root, "cpu", base=BASE_ARCHIVE, output_dir=tmp_path / "oci", tag="v1",
+              heavy_bytes=MIB)  # fmt: skip
+    manifest = layout_manifest(tmp_path / "oci")
+    oci = json.loads(blob(tmp_path / "oci", manifest["config"]["digest"]))["rootfs"]["diff_ids"]
+    ours = layers("hello:loaded")
+    # engine: ..., install.sh, venv, runtime, heavy-bigpkg, deps, lock, code
+    # oci:    ..., venv, runtime, heavy-bigpkg, deps, lock + code
+    assert ours[-5:-2] == oci[-4:-1]
+    history = docker(
+        "history", "--no-trunc", "--format", "{{.CreatedBy}}|{{.Size}}", "hello:loaded"
+    )
+    loaded = [line for line in history.splitlines() if line.startswith("podlock: ")]
+    assert [line.split(" layer ")[1].split(":")[0] for line in loaded] == [
+        "deps", "heavy-bigpkg", "runtime"
+    ]  # fmt: skip
+    assert all(not line.endswith("|0B") for line in loaded)
+    again = ListReporter()
+    build(root, "cpu", network="host", tag="hello:loaded", heavy_bytes=MIB, engine=engine,
+          reporter=again)  # fmt: skip
+    (deps,) = (line.split()[-1] for line in again.infos if line.startswith("layer deps: reused"))
+    before = docker("inspect", "-f", "{{.Id}}", deps).strip()
+    docker("rmi", deps)  # the tag only: the project image still stands on it
+    again = ListReporter()
+    build(root, "cpu", network="host", tag="hello:loaded", heavy_bytes=MIB, engine=engine,
+          reporter=again)  # fmt: skip
+    assert f"layer deps: building {deps}" in again.infos
+    assert docker("inspect", "-f", "{{.Id}}", deps).strip() == before
+
+
+@pytest.mark.engine
 def test_second_build_builds_no_layer_and_shares_them(
     engine: Engine, hello: Callable[..., Path]
 ) -> None:
@@ -116,7 +159,7 @@ def test_second_build_builds_no_layer_and_shares_them(
     again = ListReporter()
     result = build(root, "cpu", network="host", tag="hello:chain2", heavy_bytes=MIB,
                    engine=engine, reporter=again)  # fmt: skip
-    assert not any(line.endswith(": building") for line in again.infos), again.infos
+    assert not any(": building " in line for line in again.infos), again.infos
     assert not any(line.startswith("downloading") for line in again.infos)
     reused = [line for line in again.infos if ": reused podlock-layers/" in line]
     assert len(reused) == 4  # base, runtime, heavy-bigpkg, deps

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import requests
-from oci_helpers import ANON, AUTH, BASE_TAR
+from oci_helpers import ANON, AUTH
 
-from testkit import skip_or_fail
+from testkit import BASE_TAR, skip_or_fail
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import zipfile
 from pathlib import Path
@@ -13,11 +11,9 @@ from podlock.oci.blobs import BlobStore
 from podlock.oci.build import build_oci
 from podlock.oci.layout import Built
 from podlock.oci.push import from_layout
+from testkit import BASE_ARCHIVE
 
-BASE_TAR = Path(
-    os.environ.get("PODLOCK_TEST_BASE_TAR", "/var/cache/podlock-ci/base-bookworm.docker.tar")
-)
-BASE = f"docker-archive:{BASE_TAR}"
+BASE = BASE_ARCHIVE
 ANON = "127.0.0.1:5000"
 AUTH = "127.0.0.1:5001"
 AUTH_USER, AUTH_PASSWORD = "podlock", "registry-secret"
@@ -57,13 +53,3 @@ def run(*argv: str) -> str:
     if done.returncode != 0:
         raise AssertionError(f"{argv} failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
     return done.stdout.decode(errors="replace")
-
-
-def layout_manifest(layout: Path) -> dict[str, Any]:
-    index = json.loads((layout / "index.json").read_text())
-    digest = index["manifests"][0]["digest"].removeprefix("sha256:")
-    return json.loads((layout / "blobs" / "sha256" / digest).read_bytes())  # type: ignore[no-any-return]
-
-
-def blob(layout: Path, digest: str) -> bytes:
-    return (layout / "blobs" / "sha256" / digest.removeprefix("sha256:")).read_bytes()

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import requests
-from oci_helpers import BASE, blob, layout_manifest, make_wheel, oci_build
+from oci_helpers import BASE, make_wheel, oci_build
 
 from index_server import PRIVATE_PASSWORD, IndexServer
 from podlock.builder.plan import Wheel
@@ -24,6 +24,7 @@ from podlock.oci.blobs import BlobStore
 from podlock.oci.fetch import fetch_all
 from podlock.oci.install import Target, install_wheels
 from podlock.oci.tarlayer import LayerError, tree
+from testkit import blob, layout_manifest
 
 
 def test_tampered_wheel_is_refused_and_never_cached(

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from oci_helpers import BASE, blob, layout_manifest, oci_build, run
+from oci_helpers import BASE, oci_build, run
 
 from podlock.lockfile import read_lock
-from testkit import skip_or_fail
+from testkit import blob, layout_manifest, skip_or_fail
 
 
 def build(cli: Any, root: Path, *extra: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from oci_helpers import BASE, layout_manifest, make_wheel
+from oci_helpers import BASE, make_wheel
 
 from podlock.builder.plan import Wheel
 from podlock.oci import installed
@@ -18,6 +18,7 @@ from podlock.oci.build import build_oci
 from podlock.oci.install import Target
 from podlock.oci.tarlayer import LayerError
 from podlock.reporter import NullReporter
+from testkit import layout_manifest
 
 TARGET = Target(python="3.11", interpreter="/usr/bin/python3.11")
 

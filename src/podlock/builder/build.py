@@ -28,22 +28,21 @@ from podlock.builder.dockerfile import (
     write_context,
 )
 from podlock.builder.engine import BuiltImage, Engine, ImageMissing
+from podlock.builder.loadlayer import layer_tarball
 from podlock.builder.plan import HEAVY_BYTES, PODLOCK_DIR, LayerPlan, Wheel, plan
 from podlock.builder.uvbin import UvBinary
 from podlock.builder.wheels import WheelCache
 from podlock.config import VariantConfig
 from podlock.errors import LockError, PodlockError
 from podlock.lockfile import LoadedLock
-from podlock.oci.fetch import fetch_all
+from podlock.oci.fetch import Fetcher, fetch_all
 from podlock.oci.install import Target, compiler_for
 from podlock.oci.installed import wheel_entries
 from podlock.oci.tarlayer import (
     Entry,
-    entry_chunks,
     file,
-    nested_chunks,
     normalised,
-    tar_end,
+    tar_chunks,
 )
 from podlock.platforms import Platform
 from podlock.project import Inputs, discover
@@ -149,14 +148,10 @@ def write(
     write_context(context, out, code_root=project.plan.code.root, wheel_path=cache.path)
 
 
-def context_stream(
-    context: Context, *, code_root: Path, cache: WheelCache, layers: HostLayers | None
-) -> Iterator[bytes]:
+def context_stream(context: Context, *, code_root: Path, cache: WheelCache) -> Iterator[bytes]:
     """The context as the tar the engine reads, streamed to it: nothing is copied on disk
-    first (an installed layer's tar goes from its trees straight into the stream). Same
-    content, modes and mtimes as ``write_context`` would leave on disk."""
+    first. Same content, modes and mtimes as ``write_context`` would leave on disk."""
     entries: list[Entry] = []
-    nested: dict[str, InstalledLayer] = {}
     for rel, source in context.all_files().items():
         if isinstance(source, bytes):
             entries.append(file(rel, source))
@@ -164,23 +159,9 @@ def context_stream(
             entries.append(file(rel, cache.path(source)))
         elif isinstance(source, UvBinary):
             entries.append(file(rel, source.read(), executable=True))
-        elif isinstance(source, InstalledLayer):
-            nested[rel] = source
-            entries.append(file(rel, b""))  # its place in the order; streamed below
         else:
             entries.append(file(rel, code_root / source.path, executable=source.executable))
-    total = 0
-    for entry in normalised(entries):
-        if entry.path in nested:
-            if layers is None:
-                raise PodlockError(f"layer {nested[entry.path].name} is installed on the host")
-            chunks = nested_chunks(entry.path, layers.entries(nested[entry.path]), mtime=EPOCH)
-        else:
-            chunks = entry_chunks(entry, mtime=EPOCH)
-        for chunk in chunks:
-            total += len(chunk)
-            yield chunk
-    yield tar_end(total)
+    yield from tar_chunks(normalised(entries), mtime=EPOCH)
 
 
 def host_install(python: str) -> HostInstall | None:
@@ -194,22 +175,25 @@ def host_install(python: str) -> HostInstall | None:
 
 class HostLayers:
     """The installed trees of the chain's host-installed layers, prepared in a background
-    thread, in order, while the engine builds the layers below; then streamed as tars."""
+    thread, in order, while the engine takes in the layers below; then each is loaded into
+    the engine as one layer. Every layer's wheels start downloading at once, so a layer
+    waits only for its own."""
 
     def __init__(self, cache: WheelCache, host: HostInstall, reporter: Reporter) -> None:
-        self.cache = cache
         self.host = host
         self.reporter = reporter
+        self._fetcher = Fetcher(cache, reporter)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="podlock-layers")
         self._jobs: dict[str, Future[list[Entry]]] = {}
 
     def prepare(self, layers: list[InstalledLayer]) -> None:
-        for layer in layers:
-            if layer.sha256 not in self._jobs:
-                self._jobs[layer.sha256] = self._pool.submit(self._entries, layer)
+        new = [layer for layer in layers if layer.sha256 not in self._jobs]
+        self._fetcher.start(w for layer in new for w in layer.wheels)
+        for layer in new:
+            self._jobs[layer.sha256] = self._pool.submit(self._entries, layer)
 
     def _entries(self, layer: InstalledLayer) -> list[Entry]:
-        paths = fetch_all(self.cache, layer.wheels, self.reporter)
+        paths = self._fetcher.paths(layer.wheels)
         return wheel_entries(
             layer.wheels,
             paths,
@@ -225,8 +209,26 @@ class HostLayers:
         self.prepare([layer])
         return normalised(self._jobs[layer.sha256].result())
 
+    def load(self, step: ChainStep, parent: str, tag: str, engine: Engine) -> None:
+        """Load ``step``'s layer into ``engine`` on top of ``parent``, tagged ``tag``."""
+        assert step.installed is not None
+        info = engine.image(parent)
+        if info is None:
+            raise ImageMissing(parent, what="the layer below " + step.name)
+        comment = step.context.dockerfile.splitlines()[0].lstrip("# ")
+        tarball = layer_tarball(
+            info,
+            engine.history(parent),
+            self.entries(step.installed),
+            tag=tag,
+            created_by=f"podlock: {comment}",
+            mtime=EPOCH,
+        )
+        engine.load(tarball)
+
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._fetcher.close()
 
 
 def build(
@@ -325,8 +327,8 @@ def _build_chain(
     the image it starts from (by ID, so a rebuilt parent means new keys above it) and the
     step's Dockerfile and files (wheels by sha256). A step whose image exists is not built
     at all, its wheels not even fetched, and projects that lock the same runtime on the
-    same base share its images. Once one host-installed layer must be built, every one
-    above it will be too (their parent changed): ``layers`` starts preparing them all."""
+    same base share its images. Once one step must be built, every one above it will be
+    too (their parent changed): ``layers`` starts preparing all their trees."""
     cache = wheel_cache(project)
     ids: dict[str, str] = {}  # ref -> image ID ("" when absent): each image inspected once
 
@@ -339,9 +341,7 @@ def _build_chain(
     def build_step(context: Context) -> BuiltImage:
         wheels = [s for s in context.files.values() if isinstance(s, Wheel)]
         fetch_all(cache, wheels, reporter)
-        stream = context_stream(
-            context, code_root=project.plan.code.root, cache=cache, layers=layers
-        )
+        stream = context_stream(context, code_root=project.plan.code.root, cache=cache)
         return engine.build(stream, network=network, reporter=reporter, nocache=no_cache)
 
     parent = installer = project.plan.base_image
@@ -358,19 +358,21 @@ def _build_chain(
                 cached_steps=reused + built.cached_steps,
                 steps=reused + built_steps + built.steps,
             )
-        key = _step_key({ref: image_id(ref) for ref in (parent, installer)}, context)
+        key = _step_key({ref: image_id(ref) for ref in (parent, installer)}, context, step)
         tag = f"podlock-layers/{step.name}:{key}"
         if not no_cache and image_id(tag):
             reporter.info(f"layer {step.name}: reused {tag}")
             reused += 1
         else:
-            reporter.info(f"layer {step.name}: building")
+            reporter.info(f"layer {step.name}: building {tag}")
             if layers:
-                layers.prepare(
-                    [f for s in steps[i:] for f in s.context.files.values()
-                     if isinstance(f, InstalledLayer)]
-                )  # fmt: skip
-            engine.tag(build_step(context).id, tag)
+                layers.prepare([s.installed for s in steps[i:] if s.installed is not None])
+            if step.installed is not None:
+                if layers is None:
+                    raise PodlockError(f"layer {step.name} is installed on the host, but no host")
+                layers.load(step, parent, tag, engine)
+            else:
+                engine.tag(build_step(context).id, tag)
             ids.pop(tag, None)
             built_steps += 1
         parent = tag
@@ -379,12 +381,14 @@ def _build_chain(
     raise AssertionError("render_chain ends with the final step")
 
 
-def _step_key(images: dict[str, str], context: Context) -> str:
+def _step_key(images: dict[str, str], context: Context, step: ChainStep) -> str:
     """``images``: the refs the step starts from, each with its image ID."""
     key = hashlib.sha256()
     for ref, image_id in images.items():
         key.update(f"{ref}\0{image_id}\0".encode())
     _hash_context(key, context)
+    if step.installed is not None:
+        key.update(f"\0installed\0{step.installed.sha256}".encode())
     return key.hexdigest()[:24]
 
 
@@ -399,7 +403,7 @@ def _hash_context(digest: hashlib._Hash, context: Context) -> None:
 def _content_key(source: FileSource) -> str:
     if isinstance(source, bytes):
         return hashlib.sha256(source).hexdigest()
-    if isinstance(source, Wheel | UvBinary | InstalledLayer):
+    if isinstance(source, Wheel | UvBinary):
         return source.sha256
     raise TypeError(f"dependency layers hold no {type(source).__name__}")
 

@@ -50,16 +50,16 @@ class HostInstall:
 
 @dataclass(frozen=True, kw_only=True)
 class InstalledLayer:
-    """A wheel layer installed on the host, shipped as one tar that its step ADDs: no
-    install stage and one commit per layer. ``sha256`` names what the tar holds (the
-    wheels' installed-tree keys), so it keys the step without reading anything."""
+    """A wheel layer installed on the host and handed to the engine as one layer: no
+    install stage, no build. ``sha256`` names what the layer holds (the wheels'
+    installed-tree keys), so it keys the step without reading anything."""
 
     name: str
     wheels: tuple[Wheel, ...]
     sha256: str
 
 
-FileSource = bytes | Wheel | CodeFile | UvBinary | InstalledLayer
+FileSource = bytes | Wheel | CodeFile | UvBinary
 # In chain steps, where the previous step's image and the install stage's base go.
 PARENT = "@@podlock-parent@@"
 INSTALLER = "@@podlock-installer@@"
@@ -150,11 +150,14 @@ def _image_lines(
 @dataclass(frozen=True, kw_only=True)
 class ChainStep:
     """One build of ``render_chain``: its Dockerfile names the previous step's image as
-    ``PARENT`` (and the base step's image as ``INSTALLER``); ``final`` is the project image."""
+    ``PARENT`` (and the base step's image as ``INSTALLER``); ``final`` is the project image.
+    A step with ``installed`` is not built: that layer is loaded as is, and the Dockerfile
+    (with no context) says what the image is."""
 
     name: str
     context: Context
     final: bool = False
+    installed: InstalledLayer | None = None
 
     def dockerfile(self, *, parent: str, installer: str) -> str:
         return self.context.dockerfile.replace(PARENT, parent).replace(INSTALLER, installer)
@@ -174,8 +177,8 @@ def render_chain(
     build with its own context, so the engine can skip a layer whose image already exists
     and a code change sends only the code: the final step's context has no wheels.
 
-    With ``host``, each wheel layer is installed on the host and ADDed as one tar (one
-    commit); without, it is installed in a stage of its own and copied over (two)."""
+    With ``host``, each wheel layer is installed on the host and loaded into the engine as
+    one layer (no build); without, it is installed in a stage of its own and copied over."""
     _check_platform(plan, platform)
     base_files: dict[str, FileSource] = {"podlock/install.sh": INSTALL_SH.encode()}
     # No project name here: projects on the same base share this step and all above it.
@@ -188,18 +191,19 @@ def render_chain(
             continue
         files: dict[str, FileSource] = {}
         if host is not None:
-            tar = f"layers/{layer.name}.tar"
-            files[tar] = installed_layer(layer.name, wheels, host)
             lines = [
                 f"{_layer_comment(layer, wheels)}, installed by podlock, bytecode included",
                 f"FROM {PARENT}",
-                f"ADD {tar} /",
+                f"ADD layers/{layer.name}.tar /",
             ]
-        else:
-            _layer_files(files, layer, wheels, platform, plan.python)
-            lines = [_layer_comment(layer, wheels), f"FROM {INSTALLER} AS podlock-install"]
-            lines += _install_lines(layer, files, uv)
-            lines += [f"FROM {PARENT}", f"COPY --from=podlock-install {VENV}/ {VENV}/"]
+            installed = installed_layer(layer.name, wheels, host)
+            step = ChainStep(name=layer.name, context=_context(lines, {}), installed=installed)
+            steps.append(step)
+            continue
+        _layer_files(files, layer, wheels, platform, plan.python)
+        lines = [_layer_comment(layer, wheels), f"FROM {INSTALLER} AS podlock-install"]
+        lines += _install_lines(layer, files, uv)
+        lines += [f"FROM {PARENT}", f"COPY --from=podlock-install {VENV}/ {VENV}/"]
         steps.append(ChainStep(name=layer.name, context=_context(lines, files)))
     final_files: dict[str, FileSource] = {}
     final_lines = [f"FROM {PARENT}", *_image_lines(plan, platform, "bundled", final_files)]
@@ -355,8 +359,6 @@ def write_context(
         elif isinstance(source, UvBinary):
             dest.write_bytes(source.read())
             os.chmod(dest, 0o755)
-        elif isinstance(source, InstalledLayer):
-            raise PodlockError(f"layer {source.name} is installed on the host: it is streamed")
         else:
             shutil.copyfile(code_root / source.path, dest)
             os.chmod(dest, 0o755 if source.executable else 0o644)

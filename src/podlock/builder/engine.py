@@ -13,7 +13,7 @@ import tarfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import docker  # type: ignore[import-untyped]
 import docker.errors  # type: ignore[import-untyped]
@@ -165,6 +165,27 @@ class Engine:
                 raise BuildFailed("the build ended without an image", step=step, log="".join(log))
             image_id = m.group(1)
         return BuiltImage(id=image_id, cached_steps=cached, steps=steps)
+
+    def history(self, ref: str) -> list[Mapping[str, Any]]:
+        """``docker history`` of ``ref``: newest entry first."""
+        return list(self.client.api.history(ref))
+
+    def load(self, tarball: Iterable[bytes] | BinaryIO) -> list[str]:
+        """``docker load`` ``tarball`` (a file or a stream of chunks); returns the engine's
+        messages. The engine tags the image only once all of it is in."""
+        messages: list[str] = []
+        try:
+            for message in self.client.api.load_image(tarball) or []:
+                if not isinstance(message, dict):
+                    continue
+                if message.get("error") or message.get("errorDetail"):
+                    detail = message.get("error") or message["errorDetail"].get("message")
+                    raise PodlockError(f"docker load failed: {detail}")
+                if message.get("stream"):
+                    messages.append(str(message["stream"]).strip())
+        except docker.errors.APIError as exc:
+            raise PodlockError(f"docker load failed: {exc.explanation or exc}") from None
+        return messages
 
     def relabel(self, image_id: str, labels: Mapping[str, str]) -> str:
         """A config-only child of ``image_id`` with ``labels`` added (no new layer)."""

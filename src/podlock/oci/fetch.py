@@ -14,7 +14,7 @@ import hashlib
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -61,17 +61,47 @@ def fetch_all(
     cache: WheelCache, wheels: Iterable[Wheel], reporter: Reporter | None = None
 ) -> dict[str, Path]:
     """Every wheel present and verified; sha256 -> path. The first failure is raised."""
-    reporter = reporter or NullReporter()
-    unique = {w.sha256: w for w in wheels}
-    todo = [w for w in unique.values() if not cache.path(w).is_file()]
-    if todo:
-        progress = Progress(sum(w.size for w in todo), len(todo), reporter)
-        reporter.info(f"downloading {len(todo)} wheels ({progress.total / 1e6:.1f} MB)")
-        session = requests.Session()
-        with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            for _ in pool.map(lambda w: fetch(cache, w, session, progress), todo):
-                pass
-    return {sha: cache.path(w) for sha, w in unique.items()}
+    with Fetcher(cache, reporter) as fetcher:
+        return fetcher.paths(wheels)
+
+
+class Fetcher:
+    """Downloads started ahead of need: ``start`` queues wheels (``WORKERS`` download at a
+    time, in the order given), ``paths`` waits for just the ones it names. A builder starts
+    every wheel it will install, then installs each layer as soon as its own are here."""
+
+    def __init__(self, cache: WheelCache, reporter: Reporter | None = None) -> None:
+        self.cache = cache
+        self.reporter = reporter or NullReporter()
+        self._session = requests.Session()
+        self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="podlock-fetch")
+        self._jobs: dict[str, Future[Path]] = {}
+
+    def start(self, wheels: Iterable[Wheel]) -> None:
+        todo = {w.sha256: w for w in wheels if w.sha256 not in self._jobs}
+        missing = [w for w in todo.values() if not self.cache.path(w).is_file()]
+        progress = None
+        if missing:
+            progress = Progress(sum(w.size for w in missing), len(missing), self.reporter)
+            self.reporter.info(f"downloading {len(missing)} wheels ({progress.total / 1e6:.1f} MB)")
+        for sha, wheel in todo.items():
+            self._jobs[sha] = self._pool.submit(fetch, self.cache, wheel, self._session, progress)
+
+    def paths(self, wheels: Iterable[Wheel]) -> dict[str, Path]:
+        """sha256 -> path of each of ``wheels``, present and verified (started if need be)."""
+        unique = {w.sha256: w for w in wheels}
+        self.start(unique.values())
+        return {sha: self._jobs[sha].result() for sha in unique}
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._session.close()
+
+    def __enter__(self) -> Fetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def fetch(

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from podlock.errors import PodlockError
 from podlock.oci.blobs import BlobStore
 from podlock.oci.image import PlatformImage
 from podlock.oci.model import INDEX, REF_NAME, Descriptor, canonical, hex_of
@@ -135,13 +134,5 @@ def load(tarball: Path) -> str:
     """``docker load`` the tarball into the reachable engine; returns what it reported."""
     from podlock.builder.engine import Engine
 
-    engine = Engine.connect()
     with open(tarball, "rb") as fh:
-        messages = engine.client.api.load_image(fh)
-    lines = []
-    for message in messages or []:
-        if isinstance(message, dict) and message.get("error"):
-            raise PodlockError(f"docker load failed: {message['error']}")
-        if isinstance(message, dict) and message.get("stream"):
-            lines.append(str(message["stream"]).strip())
-    return "; ".join(lines)
+        return "; ".join(Engine.connect().load(fh))
