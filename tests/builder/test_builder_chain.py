@@ -14,6 +14,7 @@ from builder_helpers import BASE_IMAGE, check_golden, docker
 from test_builder_engine import layers
 from test_builder_plan import MIB, planned
 
+from podlock.builder import build as build_module
 from podlock.builder import uvbin
 from podlock.builder.build import build
 from podlock.builder.dockerfile import (
@@ -100,16 +101,25 @@ def test_chain_with_host_install_loads_one_layer_per_step(hello: Callable[..., P
 
 
 @pytest.mark.engine
+@pytest.mark.parametrize("load", [True, False], ids=["load", "add"])
 def test_host_installed_layers_carry_bytecode_and_no_wheels(
-    engine: Engine, hello: Callable[..., Path]
+    engine: Engine, hello: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, load: bool
 ) -> None:
+    """Loaded as is, or (on an engine that cannot stack a loaded layer) ADDed from the
+    context: the same files either way."""
+    monkeypatch.setattr(Engine, "stacks_loaded_layers", lambda self: load)
     root = hello()
-    build(root, "cpu", network="host", tag="hello:host", heavy_bytes=MIB, engine=engine)
+    reporter = ListReporter()
+    build(root, "cpu", network="host", tag="hello:host", heavy_bytes=MIB, engine=engine,
+          no_cache=True, reporter=reporter)  # fmt: skip
+    assert ("layer deps: loaded" in reporter.infos) == load
     found = docker("run", "--rm", "--network", "none", "hello:host", "sh", "-c",
                    "find /opt/venv -name '*.pyc' | wc -l; find /opt /app /tmp -name '*.whl' | wc -l")  # fmt: skip
     pyc, whl = (int(n) for n in found.split())
     assert pyc > 0 and whl == 0
     assert "layers/" not in docker("history", "--no-trunc", "hello:host")  # no tar left behind
+    out = docker("run", "--rm", "--network", "none", "hello:host", "python", "main.py")
+    assert "hello from the hello fixture" in out
 
 
 @pytest.mark.engine
@@ -148,6 +158,39 @@ def test_host_installed_layers_are_loaded_as_podlock_wrote_them(
           reporter=again)  # fmt: skip
     assert f"layer deps: building {deps}" in again.infos
     assert docker("inspect", "-f", "{{.Id}}", deps).strip() == before
+
+
+@pytest.mark.engine
+def test_an_interrupted_load_tags_nothing(
+    engine: Engine, hello: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cut off halfway through a layer's tarball, the engine keeps no image of it: the
+    next build loads the layer again, whole."""
+    root = hello()
+    real = build_module.layer_tarball
+
+    def cut(*args: Any, **kwargs: Any) -> Any:
+        sent = 0
+        for chunk in real(*args, **kwargs):
+            yield chunk
+            sent += len(chunk)
+            if sent > 4096:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(build_module, "layer_tarball", cut)
+    reporter = ListReporter()
+    with pytest.raises(KeyboardInterrupt):
+        build(root, "cpu", network="host", tag="hello:cut", heavy_bytes=MIB, engine=engine,
+              no_cache=True, reporter=reporter)  # fmt: skip
+    (tag,) = (line.split()[-1] for line in reporter.infos if line.startswith("layer runtime: b"))
+    assert not docker("images", "-q", tag).strip()
+    monkeypatch.setattr(build_module, "layer_tarball", real)
+    again = ListReporter()
+    build(root, "cpu", network="host", tag="hello:cut", heavy_bytes=MIB, engine=engine,
+          reporter=again)  # fmt: skip
+    assert f"layer runtime: building {tag}" in again.infos
+    out = docker("run", "--rm", "--network", "none", "hello:cut", "python", "main.py")
+    assert "hello from the hello fixture" in out
 
 
 @pytest.mark.engine

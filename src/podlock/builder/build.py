@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -40,9 +40,11 @@ from podlock.oci.install import Target, compiler_for
 from podlock.oci.installed import wheel_entries
 from podlock.oci.tarlayer import (
     Entry,
+    entry_chunks,
     file,
+    nested_chunks,
     normalised,
-    tar_chunks,
+    tar_end,
 )
 from podlock.platforms import Platform
 from podlock.project import Inputs, discover
@@ -148,10 +150,18 @@ def write(
     write_context(context, out, code_root=project.plan.code.root, wheel_path=cache.path)
 
 
-def context_stream(context: Context, *, code_root: Path, cache: WheelCache) -> Iterator[bytes]:
+def context_stream(
+    context: Context,
+    *,
+    code_root: Path,
+    cache: WheelCache,
+    nested: Mapping[str, Sequence[Entry]] | None = None,
+) -> Iterator[bytes]:
     """The context as the tar the engine reads, streamed to it: nothing is copied on disk
-    first. Same content, modes and mtimes as ``write_context`` would leave on disk."""
-    entries: list[Entry] = []
+    first. Same content, modes and mtimes as ``write_context`` would leave on disk, plus
+    ``nested``: path -> the entries of a tar placed there (made as it streams)."""
+    nested = nested or {}
+    entries = [file(rel, b"") for rel in nested]  # their places in the order
     for rel, source in context.all_files().items():
         if isinstance(source, bytes):
             entries.append(file(rel, source))
@@ -161,7 +171,16 @@ def context_stream(context: Context, *, code_root: Path, cache: WheelCache) -> I
             entries.append(file(rel, source.read(), executable=True))
         else:
             entries.append(file(rel, code_root / source.path, executable=source.executable))
-    yield from tar_chunks(normalised(entries), mtime=EPOCH)
+    total = 0
+    for entry in normalised(entries):
+        if entry.path in nested:
+            chunks = nested_chunks(entry.path, nested[entry.path], mtime=EPOCH)
+        else:
+            chunks = entry_chunks(entry, mtime=EPOCH)
+        for chunk in chunks:
+            total += len(chunk)
+            yield chunk
+    yield tar_end(total)
 
 
 def host_install(python: str) -> HostInstall | None:
@@ -176,8 +195,9 @@ def host_install(python: str) -> HostInstall | None:
 class HostLayers:
     """The installed trees of the chain's host-installed layers, prepared in a background
     thread, in order, while the engine takes in the layers below; then each is loaded into
-    the engine as one layer. Every layer's wheels start downloading at once, so a layer
-    waits only for its own."""
+    the engine as one layer (or, where the engine cannot stack a loaded layer on an image
+    it has, streamed as the tar its step's Dockerfile ADDs). Every layer's wheels start
+    downloading at once, so a layer waits only for its own."""
 
     def __init__(self, cache: WheelCache, host: HostInstall, reporter: Reporter) -> None:
         self.host = host
@@ -225,6 +245,7 @@ class HostLayers:
             mtime=EPOCH,
         )
         engine.load(tarball)
+        self.reporter.info(f"layer {step.name}: loaded")
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -338,10 +359,17 @@ def _build_chain(
             ids[ref] = str(info["Id"]) if info else ""
         return ids[ref]
 
-    def build_step(context: Context) -> BuiltImage:
+    def build_step(context: Context, installed: InstalledLayer | None = None) -> BuiltImage:
         wheels = [s for s in context.files.values() if isinstance(s, Wheel)]
         fetch_all(cache, wheels, reporter)
-        stream = context_stream(context, code_root=project.plan.code.root, cache=cache)
+        nested = {}
+        if installed is not None:
+            if layers is None:
+                raise PodlockError(f"layer {installed.name} is installed on the host, but no host")
+            nested[installed.context_path] = layers.entries(installed)
+        stream = context_stream(
+            context, code_root=project.plan.code.root, cache=cache, nested=nested
+        )
         return engine.build(stream, network=network, reporter=reporter, nocache=no_cache)
 
     parent = installer = project.plan.base_image
@@ -358,7 +386,8 @@ def _build_chain(
                 cached_steps=reused + built.cached_steps,
                 steps=reused + built_steps + built.steps,
             )
-        key = _step_key({ref: image_id(ref) for ref in (parent, installer)}, context, step)
+        load = step.installed is not None and layers is not None and engine.stacks_loaded_layers()
+        key = _step_key({ref: image_id(ref) for ref in (parent, installer)}, context, step, load)
         tag = f"podlock-layers/{step.name}:{key}"
         if not no_cache and image_id(tag):
             reporter.info(f"layer {step.name}: reused {tag}")
@@ -367,12 +396,10 @@ def _build_chain(
             reporter.info(f"layer {step.name}: building {tag}")
             if layers:
                 layers.prepare([s.installed for s in steps[i:] if s.installed is not None])
-            if step.installed is not None:
-                if layers is None:
-                    raise PodlockError(f"layer {step.name} is installed on the host, but no host")
+            if load and layers:
                 layers.load(step, parent, tag, engine)
             else:
-                engine.tag(build_step(context).id, tag)
+                engine.tag(build_step(context, step.installed).id, tag)
             ids.pop(tag, None)
             built_steps += 1
         parent = tag
@@ -381,14 +408,16 @@ def _build_chain(
     raise AssertionError("render_chain ends with the final step")
 
 
-def _step_key(images: dict[str, str], context: Context, step: ChainStep) -> str:
-    """``images``: the refs the step starts from, each with its image ID."""
+def _step_key(images: dict[str, str], context: Context, step: ChainStep, load: bool) -> str:
+    """``images``: the refs the step starts from, each with its image ID. A loaded layer
+    and an ADDed one hold the same files in different tars: each has its own key."""
     key = hashlib.sha256()
     for ref, image_id in images.items():
         key.update(f"{ref}\0{image_id}\0".encode())
     _hash_context(key, context)
     if step.installed is not None:
-        key.update(f"\0installed\0{step.installed.sha256}".encode())
+        how = "load" if load else "add"
+        key.update(f"\0installed\0{step.installed.sha256}\0{how}".encode())
     return key.hexdigest()[:24]
 
 

@@ -58,6 +58,11 @@ class InstalledLayer:
     wheels: tuple[Wheel, ...]
     sha256: str
 
+    @property
+    def context_path(self) -> str:
+        """Where its tar goes in a build context, for the step's ``ADD``."""
+        return f"layers/{self.name}.tar"
+
 
 FileSource = bytes | Wheel | CodeFile | UvBinary
 # In chain steps, where the previous step's image and the install stage's base go.
@@ -151,8 +156,8 @@ def _image_lines(
 class ChainStep:
     """One build of ``render_chain``: its Dockerfile names the previous step's image as
     ``PARENT`` (and the base step's image as ``INSTALLER``); ``final`` is the project image.
-    A step with ``installed`` is not built: that layer is loaded as is, and the Dockerfile
-    (with no context) says what the image is."""
+    A step with ``installed`` has no files: its Dockerfile ADDs that layer's tar, which is
+    made as the context streams; an engine that can is handed the layer as is instead."""
 
     name: str
     context: Context
@@ -191,12 +196,12 @@ def render_chain(
             continue
         files: dict[str, FileSource] = {}
         if host is not None:
+            installed = installed_layer(layer.name, wheels, host)
             lines = [
                 f"{_layer_comment(layer, wheels)}, installed by podlock, bytecode included",
                 f"FROM {PARENT}",
-                f"ADD layers/{layer.name}.tar /",
+                f"ADD {installed.context_path} /",
             ]
-            installed = installed_layer(layer.name, wheels, host)
             step = ChainStep(name=layer.name, context=_context(lines, {}), installed=installed)
             steps.append(step)
             continue

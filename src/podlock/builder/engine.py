@@ -63,6 +63,7 @@ class Engine:
 
     def __init__(self, client: docker.DockerClient) -> None:
         self.client = client
+        self._stacks: bool | None = None
 
     @classmethod
     def connect(cls, *, timeout: int = 600) -> Engine:
@@ -165,6 +166,15 @@ class Engine:
                 raise BuildFailed("the build ended without an image", step=step, log="".join(log))
             image_id = m.group(1)
         return BuiltImage(id=image_id, cached_steps=cached, steps=steps)
+
+    def stacks_loaded_layers(self) -> bool:
+        """Whether ``docker load`` takes an image whose lower layers it already has without
+        them in the tarball: the classic image store (overlay2 and the other graph drivers)
+        does; the containerd image store wants every layer sent."""
+        if self._stacks is None:
+            status = dict(self.client.info().get("DriverStatus") or [])
+            self._stacks = "io.containerd.snapshotter" not in str(status.get("driver-type", ""))
+        return self._stacks
 
     def history(self, ref: str) -> list[Mapping[str, Any]]:
         """``docker history`` of ``ref``: newest entry first."""
