@@ -34,6 +34,12 @@ from podlock.reporter import ListReporter
 from testkit import BASE_ARCHIVE, blob, layout_manifest
 
 
+def says_hello(ref: str) -> None:
+    """The image runs the fixture project with no network."""
+    out = docker("run", "--rm", "--network", "none", ref, "python", "main.py")
+    assert "hello from the hello fixture" in out
+
+
 def test_host_uv_is_verified_against_its_wheel_record() -> None:
     found = uvbin.for_platform(str(host_platform()))
     assert found is not None
@@ -118,8 +124,7 @@ def test_host_installed_layers_carry_bytecode_and_no_wheels(
     pyc, whl = (int(n) for n in found.split())
     assert pyc > 0 and whl == 0
     assert "layers/" not in docker("history", "--no-trunc", "hello:host")  # no tar left behind
-    out = docker("run", "--rm", "--network", "none", "hello:host", "python", "main.py")
-    assert "hello from the hello fixture" in out
+    says_hello("hello:host")
 
 
 @pytest.mark.engine
@@ -189,8 +194,7 @@ def test_an_interrupted_load_tags_nothing(
     build(root, "cpu", network="host", tag="hello:cut", heavy_bytes=MIB, engine=engine,
           reporter=again)  # fmt: skip
     assert f"layer runtime: building {tag}" in again.infos
-    out = docker("run", "--rm", "--network", "none", "hello:cut", "python", "main.py")
-    assert "hello from the hello fixture" in out
+    says_hello("hello:cut")
 
 
 @pytest.mark.engine
@@ -209,8 +213,7 @@ def test_second_build_builds_no_layer_and_shares_them(
     assert result.cached_steps >= 4
     # the installer never reaches the image, and the image runs offline
     assert "uv" not in docker("run", "--rm", "hello:chain2", "ls", "/opt/podlock").split()
-    out = docker("run", "--rm", "--network", "none", "hello:chain2", "python", "main.py")
-    assert "hello from the hello fixture" in out
+    says_hello("hello:chain2")
 
 
 @pytest.mark.engine
