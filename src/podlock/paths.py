@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -12,3 +13,10 @@ def cache_dir() -> Path:
         return Path(explicit)
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "podlock"
+
+
+def mark_used(path: Path) -> None:
+    """Set ``path``'s mtime to now: a cache entry's time of last use, which ``podlock prune``
+    goes by. A cache on a read-only disk just keeps its old times."""
+    with contextlib.suppress(OSError):
+        os.utime(path)

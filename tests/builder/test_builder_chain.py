@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,9 @@ from podlock.builder.engine import Engine
 from podlock.builder.plan import Wheel
 from podlock.oci.build import build_oci
 from podlock.oci.install import Target
+from podlock.paths import cache_dir
 from podlock.platforms import host_platform
+from podlock.prune import prune
 from podlock.reporter import ListReporter
 from testkit import BASE_ARCHIVE, blob, layout_manifest
 
@@ -195,6 +199,29 @@ def test_an_interrupted_load_tags_nothing(
           reporter=again)  # fmt: skip
     assert f"layer runtime: building {tag}" in again.infos
     says_hello("hello:cut")
+
+
+@pytest.mark.engine
+def test_prune_untags_the_layer_images_no_build_used_lately(
+    engine: Engine, hello: Callable[..., Path]
+) -> None:
+    root = hello()
+    reporter = ListReporter()
+    build(root, "cpu", network="host", tag="hello:prune", heavy_bytes=MIB, engine=engine,
+          reporter=reporter)  # fmt: skip
+    used = [line.split()[-1] for line in reporter.infos if "podlock-layers/" in line]
+    (runtime,) = (tag for tag in used if tag.startswith("podlock-layers/runtime:"))
+    marker = cache_dir() / "engine-layers" / runtime.removeprefix("podlock-layers/")
+    old = time.time() - 40 * 86400
+    os.utime(marker, (old, old))
+    removed = [r.name for r in prune(30, engine=engine) if r.what == "layer image"]
+    assert runtime in removed and not (set(used) - {runtime}) & set(removed)
+    assert not docker("images", "-q", runtime).strip()
+    says_hello("hello:prune")  # the image stands on its layers still
+    again = ListReporter()
+    build(root, "cpu", network="host", tag="hello:prune", heavy_bytes=MIB, engine=engine,
+          reporter=again)  # fmt: skip
+    assert f"layer runtime: building {runtime}" in again.infos
 
 
 @pytest.mark.engine

@@ -48,6 +48,7 @@ from podlock.oci.tarlayer import (
 )
 from podlock.platforms import Platform
 from podlock.project import Inputs, discover
+from podlock.prune import LAYER_REPO, mark_layer_image
 from podlock.reporter import NullReporter, Reporter
 from podlock.resolver.indexes import auth_headers, index_plan
 from podlock.resolver.pipeline import check
@@ -388,7 +389,8 @@ def _build_chain(
             )
         load = step.installed is not None and layers is not None and engine.stacks_loaded_layers()
         key = _step_key({ref: image_id(ref) for ref in (parent, installer)}, context, step, load)
-        tag = f"podlock-layers/{step.name}:{key}"
+        tag = f"{LAYER_REPO}{step.name}:{key}"
+        mark_layer_image(tag)
         if not no_cache and image_id(tag):
             reporter.info(f"layer {step.name}: reused {tag}")
             reused += 1

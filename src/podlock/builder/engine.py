@@ -176,6 +176,27 @@ class Engine:
             self._stacks = "io.containerd.snapshotter" not in str(status.get("driver-type", ""))
         return self._stacks
 
+    def tags(self, pattern: str) -> list[tuple[str, float]]:
+        """Each tag matching ``pattern`` (``repo/*`` style), with when it was last tagged
+        (Unix time; 0 when the engine does not say)."""
+        from podlock.prune import since
+
+        out = []
+        for image in self.client.api.images(filters={"reference": pattern}):
+            info = self.image(str(image["Id"])) or {}
+            tagged = since(str((info.get("Metadata") or {}).get("LastTagTime") or ""))
+            out += [(str(t), tagged) for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
+        return sorted(out)
+
+    def untag(self, ref: str) -> None:
+        """Remove the tag ``ref``; the engine deletes the image only if nothing else
+        names it or stands on it."""
+        try:
+            self.client.api.remove_image(ref)
+        except docker.errors.APIError as exc:
+            if exc.status_code != 404:
+                raise PodlockError(f"could not remove {ref}: {exc.explanation or exc}") from None
+
     def history(self, ref: str) -> list[Mapping[str, Any]]:
         """``docker history`` of ``ref``: newest entry first."""
         return list(self.client.api.history(ref))

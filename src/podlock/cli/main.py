@@ -24,6 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("podlock.cli.render", "print the Kubernetes manifests `launch` would submit"),
     "jobs": ("podlock.cli.jobs", "list, inspect, follow or cancel launched jobs"),
     "accelerators": ("podlock.cli.accelerators", "list the accelerator names and GKE labels"),
+    "prune": (
+        "podlock.cli.prune",
+        "remove cached wheels, trees, venvs and layer images not used lately",
+    ),
 }
 
 

@@ -27,7 +27,7 @@ from podlock.config import VariantConfig
 from podlock.errors import LockError, PodlockError, ToolError
 from podlock.fingerprint import fingerprint
 from podlock.lockfile import LoadedLock, lock_path
-from podlock.paths import cache_dir
+from podlock.paths import cache_dir, mark_used
 from podlock.platforms import Platform, host_platform
 from podlock.process import run
 from podlock.project import Inputs
@@ -75,6 +75,7 @@ def cached(inputs: Inputs, variant: VariantConfig, target: Platform) -> Path | N
         return None
     if stamp.get("fingerprint") != fingerprint(inputs, variant):
         return None
+    mark_used(path / STAMP)
     return path
 
 

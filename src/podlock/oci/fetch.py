@@ -25,6 +25,7 @@ import requests
 from podlock.builder.plan import Wheel
 from podlock.builder.wheels import WheelCache
 from podlock.errors import HashMismatch, IndexError_
+from podlock.paths import mark_used
 from podlock.reporter import NullReporter, Reporter
 from podlock.urls import redact
 
@@ -110,6 +111,7 @@ def fetch(
     """One wheel into the cache (resuming a partial download); returns its path."""
     dest = cache.path(wheel)
     if dest.is_file():
+        mark_used(dest)
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     with _locked(dest.with_name(dest.name + ".lock")):

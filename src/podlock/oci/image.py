@@ -28,7 +28,7 @@ from podlock.oci.installed import wheel_entries
 from podlock.oci.model import CONFIG, MANIFEST, Descriptor, canonical, oci_platform, rfc3339
 from podlock.oci.reference import Reference
 from podlock.oci.tarlayer import Entry, LayerBlob, LayerError, file, write_layer
-from podlock.paths import cache_dir
+from podlock.paths import cache_dir, mark_used
 from podlock.reporter import Reporter
 
 LAYOUT_VERSION = 1  # bump when the bytes of a layer built from the same inputs change
@@ -179,6 +179,7 @@ def build_layer(spec: LayerSpec, store: BlobStore, settings: Settings) -> tuple[
         saved = json.loads(memo.read_text())
         blob = LayerBlob(**saved)
         if store.has(blob.digest) and store.size(blob.digest) == blob.size:
+            mark_used(memo)
             return blob, True
     except (FileNotFoundError, ValueError, TypeError):
         pass

@@ -27,7 +27,7 @@ from podlock.errors import HashMismatch
 from podlock.oci.install import Target, compile_bytecode, install_wheels
 from podlock.oci.model import canonical
 from podlock.oci.tarlayer import Entry, LayerError, tree
-from podlock.paths import cache_dir
+from podlock.paths import cache_dir, mark_used
 from podlock.reporter import Reporter
 
 TREE_VERSION = 1  # bump when the files installed from the same wheel change
@@ -93,6 +93,7 @@ def _entries(tree_dir: Path, layer: str) -> list[Entry] | None:
     entries = [e for e in tree(tree_dir, layer=layer) if e.path != _MANIFEST]
     if _summary(entries) != manifest:
         return None
+    mark_used(tree_dir)
     return entries
 
 
