@@ -112,7 +112,7 @@ def _layer_images(engine: Engine, cutoff: float, dry_run: bool) -> list[Removed]
     out = []
     for tag, tagged in engine.tags(LAYER_REPO + "*"):
         marker = _markers() / tag.removeprefix(LAYER_REPO)
-        used = _mtime(marker) if marker.exists() else tagged
+        used = _mtime(marker) if marker.exists() else since(tagged)
         if used >= cutoff:
             continue
         out.append(Removed(what="layer image", name=tag, size=None))

@@ -176,15 +176,13 @@ class Engine:
             self._stacks = "io.containerd.snapshotter" not in str(status.get("driver-type", ""))
         return self._stacks
 
-    def tags(self, pattern: str) -> list[tuple[str, float]]:
-        """Each tag matching ``pattern`` (``repo/*`` style), with when it was last tagged
-        (Unix time; 0 when the engine does not say)."""
-        from podlock.prune import since
-
+    def tags(self, pattern: str) -> list[tuple[str, str]]:
+        """Each tag matching ``pattern`` (``repo/*`` style), with the engine's
+        ``LastTagTime`` for its image (RFC 3339; "" when it does not say)."""
         out = []
         for image in self.client.api.images(filters={"reference": pattern}):
             info = self.image(str(image["Id"])) or {}
-            tagged = since(str((info.get("Metadata") or {}).get("LastTagTime") or ""))
+            tagged = str((info.get("Metadata") or {}).get("LastTagTime") or "")
             out += [(str(t), tagged) for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
         return sorted(out)
 

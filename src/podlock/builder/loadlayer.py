@@ -1,10 +1,11 @@
 """A layer installed on the host goes into the engine as it is: ``docker load`` of a
 one-layer image on top of its parent.
 
-A Dockerfile ``ADD layer.tar /`` costs the engine three passes over the layer: it stores
-the build context, extracts the tar into a container, then commits the container, which
-reads every file back to tar and hash it. ``docker load`` extracts the tar and hashes the
-same bytes in one pass, and tags the image only once it is complete. The image's
+A Dockerfile ``ADD layer.tar /`` costs the engine a container and a commit: it stores the
+build context, extracts the tar into the container, then commits it, which reads every
+file back to tar and hash it. ``docker load`` stores the tarball, then extracts the layer
+hashing the same bytes as it goes (no container, no commit), and tags the image only once
+it is complete. The image's
 filesystem is the one the ``ADD`` gives; its layer's diffID is the sha256 of podlock's own
 deterministic tar, the same bytes the daemonless OCI builder writes for that layer.
 
