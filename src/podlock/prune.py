@@ -22,13 +22,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from podlock.launcher.local import STAMP
+from podlock.builder.layerimages import LAYER_REPO, marker
+from podlock.builder.wheels import WheelCache
+from podlock.launcher.local import STAMP, venvs_root
+from podlock.oci.blobs import BlobStore
+from podlock.oci.image import memos_root
+from podlock.oci.installed import trees_root
+from podlock.oci.model import hex_of
 from podlock.paths import cache_dir
 
 if TYPE_CHECKING:
     from podlock.builder.engine import Engine
 
-LAYER_REPO = "podlock-layers/"
 DAY = 86400.0
 
 
@@ -37,16 +42,6 @@ class Removed:
     what: str  # wheel, installed tree, layer blob, run venv, layer image
     name: str
     size: int | None  # bytes on disk; None where the engine decides (an image)
-
-
-def mark_layer_image(tag: str) -> None:
-    """Record that a build used ``podlock-layers/<name>:<key>`` now."""
-    marker = _markers() / tag.removeprefix(LAYER_REPO)
-    try:
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        marker.touch()  # the mtime is the time of use
-    except OSError:
-        pass  # a read-only cache costs only this record
 
 
 def prune(
@@ -60,7 +55,7 @@ def prune(
     cutoff = (time.time() if now is None else now) - older_than_days * DAY
     root = cache_dir()
     removed: list[Removed] = []
-    for what, path, used in _entries(root):
+    for what, path, used in _entries():
         if used < cutoff:
             removed.append(Removed(what=what, name=str(path.relative_to(root)), size=_size(path)))
             if not dry_run:
@@ -71,14 +66,14 @@ def prune(
     return removed
 
 
-def _entries(root: Path) -> Iterator[tuple[str, Path, float]]:
+def _entries() -> Iterator[tuple[str, Path, float]]:
     """(what, path, time of last use) of each prunable cache entry but layer blobs."""
-    for sha_dir in _dirs(root / "wheels", depth=2):
+    for sha_dir in _dirs(WheelCache().root, depth=2):
         files = [f for f in sha_dir.iterdir() if f.suffix == ".whl"]
         yield "wheel", sha_dir, max((_mtime(f) for f in files), default=_mtime(sha_dir))
-    for tree in _dirs(root / "oci" / "installed", depth=1):
+    for tree in _dirs(trees_root(), depth=1):
         yield "installed tree", tree, _mtime(tree)
-    for venv in _dirs(root / "venvs", depth=1):
+    for venv in _dirs(venvs_root(), depth=1):
         stamp = venv / STAMP
         yield "run venv", venv, _mtime(stamp) if stamp.exists() else _mtime(venv)
 
@@ -86,7 +81,7 @@ def _entries(root: Path) -> Iterator[tuple[str, Path, float]]:
 def _layer_blobs(root: Path, cutoff: float, dry_run: bool) -> list[Removed]:
     """Daemonless layers last used before the cut-off: the memo, and its blob unless a
     layer still kept names the same blob."""
-    memos = sorted((root / "oci" / "layers").glob("*.json"))
+    memos = sorted(memos_root().glob("*.json"))
     stale, kept = [], set()
     for memo in memos:
         digest = _memo_digest(memo)
@@ -96,12 +91,12 @@ def _layer_blobs(root: Path, cutoff: float, dry_run: bool) -> list[Removed]:
             kept.add(digest)
     out = []
     for memo, digest in stale:
-        blob = root / "oci" / "blobs" / "sha256" / digest.removeprefix("sha256:")
-        size = blob.stat().st_size if digest and blob.is_file() else 0
+        blob = BlobStore().path(digest) if digest else None
+        size = blob.stat().st_size if blob and blob.is_file() else 0
         out.append(Removed(what="layer blob", name=str(memo.relative_to(root)), size=size))
         if not dry_run:
             memo.unlink(missing_ok=True)
-            if digest and digest not in kept:
+            if blob and digest not in kept:
                 blob.unlink(missing_ok=True)
     return out
 
@@ -111,14 +106,13 @@ def _layer_images(engine: Engine, cutoff: float, dry_run: bool) -> list[Removed]
     image only when nothing else stands on it; an image a kept one is built on stays."""
     out = []
     for tag, tagged in engine.tags(LAYER_REPO + "*"):
-        marker = _markers() / tag.removeprefix(LAYER_REPO)
-        used = _mtime(marker) if marker.exists() else since(tagged)
+        used = _mtime(marker(tag)) if marker(tag).exists() else since(tagged)
         if used >= cutoff:
             continue
         out.append(Removed(what="layer image", name=tag, size=None))
         if not dry_run:
             engine.untag(tag)
-            marker.unlink(missing_ok=True)
+            marker(tag).unlink(missing_ok=True)
     return out
 
 
@@ -128,10 +122,6 @@ def since(value: str) -> float:
         return datetime.fromisoformat(value[:26].rstrip("Z") + "+00:00").timestamp()
     except ValueError:
         return 0.0
-
-
-def _markers() -> Path:
-    return cache_dir() / "engine-layers"
 
 
 def _dirs(root: Path, *, depth: int) -> Iterator[Path]:
@@ -146,10 +136,13 @@ def _is_entry(path: Path) -> bool:
 
 
 def _memo_digest(memo: Path) -> str:
+    """The blob a layer record names ("" when it is unreadable or names no valid digest)."""
     try:
-        return str(json.loads(memo.read_text()).get("digest") or "")
+        digest = str(json.loads(memo.read_text()).get("digest") or "")
+        hex_of(digest)
     except (OSError, ValueError, AttributeError):
         return ""
+    return digest
 
 
 def _mtime(path: Path) -> float:

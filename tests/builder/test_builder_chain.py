@@ -28,10 +28,10 @@ from podlock.builder.dockerfile import (
     render_chain,
 )
 from podlock.builder.engine import Engine
+from podlock.builder.layerimages import marker
 from podlock.builder.plan import Wheel
 from podlock.oci.build import build_oci
 from podlock.oci.install import Target
-from podlock.paths import cache_dir
 from podlock.platforms import host_platform
 from podlock.prune import prune
 from podlock.reporter import ListReporter
@@ -211,9 +211,8 @@ def test_prune_untags_the_layer_images_no_build_used_lately(
           reporter=reporter)  # fmt: skip
     used = [line.split()[-1] for line in reporter.infos if "podlock-layers/" in line]
     (runtime,) = (tag for tag in used if tag.startswith("podlock-layers/runtime:"))
-    marker = cache_dir() / "engine-layers" / runtime.removeprefix("podlock-layers/")
     old = time.time() - 40 * 86400
-    os.utime(marker, (old, old))
+    os.utime(marker(runtime), (old, old))
     removed = [r.name for r in prune(30, engine=engine) if r.what == "layer image"]
     assert runtime in removed and not (set(used) - {runtime}) & set(removed)
     assert not docker("images", "-q", runtime).strip()

@@ -28,6 +28,7 @@ from podlock.builder.dockerfile import (
     write_context,
 )
 from podlock.builder.engine import BuiltImage, Engine, ImageMissing
+from podlock.builder.layerimages import LAYER_REPO, mark_layer_image
 from podlock.builder.loadlayer import layer_tarball
 from podlock.builder.plan import HEAVY_BYTES, PODLOCK_DIR, LayerPlan, Wheel, plan
 from podlock.builder.uvbin import UvBinary
@@ -48,7 +49,6 @@ from podlock.oci.tarlayer import (
 )
 from podlock.platforms import Platform
 from podlock.project import Inputs, discover
-from podlock.prune import LAYER_REPO, mark_layer_image
 from podlock.reporter import NullReporter, Reporter
 from podlock.resolver.indexes import auth_headers, index_plan
 from podlock.resolver.pipeline import check
@@ -302,12 +302,12 @@ def build(
             reporter.info(
                 f"no CPython {project.plan.python} here: wheels are installed inside the build"
             )
-        steps = render_chain(
-            project.plan, target, ca_cert=cert, uv=uvbin.for_platform(target), host=host
-        )
-        layers = HostLayers(wheel_cache(project), host, reporter) if host else None
+        uv = None if host else uvbin.for_platform(target)  # host layers install no wheels
+        steps = render_chain(project.plan, target, ca_cert=cert, uv=uv, host=host)
+        cache = wheel_cache(project)
+        layers = HostLayers(cache, host, reporter) if host else None
         try:
-            built = _build_chain(project, steps, engine, network, reporter, no_cache, layers)
+            built = _build_chain(project, steps, engine, network, reporter, no_cache, cache, layers)
         finally:
             if layers:
                 layers.close()
@@ -341,6 +341,7 @@ def _build_chain(
     network: str | None,
     reporter: Reporter,
     no_cache: bool,
+    cache: WheelCache,
     layers: HostLayers | None = None,
 ) -> BuiltImage:
     """Build ``steps`` in order, each FROM the previous one's image.
@@ -351,7 +352,6 @@ def _build_chain(
     at all, its wheels not even fetched, and projects that lock the same runtime on the
     same base share its images. Once one step must be built, every one above it will be
     too (their parent changed): ``layers`` starts preparing all their trees."""
-    cache = wheel_cache(project)
     ids: dict[str, str] = {}  # ref -> image ID ("" when absent): each image inspected once
 
     def image_id(ref: str) -> str:
@@ -387,8 +387,8 @@ def _build_chain(
                 cached_steps=reused + built.cached_steps,
                 steps=reused + built_steps + built.steps,
             )
-        load = step.installed is not None and layers is not None and engine.stacks_loaded_layers()
-        key = _step_key({ref: image_id(ref) for ref in (parent, installer)}, context, step, load)
+        loads = step.installed is not None and layers is not None and engine.stacks_loaded_layers()
+        key = _step_key({ref: image_id(ref) for ref in (parent, installer)}, context, step, loads)
         tag = f"{LAYER_REPO}{step.name}:{key}"
         mark_layer_image(tag)
         if not no_cache and image_id(tag):
@@ -398,7 +398,7 @@ def _build_chain(
             reporter.info(f"layer {step.name}: building {tag}")
             if layers:
                 layers.prepare([s.installed for s in steps[i:] if s.installed is not None])
-            if load and layers:
+            if loads and layers:
                 layers.load(step, parent, tag, engine)
             else:
                 engine.tag(build_step(context, step.installed).id, tag)

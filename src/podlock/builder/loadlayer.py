@@ -18,11 +18,10 @@ with a fixed creation time, so one parent and one layer always give one image ID
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
+from podlock.oci.model import canonical, rfc3339
 from podlock.oci.tarlayer import Entry, entry_chunks, file, nested_chunks, tar_end
 
 LAYER = "layer.tar"
@@ -60,7 +59,7 @@ def layer_tarball(
             "Layers": [f"parent/{i}/{LAYER}" for i in range(len(layers))] + [LAYER],
         }
     ]
-    for name, data in ((CONFIG, config), ("manifest.json", _json(manifest))):
+    for name, data in ((CONFIG, config), ("manifest.json", canonical(manifest))):
         for chunk in entry_chunks(file(name, data), mtime=mtime):
             total += len(chunk)
             yield chunk
@@ -76,7 +75,7 @@ def image_config(
 ) -> bytes:
     """The image config: ``parent``'s, with ``diff_id`` appended and a history entry for it."""
     layers = list(parent["RootFS"].get("Layers") or [])
-    created = _timestamp(mtime)
+    created = rfc3339(mtime)
     config: dict[str, Any] = {
         "architecture": parent.get("Architecture") or "amd64",
         "os": parent.get("Os") or "linux",
@@ -90,7 +89,7 @@ def image_config(
     }
     if parent.get("Variant"):
         config["variant"] = parent["Variant"]
-    return _json(config)
+    return canonical(config)
 
 
 def history(api: Sequence[Mapping[str, Any]], layers: int) -> list[dict[str, Any]]:
@@ -105,10 +104,10 @@ def history(api: Sequence[Mapping[str, Any]], layers: int) -> list[dict[str, Any
     missing = layers - sum(1 for h in entries if int(h.get("Size") or 0) > 0)
     out: list[dict[str, Any]] = []
     for _ in range(max(0, missing - sum(1 for h in entries if not h.get("Size")))):
-        out.append({"created": _timestamp(0), "comment": "podlock: no history for this layer"})
+        out.append({"created": rfc3339(0), "comment": "podlock: no history for this layer"})
         missing -= 1
     for h in entries:
-        item: dict[str, Any] = {"created": _timestamp(int(h.get("Created") or 0))}
+        item: dict[str, Any] = {"created": rfc3339(int(h.get("Created") or 0))}
         if h.get("CreatedBy"):
             item["created_by"] = h["CreatedBy"]
         if h.get("Comment"):
@@ -120,11 +119,3 @@ def history(api: Sequence[Mapping[str, Any]], layers: int) -> list[dict[str, Any
                 item["empty_layer"] = True
         out.append(item)
     return out
-
-
-def _timestamp(seconds: int) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _json(value: object) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":")).encode()

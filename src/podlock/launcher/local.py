@@ -58,7 +58,11 @@ class LocalEnv:
 
 def venv_dir(inputs: Inputs, variant: VariantConfig, lock_bytes: bytes, target: Platform) -> Path:
     key = hashlib.sha256(lock_bytes + f"\0{target}".encode()).hexdigest()[:16]
-    return cache_dir() / "venvs" / f"{inputs.name}-{variant.name}-{key}"
+    return venvs_root() / f"{inputs.name}-{variant.name}-{key}"
+
+
+def venvs_root() -> Path:
+    return cache_dir() / "venvs"
 
 
 def cached(inputs: Inputs, variant: VariantConfig, target: Platform) -> Path | None:

@@ -172,9 +172,14 @@ def code_entries(plan: LayerPlan) -> list[Entry]:
     return out
 
 
+def memos_root() -> Path:
+    """Where each built layer's record (``LayerBlob`` JSON, by layer key) lives."""
+    return cache_dir() / "oci" / "layers"
+
+
 def build_layer(spec: LayerSpec, store: BlobStore, settings: Settings) -> tuple[LayerBlob, bool]:
     """The spec's blob, from the layer cache when its key is there; (blob, was_cached)."""
-    memo = cache_dir() / "oci" / "layers" / f"{spec.key}.json"
+    memo = memos_root() / f"{spec.key}.json"
     try:
         saved = json.loads(memo.read_text())
         blob = LayerBlob(**saved)

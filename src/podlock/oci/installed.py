@@ -34,6 +34,11 @@ TREE_VERSION = 1  # bump when the files installed from the same wheel change
 _MANIFEST = ".podlock-tree.json"
 
 
+def trees_root() -> Path:
+    """Where the installed trees live, one directory per ``tree_key``."""
+    return cache_dir() / "oci" / "installed"
+
+
 def tree_key(wheel: Wheel, target: Target, compiler_version: str | None) -> str:
     parts = {
         "podlock-installed-tree": TREE_VERSION,
@@ -57,7 +62,7 @@ def wheel_entries(
 ) -> list[Entry]:
     """The entries of a layer holding ``wheels``: each wheel's cached tree (built now when
     missing), merged. Two wheels that ship the same file are an error naming both."""
-    root = cache_dir() / "oci" / "installed"
+    root = trees_root()
     key = {w.sha256: tree_key(w, target, compiler_version if compiler else None) for w in wheels}
     trees = {w.sha256: root / key[w.sha256] for w in wheels}
     found = {w.sha256: _entries(trees[w.sha256], layer) for w in wheels}

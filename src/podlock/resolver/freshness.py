@@ -32,17 +32,13 @@ from packaging.utils import canonicalize_name
 
 from podlock.lockfile import write_atomic
 from podlock.resolver.indexes import Index, IndexPlan, auth_headers
+from podlock.resolver.python.simple_api import ACCEPT
 
 if TYPE_CHECKING:
     import requests
 
 _WORKERS = 8  # the proxy here stalls new connections for 10 s beyond ~16
 _TIMEOUT = (5, 30)  # connect, read
-# What uv asks an index for (PEP 691 JSON preferred, HTML accepted).
-_ACCEPT = (
-    "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, "
-    "text/html;q=0.01"
-)
 _SEARCHED = re.compile(r"Searching for a compatible version of ([A-Za-z0-9][A-Za-z0-9._-]*)")
 _KEPT = "Existing `uv.lock` satisfies workspace requirements"
 # uv's log lines for a page or file it asked the network for.
@@ -142,7 +138,7 @@ def fetch_digests(urls: Iterable[str], indexes: Sequence[Index]) -> dict[str, st
 def _digest(session: requests.Session, url: str, auth: Mapping[str, str]) -> str | None:
     import requests
 
-    headers = {"Accept": _ACCEPT}
+    headers = {"Accept": ACCEPT}  # what uv asks for too
     header = auth.get(urlsplit(url).netloc)
     if header:
         headers["Authorization"] = header

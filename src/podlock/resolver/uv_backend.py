@@ -151,8 +151,8 @@ class UvBackend:
         behind it are unchanged (see freshness.py), online otherwise."""
         record_path = cache_dir() / "uv-freshness" / f"{project.name}.json"
         record = Record.load(record_path, self._identity(env))
-        direct = {Requirement(r).name for v, _ in group for r in v.requirements}
-        names = {canonicalize_name(n) for n in (*record.names, *direct)}
+        direct = {n for v, _ in group for n in v.direct}
+        names = {canonicalize_name(n) for n in record.names} | direct
         urls = {u for n in names for u in scope.pages(n)}
         self._fresh.update(fetch_digests(urls - self._fresh.keys(), scope.indexes))
         fresh = self._fresh
