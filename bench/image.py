@@ -32,18 +32,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from index_server import IndexServer  # noqa: E402
-from podlock.builder.build import build, load, wheel_cache  # noqa: E402
+from podlock.builder.build import default_platform, load, wheel_cache, write  # noqa: E402
+from podlock.builder.dockerfile import render  # noqa: E402
 from podlock.builder.engine import Engine  # noqa: E402
 from podlock.cli.main import main as podlock  # noqa: E402
+from podlock.oci.base import open_base  # noqa: E402
 from podlock.oci.blobs import BlobStore  # noqa: E402
 from podlock.oci.build import build_oci  # noqa: E402
 from podlock.oci.fetch import fetch_all  # noqa: E402
 from podlock.oci.install import Target, compile_bytecode, compiler_for, install_wheels  # noqa: E402
 from podlock.oci.tarlayer import tree, write_layer  # noqa: E402
 from podlock.reporter import NullReporter  # noqa: E402
-from testkit import BASE_IMAGE, HELLO, project_config  # noqa: E402
+from testkit import BASE_ARCHIVE, BASE_IMAGE, HELLO, project_config  # noqa: E402
 
-BASE_TAR = Path("/var/cache/podlock-ci/base-bookworm.docker.tar")
 ML = "jax\nflax\noptax\nnumpy\npandas\n"
 MAIN = "import flax, jax, numpy, optax, pandas\nprint('ok')\n"
 
@@ -113,15 +114,20 @@ def main() -> int:
             wheel_cache(project),
             [w for layer in project.plan.wheel_layers for ws in layer.wheels.values() for w in ws],
         )
-        base = f"docker-archive:{BASE_TAR}"
+        base = BASE_ARCHIVE
         heavy = 1 << 20 if args.project == "fixture" else 50 << 20
 
-        def ours(compression: str = "gzip", fresh: str | None = None, trees: bool = True) -> None:
-            store = BlobStore(work / "blobs" / fresh) if fresh else None
-            if fresh:  # a cold layer cache: no layer blobs, no layer records
-                shutil.rmtree(work / "cache" / "oci" / "layers", ignore_errors=True)
-            if not trees:  # and no installed-wheel trees either
+        def fresh_store(name: str, trees: bool = True) -> BlobStore:
+            """A cold layer cache (no layer blobs, no layer records) that has the base, as
+            the engine has it; with ``trees`` False no installed-wheel trees either."""
+            shutil.rmtree(work / "cache" / "oci" / "layers", ignore_errors=True)
+            if not trees:
                 shutil.rmtree(work / "cache" / "oci" / "installed", ignore_errors=True)
+            store = BlobStore(work / "blobs" / name)
+            open_base(base, ["linux/amd64"], store, NullReporter())
+            return store
+
+        def ours(compression: str = "gzip", store: BlobStore | None = None) -> None:
             build_oci(
                 root,
                 "cpu",
@@ -133,26 +139,28 @@ def main() -> int:
             )
 
         def theirs(nocache: bool = False) -> None:
-            build(
-                root,
-                "cpu",
-                tag="podlock-bench/oci-vs-docker:latest",
-                heavy_bytes=heavy,
-                engine=engine,
-                no_cache=nocache,
-            )
+            """`podlock dockerfile`, then `docker build` of it (wheels in the context)."""
+            p = load(root, "cpu", heavy_bytes=heavy)
+            context = work / "dockerfile-context"
+            shutil.rmtree(context, ignore_errors=True)
+            write(p, render(p.plan, default_platform(p.plan)), context, reporter=NullReporter())
+            engine.build(context, network=None, nocache=nocache)
 
-        ours()  # the base tarball into the blob store and its interpreter found, once
+        ours()  # the interpreter found once (its record is not a layer cache)
         naive = timed(lambda: theirs(True))
+        cold = fresh_store("cold", trees=False)
+        warm = fresh_store("warm")
         rows = [
-            ("cold build", timed(lambda: ours(fresh="cold", trees=False)), naive),
-            ("warm build", timed(lambda: ours(fresh="warm")), naive),
+            ("cold build", timed(lambda: ours(store=cold)), naive),
+            ("warm build", timed(lambda: ours(store=warm)), naive),
         ]
         main_py = root / "main.py"
         main_py.write_text(main_py.read_text() + "print('v2')\n")
         rows.append(("code-only change", timed(ours), timed(theirs)))
-        zstd_cold = timed(lambda: ours("zstd", fresh="zstd-cold", trees=False))
-        zstd = timed(lambda: ours("zstd", fresh="zstd-warm"))
+        zstd_store = fresh_store("zstd-cold", trees=False)
+        zstd_cold = timed(lambda: ours("zstd", store=zstd_store))
+        zstd_store = fresh_store("zstd-warm")
+        zstd = timed(lambda: ours("zstd", store=zstd_store))
         floor_gzip, size = floor(root, "gzip", work)
         floor_zstd, _ = floor(root, "zstd", work)
     print(f"project: {args.project}, installed tree {size / 1e6:.1f} MB")
