@@ -260,8 +260,9 @@ def test_a_rebuilt_layer_gives_new_keys_to_the_layers_above_it(
     reqs.write_text(plain)
     assert cli("lock", "--project", str(root)).code == 0
     build(root, "cpu", network="host", tag="hello:k3", heavy_bytes=MIB, engine=engine)
-    k2, k3 = layers("hello:k2"), layers("hello:k3")
+    k1, k2, k3 = layers("hello:k1"), layers("hello:k2"), layers("hello:k3")
     below_deps = len(layers(BASE_IMAGE)) + 4  # install.sh, venv, runtime, heavy-bigpkg
+    assert k1[:below_deps] != k2[:below_deps]  # the rebuilt chain differs from the first
     assert k3[:below_deps] == k2[:below_deps]
     out = docker("run", "--rm", "--network", "none", "hello:k3", "python", "main.py")
     assert "idna" not in out.split("dists=", 1)[1]

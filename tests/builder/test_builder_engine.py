@@ -199,6 +199,7 @@ def test_missing_base_image_says_how_to_get_it(
     result = build_cli(cli, root, "--base", "podlock-test/nothing-here:1")
     assert result.code != 0
     assert "base image podlock-test/nothing-here:1 is not in the Docker engine" in result.err
+    assert "docker pull podlock-test/nothing-here:1" in result.err
 
 
 def test_custom_mode_uses_the_image_as_is(

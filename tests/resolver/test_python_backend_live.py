@@ -9,7 +9,6 @@ the same pins from the metadata of the first.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -33,9 +32,7 @@ def test_pypi_pins_match_uv(tmp_path: Path) -> None:
         (root / "requirements.txt").write_text("requests\njax\n")
         (root / "podlock.toml").write_text(f'python = "{PYTHON}"\nvariants = ["cpu", "tpu"]\n')
         inputs = discover(root)
-        start = time.monotonic()
-        results = lock(inputs, list(inputs.config.variants), backend=impl)
-        assert time.monotonic() - start < 300
+        results = lock(inputs, list(inputs.config.variants), backend=impl)  # timed in bench/lock.py
         pins[name] = {
             r.variant: {p.name: p.version for p in r.lock.packages}
             for r in results

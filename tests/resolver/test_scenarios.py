@@ -78,9 +78,9 @@ def test_scenario_gives_the_same_pins_on_both_backends(
     if isinstance(uv, PodlockError) or isinstance(py, PodlockError):
         assert isinstance(uv, PodlockError), f"only the python backend failed: {py}"
         assert isinstance(py, PodlockError), f"only the uv backend failed: {uv}"
+        assert "error" in spec, f"both backends failed where the scenario succeeds: {py}"
         assert str(py).strip() and "\n" in str(py), "the failure must be explained"
-        if "error" in spec:
-            assert spec["error"] in str(py)
+        assert spec["error"] in str(py)
         return
     assert "error" not in spec, f"expected a failure: {spec['error']}"
     assert py == uv

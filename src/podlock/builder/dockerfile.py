@@ -380,6 +380,7 @@ dependency resolution; packages the runtime base already has at the locked versi
 skipped. Credentials, if an index needs them, come from PODLOCK_INDEX_AUTH_<HOST> at run
 time and never from the image.
 """
+import glob
 import importlib.metadata as md
 import os
 import subprocess
@@ -403,9 +404,12 @@ def main() -> None:
     if todo:
         with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as req:
             req.write("\n".join(todo) + "\n")
-        pip = [w for w in ("/usr/share/python-wheels",) if os.path.isdir(w)]
-        wheel = sorted(f for d in pip for f in os.listdir(d) if f.startswith("pip-"))
-        cmd = [sys.executable, os.path.join(pip[0], wheel[-1], "pip"), "install", "--quiet",
+        # Debian's python3-venv, or the python.org images' ensurepip (as install.sh looks)
+        wheels = (sorted(glob.glob("/usr/share/python-wheels/pip-*.whl"))
+                  or sorted(glob.glob("/usr/local/lib/python3*/ensurepip/_bundled/pip-*.whl")))
+        if not wheels:
+            sys.exit("podlock: the image has no pip wheel to install with (add python3-venv)")
+        cmd = [sys.executable, os.path.join(wheels[-1], "pip"), "install", "--quiet",
                "--no-deps", "--require-hashes", "--no-cache-dir", "-r", req.name]
         print(f"podlock: installing {len(todo)} locked packages", file=sys.stderr)
         subprocess.run(cmd, check=True)

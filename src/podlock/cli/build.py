@@ -79,9 +79,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
                 f"{exc.message}",
                 hint=f"{no_engine.hint}; or {exc.hint or 'pass --base'}",
             ) from None
-    oci_only = [f for f in ("output_dir", "output_tar", "push", "load", "create_repository")
-                if getattr(args, f)]  # fmt: skip
-    if oci_only or args.compression != "gzip" or "," in (args.platform or ""):
+    if _asks_for_oci(args):
         raise PodlockError(
             "--output-dir, --output-tar, --load, --push, --compression, --create-repository "
             "and several platforms are options of the oci builder",
@@ -110,7 +108,7 @@ def _default_builder(
     the engine was not used, so a failure can say both)."""
     if args.mode != "bundled" or args.ca_cert or args.network:
         return "docker", None
-    if args.output_dir or args.output_tar or args.push or "," in (args.platform or ""):
+    if _asks_for_oci(args):
         return "oci", None
     try:
         Engine.connect(timeout=10)
@@ -118,6 +116,16 @@ def _default_builder(
         reporter.info("no Docker engine answers: building with the daemonless oci builder")
         return "oci", exc
     return "docker", None
+
+
+def _asks_for_oci(args: argparse.Namespace) -> bool:
+    """Whether an option only the oci builder has was given."""
+    flags = ("output_dir", "output_tar", "push", "load", "create_repository")
+    return (
+        any(getattr(args, f) for f in flags)
+        or args.compression != "gzip"
+        or "," in (args.platform or "")
+    )
 
 
 def _run_oci(args: argparse.Namespace, reporter: Reporter) -> int:

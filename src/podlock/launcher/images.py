@@ -193,7 +193,7 @@ def push(engine: Engine, name: str, tag: str, *, reporter: Reporter | None = Non
             status = str(chunk.get("status", ""))
             if status == "Pushed":
                 pushed += 1
-            elif status in ("Layer already exists", "Mounted from"):
+            elif status == "Layer already exists" or status.startswith("Mounted from"):
                 existing += 1
             aux = chunk.get("aux")
             if isinstance(aux, dict) and aux.get("Digest"):

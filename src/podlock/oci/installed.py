@@ -151,8 +151,10 @@ def _build(
             (tmp / _MANIFEST).write_text(json.dumps(_summary(entries)))
             dest = trees[sha]
             dest.parent.mkdir(parents=True, exist_ok=True)
-            if dest.exists():  # damaged (it failed its check): replace it
-                shutil.rmtree(dest, ignore_errors=True)
+            if dest.exists():
+                if _entries(dest, layer) is not None:
+                    continue  # another build (thread or process) finished it first: keep it
+                shutil.rmtree(dest, ignore_errors=True)  # damaged (it failed its check)
             try:
                 os.rename(tmp, dest)
             except OSError:
