@@ -2,7 +2,8 @@
 
 Kinetic-style: one `pip install -r requirements.txt` layer, then the code. Three builds
 each: cold (no cache), after adding one small dependency, and after a code-only change.
-Run by hand (needs the engine and the base image: `sudo bash ci/engine.sh up`):
+Run by hand (needs the engine and the base image; as root, `python tests/provision.py`
+installs and starts what is missing):
 
     python bench/build.py                    # bench/ml-project: jax, flax, optax, numpy, pandas
     python bench/build.py --project fixture  # the hello fixture project on the local fixture index
@@ -30,6 +31,7 @@ from index_server import IndexServer  # noqa: E402
 from podlock.builder.build import build  # noqa: E402
 from podlock.builder.engine import Engine  # noqa: E402
 from podlock.cli.main import main as podlock  # noqa: E402
+from services import base_image_id  # noqa: E402
 from testkit import BASE_IMAGE, HELLO, project_config  # noqa: E402
 
 KINETIC = """FROM {base}
@@ -90,6 +92,7 @@ def main() -> int:
     )  # fmt: skip
     args = parser.parse_args()
     engine = Engine.connect()
+    base_image_id(engine.client)  # imported from the provisioned root filesystem if missing
     with tempfile.TemporaryDirectory(prefix="podlock-bench-") as tmp:
         work = Path(tmp)
         os.environ["PODLOCK_CACHE_DIR"] = str(work / "cache")

@@ -9,8 +9,8 @@ Same project, same lock, same verified wheel cache (downloads are not timed). Ro
 - zstd: the same two builds with --compression zstd;
 - floor: tar + the same compressor over the same installed tree, one pass, one thread
   (the issue's floor; the warm OCI build is compared with it).
-Run by hand (needs the engine, the base image and its `docker save` tarball:
-`sudo bash ci/engine.sh up`):
+Run by hand (needs the engine and the base image; as root, `python tests/provision.py`
+installs and starts what is missing, and the tarball is made here):
 
     python bench/image.py                 # the hello fixture on the local fixture index
     python bench/image.py --project ml    # jax, flax, optax, numpy, pandas from PyPI
@@ -43,7 +43,8 @@ from podlock.oci.fetch import fetch_all  # noqa: E402
 from podlock.oci.install import Target, compile_bytecode, compiler_for, install_wheels  # noqa: E402
 from podlock.oci.tarlayer import tree, write_layer  # noqa: E402
 from podlock.reporter import NullReporter  # noqa: E402
-from testkit import BASE_ARCHIVE, BASE_IMAGE, HELLO, project_config  # noqa: E402
+from services import base_archive  # noqa: E402
+from testkit import BASE_IMAGE, HELLO, project_config  # noqa: E402
 
 ML = "jax\nflax\noptax\nnumpy\npandas\n"
 MAIN = "import flax, jax, numpy, optax, pandas\nprint('ok')\n"
@@ -114,7 +115,7 @@ def main() -> int:
             wheel_cache(project),
             [w for layer in project.plan.wheel_layers for ws in layer.wheels.values() for w in ws],
         )
-        base = BASE_ARCHIVE
+        base = f"docker-archive:{base_archive(engine.client)}"
         heavy = 1 << 20 if args.project == "fixture" else 50 << 20
 
         def fresh_store(name: str, trees: bool = True) -> BlobStore:

@@ -1,22 +1,50 @@
-"""Shared fixtures: the local package index (built once, served over HTTP) and a CLI runner."""
+"""Shared fixtures: the local package index (built once, served over HTTP), a CLI runner, and
+the real components of the engine tests (engine, base image, registries; see services.py)."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
 import shutil
+import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import services
 from index_server import PRIVATE_PASSWORD, IndexServer
 from podlock.builder.engine import Engine
 from podlock.cli.main import main
 from podlock.errors import PodlockError
-from testkit import BASE_IMAGE, HELLO, ROOT, Result, project_config, skip_or_fail
+from testkit import HELLO, ROOT, Result, project_config, skip_or_fail
+
+# Fixtures backed by a real component: a test that uses one is an `engine` test, so
+# `-m "not engine"` runs everything that needs nothing but Python and the network.
+SERVICES = {"engine", "base_tar", "base_archive", "docker_cli", "registry", "auth_registry"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVICES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.engine)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One line per reason for skipping (a missing part names how to get it), not one per
+    test: pytest's own `-r s` lists every test a session fixture skipped."""
+    reasons: Counter[str] = Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reasons[reason.removeprefix("Skipped: ")] += 1
+    if reasons:
+        terminalreporter.section("skipped")
+        for reason, count in sorted(reasons.items()):
+            terminalreporter.write_line(f"{count} skipped: {reason}")
 
 
 def _load_make_index() -> object:
@@ -111,12 +139,56 @@ def hello(
 
 @pytest.fixture(scope="session")
 def engine() -> Engine:
-    """A reachable Docker engine with the base image, or skip (fail under CI=true)."""
+    """A reachable Docker engine holding the base image, or skip (fail under CI=true)."""
     try:
         found = Engine.connect(timeout=30)
     except PodlockError as exc:
         skip_or_fail(f"no Docker engine: {exc.message}; {exc.hint}")
         raise
-    if found.image(BASE_IMAGE) is None:
-        skip_or_fail(f"base image {BASE_IMAGE} missing (run `sudo bash ci/engine.sh base-image`)")
+    try:
+        services.base_image_id(found.client)
+    except services.Missing as exc:
+        skip_or_fail(str(exc))
     return found
+
+
+@pytest.fixture(scope="session")
+def base_tar(engine: Engine) -> Path:
+    """The base image as a `docker save` tarball, for the daemonless builder."""
+    return services.base_archive(engine.client)
+
+
+@pytest.fixture(scope="session")
+def base_archive(base_tar: Path) -> str:
+    """The daemonless builder's ``--base`` for the test base."""
+    return f"docker-archive:{base_tar}"
+
+
+@pytest.fixture(scope="session")
+def docker_cli(engine: Engine) -> str:
+    """The docker CLI, talking to the engine (as a user checks an image)."""
+    path = shutil.which("docker")
+    if not (path and subprocess.run([path, "info"], capture_output=True).returncode == 0):
+        skip_or_fail("no docker CLI that reaches the engine: install docker.io")
+    assert path
+    return path
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An anonymous registry of this session (host:port), stopped when the session ends."""
+    try:
+        with services.registry(tmp_path_factory.mktemp("registry-anon")) as running:
+            yield running.address
+    except services.Missing as exc:
+        skip_or_fail(str(exc))
+
+
+@pytest.fixture(scope="session")
+def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.Registry]:
+    """A registry of this session that asks for htpasswd credentials (user, password)."""
+    try:
+        with services.registry(tmp_path_factory.mktemp("registry-auth"), user="podlock") as running:
+            yield running
+    except services.Missing as exc:
+        skip_or_fail(str(exc))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -14,16 +15,12 @@ from typing import Any
 import pytest
 
 from index_server import IndexServer
+from services import BASE_IMAGE
+
+__all__ = ["BASE_IMAGE"]
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
-# The image-building tests' base (ci/engine.sh base-image) and sample project.
-BASE_IMAGE = os.environ.get("PODLOCK_TEST_BASE_IMAGE", "podlock-test/debian-python:bookworm")
-# The same base as a `docker save` tarball, for the daemonless builder (ci/engine.sh saves it).
-BASE_TAR = Path(
-    os.environ.get("PODLOCK_TEST_BASE_TAR", "/var/cache/podlock-ci/base-bookworm.docker.tar")
-)
-BASE_ARCHIVE = f"docker-archive:{BASE_TAR}"
 HELLO = ROOT / "fixtures" / "projects" / "hello"
 REGEN_GOLDEN = os.environ.get("PODLOCK_REGEN_GOLDEN") == "1"
 
@@ -41,6 +38,36 @@ def skip_or_fail(reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"must run under CI=true: {reason}")
     pytest.skip(reason)
+
+
+def default_signals() -> None:
+    """In a child, before exec: default dispositions for the signals a shell may have left
+    ignored (a background job of a non-interactive shell ignores SIGINT and SIGQUIT), so a
+    test behaves the same however the suite was started."""
+    for sig in (signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def other_hash_seed() -> str:
+    """A PYTHONHASHSEED other than this process's, for determinism tests' second side."""
+    return "1" if os.environ.get("PYTHONHASHSEED") == "0" else "0"
+
+
+def child_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    return {**os.environ, "PYTHONHASHSEED": other_hash_seed(), **(env or {})}
+
+
+def podlock(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """``podlock ARGS`` in a child process with default signal dispositions and another
+    hash seed than the test's (``podlock run`` execs the command; determinism tests build
+    one side here)."""
+    return subprocess.run(
+        [sys.executable, "-m", "podlock", *args],
+        capture_output=True, text=True, env=child_env(env), timeout=timeout,
+        preexec_fn=default_signals,
+    )  # fmt: skip
 
 
 def fixture_config(index: IndexServer, extra: str = "") -> str:

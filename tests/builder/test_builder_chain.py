@@ -35,7 +35,7 @@ from podlock.oci.install import Target
 from podlock.platforms import host_platform
 from podlock.prune import prune
 from podlock.reporter import ListReporter
-from testkit import BASE_ARCHIVE, blob, layout_manifest
+from testkit import blob, layout_manifest
 
 
 def says_hello(ref: str) -> None:
@@ -133,14 +133,14 @@ def test_host_installed_layers_carry_bytecode_and_no_wheels(
 
 @pytest.mark.engine
 def test_host_installed_layers_are_loaded_as_podlock_wrote_them(
-    engine: Engine, hello: Callable[..., Path], tmp_path: Path
+    engine: Engine, hello: Callable[..., Path], tmp_path: Path, base_archive: str
 ) -> None:
     """Each host-installed layer reaches the engine as podlock's own tar: its diffID is the
     one the daemonless builder gives the same layer, `docker history` names it, and loading
     it again on the same parent gives the same image."""
     root = hello()
     build(root, "cpu", network="host", tag="hello:loaded", heavy_bytes=MIB, engine=engine)
-    build_oci(root, "cpu", base=BASE_ARCHIVE, output_dir=tmp_path / "oci", tag="v1",
+    build_oci(root, "cpu", base=base_archive, output_dir=tmp_path / "oci", tag="v1",
               heavy_bytes=MIB)  # fmt: skip
     manifest = layout_manifest(tmp_path / "oci")
     oci = json.loads(blob(tmp_path / "oci", manifest["config"]["digest"]))["rootfs"]["diff_ids"]

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import testkit
+from testkit import podlock
+
+__all__ = ["podlock"]
 
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden"
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 # Port 9 (discard) refuses connections at once: the registry check answers "cannot tell".
 UNREACHABLE_IMAGE = f"127.0.0.1:9/team/app@{DIGEST}"
-REGISTRY = os.environ.get("PODLOCK_TEST_REGISTRY", "127.0.0.1:5000")
 
 
 def check_golden(name: str, text: str) -> None:
@@ -27,15 +26,3 @@ def check_golden(name: str, text: str) -> None:
 def jobset_fields() -> dict[str, Any]:
     return json.loads((HERE / "data" / "jobset_v1alpha2_fields.json").read_text())  # type: ignore[no-any-return]
 
-
-def podlock(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 180
-) -> subprocess.CompletedProcess[str]:
-    """``podlock ARGS`` in a child process (``podlock run`` execs the command)."""
-    return subprocess.run(
-        [sys.executable, "-m", "podlock", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=timeout,
-    )

@@ -3,33 +3,22 @@ image to a registry by digest (only missing layers pushed) before submitting it.
 
 from __future__ import annotations
 
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kube_server import FakeKube
-from launcher_helpers import DIGEST, REGISTRY
+from launcher_helpers import DIGEST
 
 from podlock.builder.engine import Engine
 from podlock.launcher.accelerators import parse
 from podlock.launcher.images import DockerPublisher, ImageNotPushed, ImageRef, in_registry
 from podlock.launcher.launch import LaunchSpec, resolve_image
 from podlock.reporter import ListReporter
-from testkit import docker, skip_or_fail
+from testkit import docker
 
 pytestmark = pytest.mark.engine
-
-
-@pytest.fixture(scope="session")
-def registry(engine: Engine) -> str:
-    """The anonymous local registry (ci/engine.sh up), or skip (fail under CI=true)."""
-    try:
-        urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=5).close()
-    except OSError as exc:
-        skip_or_fail(f"no registry at {REGISTRY} ({exc}); run `bash ci/engine.sh up`")
-    return REGISTRY
 
 
 def submitted_image(kube: FakeKube, repository: str) -> tuple[dict[str, Any], str]:
@@ -123,16 +112,13 @@ def test_prebuilt_pod_starts_from_the_runtime_base_and_installs_the_lock(
 
 
 def test_launch_with_the_oci_builder_pushes_without_the_engine_and_uses_the_digest(
-    cli: Any, hello: Callable[..., Path], registry: str, kube: FakeKube
+    cli: Any, hello: Callable[..., Path], registry: str, kube: FakeKube, base_archive: str
 ) -> None:
-    base_tar = Path("/var/cache/podlock-ci/base-bookworm.docker.tar")
-    if not base_tar.is_file():
-        skip_or_fail(f"{base_tar} missing; run `bash ci/engine.sh up`")
     root = hello()
     repository = f"{registry}/podlock-launcher-test/hello-oci"
     result = cli(
         "launch", "--project", str(root), "--accelerator", "cpu", "--image", repository,
-        "--builder", "oci", "--base", f"docker-archive:{base_tar}", "--poll", "0.05",
+        "--builder", "oci", "--base", base_archive, "--poll", "0.05",
         "--", "python", "main.py",
     )  # fmt: skip
     assert result.code == 0, result.err

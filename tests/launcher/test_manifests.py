@@ -8,7 +8,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from launcher_helpers import DIGEST, check_golden, jobset_fields
+from launcher_helpers import DIGEST, check_golden, jobset_fields, podlock
 
 from podlock.launcher.accelerators import parse
 from podlock.launcher.manifests import JobRequest, render, to_yaml
@@ -47,7 +47,12 @@ def test_prebuilt_mode_keeps_the_image_entrypoint(cli: Any) -> None:
 
 @pytest.mark.parametrize("accelerator", [*CLASSES.values(), "v5p-16", "l4x2", "a100-80gbx4"])
 def test_render_is_deterministic(cli: Any, accelerator: str) -> None:
-    assert rendered(cli, accelerator) == rendered(cli, accelerator)
+    child = podlock(
+        "render", "--accelerator", accelerator, "--image", IMAGE,
+        "--", "python", "-m", "app.train", "--steps", "10",
+    )  # fmt: skip
+    assert child.returncode == 0, child.stderr
+    assert rendered(cli, accelerator) == child.stdout
 
 
 def jobs_to_validate(manifest: dict[str, Any]) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from podlock.launcher import local
 from podlock.launcher.local import STAMP, run_command
 from podlock.project import discover
 from podlock.reporter import ListReporter
+from testkit import child_env, default_signals
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux" or os.uname().machine != "x86_64",
                                 reason="the hello fixture locks linux/amd64 and linux/arm64 wheels")  # fmt: skip
@@ -66,7 +67,8 @@ def test_signals_reach_the_command(hello: Callable[..., Path], sig: int, expect:
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "podlock", "run", "--project", str(root), "--", "python", "-c", script],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=child_env(),
+        preexec_fn=default_signals,
     )  # fmt: skip
     assert proc.stdout is not None
     assert proc.stdout.readline() == "ready\n"

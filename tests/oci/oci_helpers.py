@@ -11,12 +11,6 @@ from podlock.oci.blobs import BlobStore
 from podlock.oci.build import build_oci
 from podlock.oci.layout import Built
 from podlock.oci.push import from_layout
-from testkit import BASE_ARCHIVE
-
-BASE = BASE_ARCHIVE
-ANON = "127.0.0.1:5000"
-AUTH = "127.0.0.1:5001"
-AUTH_USER, AUTH_PASSWORD = "podlock", "registry-secret"
 
 
 def oci_build(cli: Any, root: Path, *extra: str) -> Any:
@@ -24,10 +18,10 @@ def oci_build(cli: Any, root: Path, *extra: str) -> Any:
     return cli("build", "--builder", "oci", "--project", str(root), "--variant", "cpu", *extra)
 
 
-def built_layout(root: Path, layout: Path) -> tuple[BlobStore, Built]:
-    """Build the project on the test base into the OCI layout ``layout`` (tag v1) and read
-    it back, as ``podlock push --layout`` does."""
-    build_oci(root, "cpu", base=BASE, output_dir=layout, tag="v1")
+def built_layout(root: Path, layout: Path, base: str) -> tuple[BlobStore, Built]:
+    """Build the project on ``base`` into the OCI layout ``layout`` (tag v1) and read it
+    back, as ``podlock push --layout`` does."""
+    build_oci(root, "cpu", base=base, output_dir=layout, tag="v1")
     store = BlobStore()
     return store, from_layout(layout, "v1", store)
 

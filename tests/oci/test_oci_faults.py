@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import requests
-from oci_helpers import BASE, make_wheel, oci_build
+from oci_helpers import make_wheel, oci_build
 
 from index_server import PRIVATE_PASSWORD, IndexServer
 from podlock.builder.plan import Wheel
@@ -28,7 +28,7 @@ from testkit import blob, layout_manifest
 
 
 def test_tampered_wheel_is_refused_and_never_cached(
-    hello: Callable[..., Path], cli: Any, base_tar: Path, _podlock_cache: Path
+    hello: Callable[..., Path], cli: Any, base_archive: str, _podlock_cache: Path
 ) -> None:
     root = hello()
     lock = root / "pylock.cpu.toml"
@@ -38,7 +38,7 @@ def test_tampered_wheel_is_refused_and_never_cached(
     )
     assert good
     lock.write_text(text.replace(good.group(1), "0" * 64))
-    result = oci_build(cli, root, "--base", BASE)
+    result = oci_build(cli, root, "--base", base_archive)
     assert result.code != 0
     assert "hash mismatch for flax" in result.err and "0" * 64 in result.err
     cached = [
@@ -108,7 +108,7 @@ def test_symlink_escaping_a_layer_tree_is_refused(tmp_path: Path) -> None:
 
 
 def test_code_package_symlink_out_of_the_project_is_refused(
-    hello: Callable[..., Path], cli: Any, base_tar: Path, tmp_path: Path, monkeypatch: Any
+    hello: Callable[..., Path], cli: Any, base_archive: str, tmp_path: Path, monkeypatch: Any
 ) -> None:
     root = hello()
     secret = tmp_path / "outside.txt"
@@ -125,7 +125,7 @@ def test_code_package_symlink_out_of_the_project_is_refused(
         return package
 
     monkeypatch.setattr(builder_build, "collect", collect_then_swap)
-    result = oci_build(cli, root, "--base", BASE)
+    result = oci_build(cli, root, "--base", base_archive)
     assert result.code != 0 and "pkg/greeting.py points outside the project" in result.err
 
 
@@ -143,14 +143,14 @@ def test_unknown_base_references_are_clear_errors(
 
 
 def test_base_without_the_lock_python_is_a_clear_error(
-    hello: Callable[..., Path], base_tar: Path
+    hello: Callable[..., Path], base_archive: str
 ) -> None:
     from podlock.oci.base import open_base
     from podlock.oci.interpreter import NoInterpreter, interpreter_for
     from podlock.reporter import NullReporter
 
     store = BlobStore()
-    base = open_base(BASE, ["linux/amd64"], store, NullReporter())["linux/amd64"]
+    base = open_base(base_archive, ["linux/amd64"], store, NullReporter())["linux/amd64"]
     assert interpreter_for(base, "3.11", store) == "/usr/bin/python3.11"
     with pytest.raises(
         NoInterpreter, match=r"has no python3.12 .* it has 3.11 \(/usr/bin/python3.11\)"
@@ -159,7 +159,7 @@ def test_base_without_the_lock_python_is_a_clear_error(
 
 
 def test_full_disk_while_writing_leaves_no_partial_blob_and_the_rerun_works(
-    hello: Callable[..., Path], cli: Any, base_tar: Path, _podlock_cache: Path, monkeypatch: Any
+    hello: Callable[..., Path], cli: Any, base_archive: str, _podlock_cache: Path, monkeypatch: Any
 ) -> None:
     root = hello()
     real = blobs_module.BlobWriter.write
@@ -172,28 +172,28 @@ def test_full_disk_while_writing_leaves_no_partial_blob_and_the_rerun_works(
         return real(self, data)
 
     monkeypatch.setattr(blobs_module.BlobWriter, "write", full)
-    result = oci_build(cli, root, "--base", BASE)
+    result = oci_build(cli, root, "--base", base_archive)
     assert result.code != 0 and "free some disk space" in result.err
     store = _podlock_cache / "oci" / "blobs" / "sha256"
     assert not [p for p in store.iterdir() if p.name.startswith(".tmp-")]
     for path in store.iterdir():  # every blob left is complete: its name is its hash
         assert hashlib.sha256(path.read_bytes()).hexdigest() == path.name
     monkeypatch.setattr(blobs_module.BlobWriter, "write", real)
-    again = oci_build(cli, root, "--base", BASE)
+    again = oci_build(cli, root, "--base", base_archive)
     assert again.code == 0, again.err
 
 
 def test_private_index_credentials_never_reach_layers_or_config(
     hello: Callable[..., Path],
     cli: Any,
-    base_tar: Path,
+    base_archive: str,
     index: IndexServer,
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
     root = hello(private=True)
     out = tmp_path / "layout"
-    result = oci_build(cli, root, "--base", BASE, "--output-dir", str(out))
+    result = oci_build(cli, root, "--base", base_archive, "--output-dir", str(out))
     assert result.code == 0, result.err
     assert PRIVATE_PASSWORD not in result.err + result.out
     manifest = layout_manifest(out)
@@ -207,10 +207,11 @@ def test_private_index_credentials_never_reach_layers_or_config(
 
 
 def test_daemonless_builder_refuses_system_packages_and_docker_only_flags(
-    hello: Callable[..., Path], cli: Any, index: IndexServer
+    hello: Callable[..., Path], cli: Any, index: IndexServer,
+    base_archive: str,
 ) -> None:
     root = hello()
-    flags = oci_build(cli, root, "--base", BASE, "--network", "host")
+    flags = oci_build(cli, root, "--base", base_archive, "--network", "host")
     assert flags.code != 0 and "--network is for the docker builder" in flags.err
     mode = oci_build(cli, root, "--mode", "prebuilt")
     assert mode.code != 0 and "needs the Docker engine" in mode.err

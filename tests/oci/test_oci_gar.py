@@ -168,7 +168,7 @@ def test_create_repository_checks_then_creates_a_docker_repository(
 def test_adc_token_is_accepted_by_a_bearer_registry(
     google: tuple[FakeGoogle, str],
     hello: Callable[..., Path],
-    base_tar: Path,
+    base_archive: str,
     registry: str,
     tmp_path: Path,
 ) -> None:
@@ -178,7 +178,7 @@ def test_adc_token_is_accepted_by_a_bearer_registry(
     from podlock.oci.push import push
     from podlock.oci.registry import Registry
 
-    store, built = built_layout(hello(), tmp_path / "layout")
+    store, built = built_layout(hello(), tmp_path / "layout", base_archive)
     state = ProxyState(upstream=registry, token_user="oauth2accesstoken", token_password=TOKEN)
     cred = auth.lookup("europe-west4-docker.pkg.dev")
     with proxy(state) as host:

@@ -9,15 +9,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from oci_helpers import BASE, oci_build, run
+from oci_helpers import oci_build, run
 
 from podlock.lockfile import read_lock
-from testkit import blob, layout_manifest, skip_or_fail
+from testkit import blob, layout_manifest, podlock, skip_or_fail
 
 
-def build(cli: Any, root: Path, *extra: str) -> str:
-    """Build on the test base (heavy layers from 1 MiB); the digest it prints."""
-    result = oci_build(cli, root, "--base", BASE, "--heavy-mb", "1", *extra)
+def build(cli: Any, base: str, root: Path, *extra: str) -> str:
+    """Build on ``base`` (heavy layers from 1 MiB); the digest it prints."""
+    result = oci_build(cli, root, "--base", base, "--heavy-mb", "1", *extra)
     assert result.code == 0, result.err
     return result.out.strip().splitlines()[-1]
 
@@ -28,11 +28,11 @@ def docker_run(image: str, *argv: str) -> str:
 
 
 def test_image_runs_in_docker_with_every_locked_package_and_console_scripts(
-    hello: Callable[..., Path], cli: Any, base_tar: Path, docker_cli: str, tmp_path: Path
+    hello: Callable[..., Path], cli: Any, base_archive: str, docker_cli: str, tmp_path: Path
 ) -> None:
     root = hello()
     tarball = tmp_path / "image.tar"
-    digest = build(cli, root, "--output-tar", str(tarball), "--tag", "podlock-oci-test/hello:run")
+    digest = build(cli, base_archive, root, "--output-tar", str(tarball), "--tag", "podlock-oci-test/hello:run")
     print("manifest digest:", digest)
     assert digest.startswith("sha256:")
     loaded = run("docker", "load", "-i", str(tarball))
@@ -70,19 +70,25 @@ def test_image_runs_in_docker_with_every_locked_package_and_console_scripts(
 
 
 def test_two_builds_in_different_dirs_umasks_and_clocks_give_one_digest(
-    hello: Callable[..., Path], cli: Any, base_tar: Path, tmp_path: Path, monkeypatch: Any
+    hello: Callable[..., Path], cli: Any, base_archive: str, tmp_path: Path, monkeypatch: Any
 ) -> None:
     first = hello("one")
     second = hello("two")
     os.utime(second / "main.py", (1_800_000_000, 1_800_000_000))
     out1, out2 = tmp_path / "out1", tmp_path / "out2"
-    d1 = build(cli, first, "--output-dir", str(out1))
+    d1 = build(cli, base_archive, first, "--output-dir", str(out1))
+    # The other side: a child with another umask, hash seed and cache.
     old = os.umask(0o077)
     try:
-        monkeypatch.setenv("PODLOCK_CACHE_DIR", str(tmp_path / "other-cache"))
-        d2 = build(cli, second, "--output-dir", str(out2))
+        child = podlock(
+            "build", "--builder", "oci", "--project", str(second), "--variant", "cpu",
+            "--base", base_archive, "--heavy-mb", "1", "--output-dir", str(out2),
+            env={"PODLOCK_CACHE_DIR": str(tmp_path / "other-cache")},
+        )  # fmt: skip
     finally:
         os.umask(old)
+    assert child.returncode == 0, child.stderr
+    d2 = child.stdout.strip().splitlines()[-1]
     print("manifest digest:", d1)
     assert d1 == d2
     index = json.loads((out1 / "index.json").read_text())
@@ -91,13 +97,13 @@ def test_two_builds_in_different_dirs_umasks_and_clocks_give_one_digest(
 
 
 def test_layout_is_accepted_by_skopeo_and_umoci(
-    hello: Callable[..., Path], cli: Any, base_tar: Path, tmp_path: Path
+    hello: Callable[..., Path], cli: Any, base_archive: str, tmp_path: Path
 ) -> None:
     if not (shutil.which("skopeo") and shutil.which("umoci")):
         skip_or_fail("skopeo/umoci missing")
     root = hello()
     out = tmp_path / "layout"
-    digest = build(cli, root, "--output-dir", str(out), "--tag", "hello:v1")
+    digest = build(cli, base_archive, root, "--output-dir", str(out), "--tag", "hello:v1")
     info = json.loads(run("skopeo", "inspect", f"oci:{out}:hello:v1"))
     assert info["Digest"] == digest
     assert info["Labels"]["dev.podlock.builder"] == "oci"
@@ -121,15 +127,15 @@ def test_layout_is_accepted_by_skopeo_and_umoci(
 
 
 def test_same_wheels_give_the_same_layer_blobs_across_projects(
-    hello: Callable[..., Path], base_tar: Path, tmp_path: Path
+    hello: Callable[..., Path], base_archive: str, tmp_path: Path
 ) -> None:
     from podlock.oci.build import build_oci
 
     one = hello("a")
     other = hello("b")
     (other / "main.py").write_text('print("a different project")\n')
-    first = build_oci(one, "cpu", base=BASE, tag="one:v1").built.images[0]
-    second = build_oci(other, "cpu", base=BASE, tag="other:v1").built.images[0]
+    first = build_oci(one, "cpu", base=base_archive, tag="one:v1").built.images[0]
+    second = build_oci(other, "cpu", base=base_archive, tag="other:v1").built.images[0]
     by_name = lambda image: dict(zip(image.names[1:], image.layers[1:], strict=True))  # noqa: E731
     a, b = by_name(first), by_name(second)
     for name in ("venv", "runtime", "deps"):
@@ -138,7 +144,7 @@ def test_same_wheels_give_the_same_layer_blobs_across_projects(
 
 
 def test_multi_platform_build_writes_an_image_index(
-    hello: Callable[..., Path], cli: Any, base_tar: Path, tmp_path: Path
+    hello: Callable[..., Path], cli: Any, base_archive: str, tmp_path: Path
 ) -> None:
     from podlock.oci.base import open_base
     from podlock.oci.blobs import BlobStore
@@ -148,7 +154,7 @@ def test_multi_platform_build_writes_an_image_index(
     # A two-platform base layout: the real amd64 base, and the same layers labelled arm64
     # (never run; enough for podlock to pick per-platform wheels, bases and interpreters).
     store = BlobStore()
-    amd = open_base(BASE, ["linux/amd64"], store, NullReporter())["linux/amd64"]
+    amd = open_base(base_archive, ["linux/amd64"], store, NullReporter())["linux/amd64"]
     base_dir = tmp_path / "base-layout"
     (base_dir / "blobs" / "sha256").mkdir(parents=True)
     manifests = []
@@ -200,9 +206,8 @@ def test_multi_platform_build_writes_an_image_index(
     out = tmp_path / "out"
     digest = build(
         cli,
-        root,
-        "--base",
         f"oci-layout:{base_dir}:bookworm",
+        root,
         "--platform",
         "linux/amd64,linux/arm64",
         "--output-dir",
@@ -227,13 +232,13 @@ def test_multi_platform_build_writes_an_image_index(
 
 
 def test_zstd_layers_are_written_with_the_zstd_media_type(
-    hello: Callable[..., Path], cli: Any, base_tar: Path, tmp_path: Path
+    hello: Callable[..., Path], cli: Any, base_archive: str, tmp_path: Path
 ) -> None:
     import zstandard
 
     root = hello()
     out = tmp_path / "out"
-    build(cli, root, "--compression", "zstd", "--output-dir", str(out), "--tag", "z:v1")
+    build(cli, base_archive, root, "--compression", "zstd", "--output-dir", str(out), "--tag", "z:v1")
     manifest = layout_manifest(out)
     ours = manifest["layers"][1:]
     assert {layer["mediaType"] for layer in ours} == {"application/vnd.oci.image.layer.v1.tar+zstd"}
@@ -243,17 +248,17 @@ def test_zstd_layers_are_written_with_the_zstd_media_type(
 
 
 def test_load_puts_the_image_into_the_engine(
-    hello: Callable[..., Path], cli: Any, base_tar: Path, docker_cli: str
+    hello: Callable[..., Path], cli: Any, base_archive: str, docker_cli: str
 ) -> None:
     root = hello()
-    digest = build(cli, root, "--load", "--tag", "podlock-oci-test/hello:loaded")
+    digest = build(cli, base_archive, root, "--load", "--tag", "podlock-oci-test/hello:loaded")
     out = docker_run("podlock-oci-test/hello:loaded", "python", "main.py")
     assert "hello from the hello fixture, v1" in out
     assert digest.startswith("sha256:")
 
 
 def test_oci_only_options_pick_the_oci_builder_and_docker_refuses_them(
-    hello: Callable[..., Path], cli: Any, base_tar: Path, tmp_path: Path
+    hello: Callable[..., Path], cli: Any, base_archive: str, tmp_path: Path
 ) -> None:
     root = hello()
     picked = cli(
@@ -263,7 +268,7 @@ def test_oci_only_options_pick_the_oci_builder_and_docker_refuses_them(
         "--variant",
         "cpu",
         "--base",
-        BASE,
+        base_archive,
         "--output-dir",
         str(tmp_path / "out"),
     )

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from oci_helpers import BASE, make_wheel
+from oci_helpers import make_wheel
 
 from podlock.builder.plan import Wheel
 from podlock.oci import installed
@@ -28,10 +28,11 @@ def _layers(layout: Path) -> list[str]:
 
 
 def test_a_cold_layer_cache_reuses_the_installed_trees_and_gives_the_same_digest(
-    hello: Callable[..., Path], tmp_path: Path, _podlock_cache: Path, monkeypatch: Any
+    hello: Callable[..., Path], tmp_path: Path, _podlock_cache: Path, monkeypatch: Any,
+    base_archive: str,
 ) -> None:
     root = hello()
-    first = build_oci(root, "cpu", base=BASE, output_dir=tmp_path / "one")
+    first = build_oci(root, "cpu", base=base_archive, output_dir=tmp_path / "one")
     trees = list((_podlock_cache / "oci" / "installed").iterdir())
     assert trees, "no installed trees were cached"
     shutil.rmtree(_podlock_cache / "oci" / "layers")  # the layer cache only
@@ -40,21 +41,22 @@ def test_a_cold_layer_cache_reuses_the_installed_trees_and_gives_the_same_digest
         raise AssertionError("a cached tree was installed again")
 
     monkeypatch.setattr(installed, "install_wheels", no_install)
-    second = build_oci(root, "cpu", base=BASE, output_dir=tmp_path / "two")
+    second = build_oci(root, "cpu", base=base_archive, output_dir=tmp_path / "two")
     assert second.layers_built  # the layers were written again ...
     assert second.digest == first.digest  # ... from the trees, byte for byte
     assert _layers(tmp_path / "one") == _layers(tmp_path / "two")
 
 
 def test_a_damaged_tree_is_rebuilt_not_shipped(
-    hello: Callable[..., Path], tmp_path: Path, _podlock_cache: Path
+    hello: Callable[..., Path], tmp_path: Path, _podlock_cache: Path,
+    base_archive: str,
 ) -> None:
     root = hello()
-    first = build_oci(root, "cpu", base=BASE, output_dir=tmp_path / "one")
+    first = build_oci(root, "cpu", base=base_archive, output_dir=tmp_path / "one")
     victim = next((_podlock_cache / "oci" / "installed").rglob("*.py"))
     victim.unlink()
     shutil.rmtree(_podlock_cache / "oci" / "layers")
-    second = build_oci(root, "cpu", base=BASE, output_dir=tmp_path / "two")
+    second = build_oci(root, "cpu", base=base_archive, output_dir=tmp_path / "two")
     assert second.digest == first.digest
     assert victim.exists()
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from oci_helpers import AUTH_PASSWORD, AUTH_USER, BASE, built_layout, oci_build, run
+from oci_helpers import built_layout, oci_build, run
 from registry_proxy import ProxyState, proxy
 
 from podlock.oci.auth import Credential
@@ -20,6 +20,7 @@ from podlock.oci.build import build_oci
 from podlock.oci.push import push
 from podlock.oci.reference import Reference
 from podlock.oci.registry import AuthFailed, Registry, Unreachable
+from services import Registry as TestRegistry
 
 
 def repo() -> str:
@@ -37,15 +38,15 @@ def docker_config(
 
 
 def test_push_twice_sends_no_blobs_the_second_time_and_prints_ref_at_digest(
-    hello: Callable[..., Path], cli: Any, base_tar: Path, registry: str
+    hello: Callable[..., Path], cli: Any, base_archive: str, registry: str
 ) -> None:
     root = hello()
     ref = f"{registry}/{repo()}:v1"
-    first = oci_build(cli, root, "--base", BASE, "--push", ref)
+    first = oci_build(cli, root, "--base", base_archive, "--push", ref)
     assert first.code == 0, first.err
     pushed = first.out.strip().splitlines()[-1]
     assert pushed.startswith(ref.rsplit(":", 1)[0] + "@sha256:")
-    second = cli("push", ref, "--project", str(root), "--variant", "cpu", "--base", BASE)
+    second = cli("push", ref, "--project", str(root), "--variant", "cpu", "--base", base_archive)
     assert second.code == 0, second.err
     assert second.out.strip() == pushed
     print("pushed", pushed)
@@ -55,17 +56,17 @@ def test_push_twice_sends_no_blobs_the_second_time_and_prints_ref_at_digest(
 
 
 def test_code_only_change_uploads_only_code_and_config(
-    hello: Callable[..., Path], base_tar: Path, registry: str
+    hello: Callable[..., Path], base_archive: str, registry: str
 ) -> None:
     root = hello()
     state = ProxyState(upstream=registry)
     with proxy(state) as host:
         ref = f"{host}/{repo()}:v1"
-        first = build_oci(root, "cpu", base=BASE, push_to=ref)
+        first = build_oci(root, "cpu", base=base_archive, push_to=ref)
         assert first.pushed and first.pushed.uploaded_bytes > 0
         (root / "pkg" / "greeting.py").write_text('GREETING = "hello, changed"\n')
         state.received = 0
-        second = build_oci(root, "cpu", base=BASE, push_to=ref)
+        second = build_oci(root, "cpu", base=base_archive, push_to=ref)
     assert second.pushed is not None
     image = second.built.images[0]
     code = image.layers[image.names.index("code")]
@@ -78,36 +79,38 @@ def test_code_only_change_uploads_only_code_and_config(
 def test_basic_auth_registry_push_and_refusal_without_leaking_the_password(
     hello: Callable[..., Path],
     cli: Any,
-    base_tar: Path,
-    auth_registry: str,
+    base_archive: str,
+    auth_registry: TestRegistry,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     root = hello()
-    ref = f"{auth_registry}/{repo()}:v1"
-    docker_config(tmp_path, monkeypatch, auth_registry, AUTH_USER, "wrong-password-xyz")
-    bad = cli("push", ref, "--project", str(root), "--variant", "cpu", "--base", BASE)
+    address, user, password = auth_registry.address, auth_registry.user, auth_registry.password
+    assert user and password
+    ref = f"{address}/{repo()}:v1"
+    docker_config(tmp_path, monkeypatch, address, user, "wrong-password-xyz")
+    bad = cli("push", ref, "--project", str(root), "--variant", "cpu", "--base", base_archive)
     assert bad.code != 0
     assert "refused" in bad.err and "wrong-password-xyz" not in bad.err + bad.out
-    docker_config(tmp_path, monkeypatch, auth_registry, AUTH_USER, AUTH_PASSWORD)
-    good = cli("push", ref, "--project", str(root), "--variant", "cpu", "--base", BASE)
+    docker_config(tmp_path, monkeypatch, address, user, password)
+    good = cli("push", ref, "--project", str(root), "--variant", "cpu", "--base", base_archive)
     assert good.code == 0, good.err
-    assert AUTH_PASSWORD not in good.err + good.out
+    assert password not in good.err + good.out
     out = run(
         "skopeo",
         "inspect",
         "--tls-verify=false",
         "--creds",
-        f"{AUTH_USER}:{AUTH_PASSWORD}",
+        f"{user}:{password}",
         f"docker://{ref}",
     )
     assert json.loads(out)["Digest"] == good.out.strip().split("@", 1)[1]
 
 
 def test_bearer_token_auth_through_a_token_service(
-    hello: Callable[..., Path], base_tar: Path, registry: str, tmp_path: Path
+    hello: Callable[..., Path], base_archive: str, registry: str, tmp_path: Path
 ) -> None:
-    store, built = built_layout(hello(), tmp_path / "layout")
+    store, built = built_layout(hello(), tmp_path / "layout", base_archive)
     state = ProxyState(upstream=registry, token_user="robot", token_password="tok-secret")
     with proxy(state) as host:
         name = repo()
@@ -122,9 +125,9 @@ def test_bearer_token_auth_through_a_token_service(
 
 
 def test_registry_going_away_mid_push_fails_clearly_and_a_rerun_finishes(
-    hello: Callable[..., Path], base_tar: Path, registry: str, tmp_path: Path
+    hello: Callable[..., Path], base_archive: str, registry: str, tmp_path: Path
 ) -> None:
-    store, built = built_layout(hello(), tmp_path / "layout")
+    store, built = built_layout(hello(), tmp_path / "layout", base_archive)
     state = ProxyState(upstream=registry, fail_after_bytes=40 << 20)
     with proxy(state) as host:
         ref = Reference.parse(f"{host}/{repo()}:v1")

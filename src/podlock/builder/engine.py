@@ -23,8 +23,9 @@ from podlock.platforms import normalize_arch
 from podlock.reporter import NullReporter, Reporter
 
 START_HINT = (
-    "start one with `sudo bash ci/engine.sh start-docker` (or `sudo dockerd &`), "
-    "or point DOCKER_HOST at a running engine"
+    "install and start a Docker engine (Debian/Ubuntu: `apt-get install docker.io`, then "
+    "`sudo dockerd &` or `sudo systemctl start docker`), or point DOCKER_HOST at a running "
+    "engine; `--builder oci` builds without one"
 )
 _STEP = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 
@@ -100,8 +101,8 @@ class Engine:
             raise ImageMissing(
                 ref,
                 what="base image",
-                hint=f"pull or build it first (`docker pull {ref}`; for the test base "
-                "`sudo bash ci/engine.sh base-image`), or pass --base IMAGE",
+                hint=f"pull or build it first (`docker pull {ref}`, or `docker import` of a "
+                "root filesystem), or pass --base IMAGE",
             )
         repo = ref.rsplit(":", 1)[0] if ":" in ref.rsplit("/", 1)[-1] else ref
         for digest in info.get("RepoDigests") or []:
