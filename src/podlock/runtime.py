@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from podlock.config import RUNTIME_PACKAGES, VariantConfig
@@ -21,6 +22,7 @@ from podlock.requirements import RequirementLine
 # Packages that belong in the runtime layer whatever pulled them in.
 _RUNTIME_FAMILY_PREFIXES = ("nvidia-", "jax-cuda", "libtpu")
 _RUNTIME_FAMILY = frozenset({"jax", "jaxlib", "torch", "torchvision", "torchaudio", "triton"})
+_ANY_PRERELEASE = SpecifierSet(">=0.dev0")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,22 +65,28 @@ def variant_requirements(
     ``force_runtime`` is set when a first resolution showed jax in the environment although
     no line named it (e.g. through flax): the runtime must then be the hardware-matched one.
     """
+    deps = inputs.of(variant.name)
     keep_names = inputs.config.keep
     stripped: list[RequirementLine] = []
     kept: list[RequirementLine] = []
     lines: list[RequirementLine] = []
-    for line in (*inputs.requirements, *inputs.constraints):
+    for line in (*deps.requirements, *deps.constraints):
         if is_runtime_name(line.name):
             if not (line.keep or line.name in keep_names):
                 stripped.append(line)
                 continue
             kept.append(line)
         lines.append(line)
-    reqs = [str(line.requirement) for line in lines if not line.constraint]
+    reqs = [_text(line.requirement, line.pre) for line in lines if not line.constraint]
     constraints = [str(line.requirement) for line in lines if line.constraint]
     with_runtime = force_runtime or bool(stripped) or bool(kept)
     if with_runtime:
-        reqs.extend(variant.runtime)
+        # A stripped ``jax --pre`` still allows pre-releases of what replaces it.
+        pre = {line.name for line in stripped if line.pre}
+        reqs.extend(
+            _text(Requirement(r), canonicalize_name(Requirement(r).name) in pre)
+            for r in variant.runtime
+        )
     direct = _names(reqs)
     reqs.extend(sorted(n for n in also_direct if canonicalize_name(n) not in direct))
     return VariantRequirements(
@@ -90,6 +98,17 @@ def variant_requirements(
         kept=tuple(kept),
         with_runtime=with_runtime,
     )
+
+
+def _text(requirement: Requirement, pre: bool) -> str:
+    """The requirement as the resolver gets it; ``pre`` (``--pre`` on its line) adds a
+    clause that names a pre-release and excludes nothing, which is how both backends (and
+    pip) allow pre-releases for one package: a specifier that names one."""
+    if not pre or requirement.url:
+        return str(requirement)
+    out = Requirement(str(requirement))
+    out.specifier &= _ANY_PRERELEASE
+    return str(out)
 
 
 def _names(requirements: Iterable[str]) -> frozenset[str]:

@@ -14,9 +14,9 @@ def test_requirements_txt_wins_and_podlock_says_so(tmp_path: Path) -> None:
     (tmp_path / "requirements.txt").write_text("numpy\n")
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = ["flax"]\n')
     inputs = discover(tmp_path)
-    assert inputs.source == "requirements.txt"
-    assert [r.name for r in inputs.requirements] == ["numpy"]
-    assert "using requirements.txt" in inputs.notes[0]
+    assert inputs.of("cpu").source == "requirements.txt"
+    assert [r.name for r in inputs.of("cpu").requirements] == ["numpy"]
+    assert [n for n in inputs.notes if "using requirements.txt" in n]
     assert inputs.name == "x"
 
 
@@ -36,7 +36,8 @@ def test_pyproject_with_selected_extras_and_groups(tmp_path: Path) -> None:
         'groups = ["test"]\n'
     )
     inputs = discover(tmp_path)
-    assert [r.name for r in inputs.requirements] == ["numpy", "optax", "pytest", "ruff"]
+    names = ["numpy", "optax", "pytest", "ruff"]
+    assert [r.name for r in inputs.of("tpu").requirements] == names
     assert inputs.config.file == "pyproject.toml"
     assert inputs.name == "my-proj"
 
