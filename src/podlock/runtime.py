@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from packaging.requirements import Requirement
-from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from podlock.config import RUNTIME_PACKAGES, VariantConfig
@@ -22,7 +21,6 @@ from podlock.requirements import RequirementLine
 # Packages that belong in the runtime layer whatever pulled them in.
 _RUNTIME_FAMILY_PREFIXES = ("nvidia-", "jax-cuda", "libtpu")
 _RUNTIME_FAMILY = frozenset({"jax", "jaxlib", "torch", "torchvision", "torchaudio", "triton"})
-_ANY_PRERELEASE = SpecifierSet(">=0.dev0")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +34,7 @@ class VariantRequirements:
     stripped: tuple[RequirementLine, ...]
     kept: tuple[RequirementLine, ...]
     with_runtime: bool
+    prereleases: frozenset[str] = frozenset()  # packages whose line says ``--pre``
 
     @cached_property
     def direct(self) -> frozenset[str]:
@@ -77,16 +76,13 @@ def variant_requirements(
                 continue
             kept.append(line)
         lines.append(line)
-    reqs = [_text(line.requirement, line.pre) for line in lines if not line.constraint]
+    reqs = [str(line.requirement) for line in lines if not line.constraint]
     constraints = [str(line.requirement) for line in lines if line.constraint]
+    # ``--pre`` on a line; a stripped ``jax --pre`` allows them for what replaces it too.
+    prereleases = frozenset(line.name for line in (*lines, *stripped) if line.pre)
     with_runtime = force_runtime or bool(stripped) or bool(kept)
     if with_runtime:
-        # A stripped ``jax --pre`` still allows pre-releases of what replaces it.
-        pre = {line.name for line in stripped if line.pre}
-        reqs.extend(
-            _text(Requirement(r), canonicalize_name(Requirement(r).name) in pre)
-            for r in variant.runtime
-        )
+        reqs.extend(variant.runtime)
     direct = _names(reqs)
     reqs.extend(sorted(n for n in also_direct if canonicalize_name(n) not in direct))
     return VariantRequirements(
@@ -97,18 +93,8 @@ def variant_requirements(
         stripped=tuple(stripped),
         kept=tuple(kept),
         with_runtime=with_runtime,
+        prereleases=prereleases,
     )
-
-
-def _text(requirement: Requirement, pre: bool) -> str:
-    """The requirement as the resolver gets it; ``pre`` (``--pre`` on its line) adds a
-    clause that names a pre-release and excludes nothing, which is how both backends (and
-    pip) allow pre-releases for one package: a specifier that names one."""
-    if not pre or requirement.url:
-        return str(requirement)
-    out = Requirement(str(requirement))
-    out.specifier &= _ANY_PRERELEASE
-    return str(out)
 
 
 def _names(requirements: Iterable[str]) -> frozenset[str]:

@@ -166,6 +166,7 @@ def _resolve_variant(
             needs=needs,
             preferred=preferred,
             reporter=reporter,
+            prereleases=vreq.prereleases,
         )
         roots = factory.root_requirements(vreq.requirements)
         resolver: Resolver[AnyRequirement, AnyCandidate, str] = Resolver(
