@@ -109,13 +109,12 @@ def unselected_extras(pyproject: Mapping[str, Any], config: Config) -> list[str]
             add = f'[{prefix}{config.variants_key}.{variant or accelerator}] {kind} = ["{name}"]'
             if variant is None:
                 add += f' (and "{accelerator}" in variants)'
-            found.append(f"{kind[:-1]} {name!r}: {add}")
+            found.append(f"{kind[:-1]} {name!r}, which no variant selects: {add}")
     if not found:
         return []
     return [
-        f"{PYPROJECT} has {'; '.join(found)} — no variant selects "
-        f"{'it' if len(found) == 1 else 'them'}, so no lock has those packages; add the "
-        f"line{'s' if len(found) > 1 else ''} shown to {where}"
+        f"{PYPROJECT} has an extra or group named like an accelerator that no lock holds; "
+        f"to lock it for that variant, add to {where}:\n  " + "\n  ".join(found)
     ]
 
 

@@ -139,7 +139,10 @@ def test_each_variant_gets_its_own_extras_on_top_of_the_projects(tmp_path: Path)
     assert ("jax[tpu]", 9, False) in lines
     # gpu is named like an accelerator and no variant selects it: said once, with the line.
     (note,) = [n for n in inputs.notes if "no variant selects" in n]
-    assert "extra 'gpu': [tool.podlock.variant.cuda] extras = [\"gpu\"]" in note
+    assert (
+        "extra 'gpu', which no variant selects: [tool.podlock.variant.cuda] extras = [\"gpu\"]"
+        in note
+    )
     assert "'tpu'" not in note and "docs" not in note
 
 

@@ -15,8 +15,9 @@ from packaging.utils import canonicalize_name
 from podlock.config import Config, VariantConfig
 from podlock.resolver.model import Resolved
 
-_CUDA_PREFIXES = ("nvidia-", "jax-cuda", "cupy-cuda")
-_CUDA_NAMES = frozenset({"triton", "cuda-python", "cuda-bindings", "tensorrt"})
+# cuda-toolkit, cuda-bindings, cuda-python...: what torch >= 2.9 pulls in beside nvidia-*.
+_CUDA_PREFIXES = ("nvidia-", "cuda-", "jax-cuda", "cupy-cuda")
+_CUDA_NAMES = frozenset({"triton", "tensorrt"})
 _TORCH = frozenset({"torch", "torchvision", "torchaudio"})
 
 
@@ -36,7 +37,8 @@ def cuda_warnings(
         return []
     by_name = {r.name: r for r in resolved}
     culprits: dict[str, list[tuple[str, list[str]]]] = {}
-    for name in sorted(n for n in by_name if is_cuda_runtime(n)):
+    found_cuda = sorted((not n.startswith("nvidia-"), n) for n in by_name if is_cuda_runtime(n))
+    for _, name in found_cuda:
         chain = _chain(name, by_name)
         if set(chain) & set(variant.keep_cuda):
             continue

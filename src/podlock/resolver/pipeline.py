@@ -180,13 +180,15 @@ def _report_stripped(vreqs: Sequence[VariantRequirements], reporter: Reporter) -
     by_line: dict[tuple[str, str, bool], list[str]] = {}
     for vreq in vreqs:
         for line in vreq.stripped:
+            if str(line.requirement) in vreq.variant.runtime:
+                continue  # ``jax[tpu]`` in a tpu variant: replaced by itself, nothing to say
             runtime = " + ".join(vreq.variant.runtime)
             key = (f"{line.origin}: {line.text!r}", line.name, line.origin.file == PYPROJECT)
             by_line.setdefault(key, []).append(f"{vreq.variant.name}: {runtime}")
     for (where, name, pyproject), uses in by_line.items():
         keep = "Append `# kn:keep` to the line to keep it"
         if pyproject:
-            keep += f' (after the closing quote), or add keep = ["{name}"] to [tool.podlock]'
+            keep += f' (after the closing quote), or add keep = ["{name}"] to the podlock config'
         reporter.warn(
             f"{where} stripped; the variant's runtime is used instead ({'; '.join(uses)}). {keep}."
         )
