@@ -599,7 +599,12 @@ def test_uv_yanked_and_prereleases(server: IndexServer, uv_env: dict[str, str]) 
 def test_uv_accelerator_indexes(server: IndexServer, uv_env: dict[str, str]) -> None:
     pypi = server.url()
     pins, _ = _compile(uv_env, pypi, ["torch"])
-    assert pins == {"torch": "2.4.0", "filelock": "3.16.1", "nvidia-cublas-cu12": "12.4.5"}
+    assert pins == {
+        "torch": "2.4.0",
+        "filelock": "3.16.1",
+        "nvidia-cublas-cu12": "12.4.5",
+        "nvidia-cudnn-cu12": "9.1.0.70",
+    }
     pins, _ = _compile(
         uv_env, pypi, ["torch", "torchvision"], extra=("--extra-index-url", server.url("cpu"))
     )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +45,10 @@ class VariantConfig:
     extra_index_urls: tuple[str, ...] = ()
     base_image: str | None = None
     system_packages: tuple[str, ...] = ()
+    requirements: str | None = None  # this variant's requirements file, instead of the project's
+    extras: tuple[str, ...] = ()  # pyproject extras / PEP 735 groups for this variant only
+    groups: tuple[str, ...] = ()
+    keep_cuda: tuple[str, ...] = ()  # packages whose CUDA wheels a cpu/tpu lock may hold
 
     def to_dict(self) -> dict[str, Any]:
         """The meaning of the variant, for fingerprints and the lock's tool table."""
@@ -59,6 +63,9 @@ class VariantConfig:
             "extra-index-urls": list(self.extra_index_urls),
             "base-image": self.base_image,
             "system-packages": list(self.system_packages),
+            "requirements": self.requirements,
+            "extras": list(self.extras),
+            "groups": list(self.groups),
         }
 
 
@@ -68,10 +75,13 @@ _PRESET_PLATFORMS = {
     "tpu": ("linux/amd64",),
 }
 _PRESET_RUNTIME = {"cpu": ("jax",), "cuda": ("jax[cuda12]",), "tpu": ("jax[tpu]",)}
+# A TPU host has no GPU: its torch is the CPU build too, never PyPI's CUDA one (~4 GB of
+# nvidia-* wheels per image).
+_TORCH_CPU = {"torch": "pytorch-cpu", "torchvision": "pytorch-cpu", "torchaudio": "pytorch-cpu"}
 _PRESET_SOURCES: Mapping[str, Mapping[str, str]] = {
-    "cpu": {"torch": "pytorch-cpu", "torchvision": "pytorch-cpu", "torchaudio": "pytorch-cpu"},
+    "cpu": _TORCH_CPU,
     "cuda": {},
-    "tpu": {},
+    "tpu": _TORCH_CPU,
 }
 
 
@@ -104,6 +114,7 @@ class Config:
     extra_index_urls: tuple[str, ...] = ()
     find_links: tuple[str, ...] = ()
     resolver: str = "uv"
+    variants_key: str = "variant"  # how the config spells variant tables: variant or variants
 
     def variant(self, name: str) -> VariantConfig:
         for v in self.variants:
@@ -135,18 +146,24 @@ _TOP_KEYS = {
 }  # fmt: skip
 _VARIANT_KEYS = {
     "accelerator", "platforms", "python", "runtime", "sources", "index-url",
-    "extra-index-urls", "base-image", "system-packages",
+    "extra-index-urls", "base-image", "system-packages", "requirements", "extras", "groups",
+    "keep-cuda",
 }  # fmt: skip
 
+# Given the variants that don't set their own python, the target Python when config has none.
+DefaultPython = Callable[[Sequence[str]], str]
 
-def load_config(table: Mapping[str, Any], *, file: str | None) -> Config:
+
+def running_python(_: Sequence[str] = ()) -> str:
+    """The running interpreter's ``X.Y``: the last resort for the target Python."""
+    return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def load_config(
+    table: Mapping[str, Any], *, file: str | None, default_python: DefaultPython = running_python
+) -> Config:
     """Validate a ``[tool.podlock]`` table (or a whole ``podlock.toml``)."""
     _check_keys(table, _TOP_KEYS, file=file, prefix="")
-    python = (
-        parse_python(_str(table, "python", file), where=file)
-        if "python" in table
-        else f"{sys.version_info.major}.{sys.version_info.minor}"
-    )
     variant_table = table.get("variants", list(ACCELERATORS))
     # Two spellings, since TOML can't have both `variants = [...]` and `[variants.x]`:
     # a list of names plus `[variant.<name>]` settings, or one `[variants.<name>]` table
@@ -173,6 +190,12 @@ def load_config(table: Mapping[str, Any], *, file: str | None) -> Config:
         raise ConfigError("variants must be a list of names or a table", file=file)
     if not names:
         raise ConfigError("variants is empty", file=file, hint='e.g. variants = ["cpu", "tpu"]')
+    if "python" in table:
+        python = parse_python(_str(table, "python", file), where=file)
+    else:
+        python = default_python(
+            [n for n in names if not (isinstance(specs.get(n), dict) and "python" in specs[n])]
+        )
     indexes = dict(BUILTIN_INDEXES)
     for key, value in _table(table, "indexes", file).items():
         indexes[key] = _as_str(value, f"indexes.{key}", file)
@@ -200,6 +223,7 @@ def load_config(table: Mapping[str, Any], *, file: str | None) -> Config:
         extra_index_urls=tuple(_str_list(table, "extra-index-urls", file)),
         find_links=tuple(_str_list(table, "find-links", file)),
         resolver=_choice(table, "resolver", ("uv", "python"), "uv", file),
+        variants_key="variants" if isinstance(variant_table, dict) else "variant",
     )
 
 
@@ -260,6 +284,10 @@ def _load_variant(
         extra_index_urls=tuple(_str_list(spec, "extra-index-urls", file)),
         base_image=_opt_str(spec, "base-image", file) or base.base_image,
         system_packages=tuple(_str_list(spec, "system-packages", file)),
+        requirements=_opt_str(spec, "requirements", file),
+        extras=tuple(_str_list(spec, "extras", file)),
+        groups=tuple(_str_list(spec, "groups", file)),
+        keep_cuda=tuple(canonicalize_name(n) for n in _str_list(spec, "keep-cuda", file)),
     )
 
 

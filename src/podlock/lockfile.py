@@ -11,7 +11,7 @@ import os
 import tempfile
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -110,6 +110,9 @@ class LockMeta:
     system_packages: tuple[str, ...] = ()
     base_image: str | None = None
     source: str = ""
+    # What the fingerprint covers, input by input (python, files, config keys), so that
+    # `lock --check` can name what changed.
+    inputs: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -128,6 +131,8 @@ class LockMeta:
         }
         if self.base_image:
             out["base-image"] = self.base_image
+        if self.inputs:
+            out["inputs"] = dict(self.inputs)
         return out
 
     @classmethod
@@ -141,6 +146,9 @@ class LockMeta:
         for key in ("variant", "accelerator", "python", "fingerprint"):
             if not isinstance(d.get(key), str):
                 raise ValueError(f"tool.podlock.{key} is missing or not a string")
+        inputs = d.get("inputs", {})
+        if not isinstance(inputs, dict):
+            raise ValueError("tool.podlock.inputs must be a table")
         return cls(
             variant=d["variant"],
             accelerator=d["accelerator"],
@@ -155,6 +163,7 @@ class LockMeta:
             indexes=strs("indexes"),
             system_packages=strs("system-packages"),
             base_image=d.get("base-image"),
+            inputs=inputs,
         )
 
 

@@ -1,5 +1,8 @@
-"""Discovery: a project directory becomes ``Inputs`` (requirements, options, config).
+"""Discovery: a project directory becomes ``Inputs`` (config, and each variant's
+requirements and index options).
 
+A variant's dependencies are its own file (``requirements = "FILE"``), else the project's
+``requirements.txt``, else ``pyproject.toml`` with the extras and groups selected for it.
 requirements.txt wins over pyproject.toml, as in Kinetic; podlock says so in ``notes``.
 """
 
@@ -7,27 +10,20 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from podlock.config import Config, load_config
+from podlock.config import Config, DefaultPython, VariantConfig, load_config
 from podlock.errors import ConfigError, InputError
-from podlock.requirements import (
-    IndexOptions,
-    Line,
-    RequirementLine,
-    RequirementsSet,
-    parse_requirements,
-)
-from podlock.urls import redact
+from podlock.pyproject import PYPROJECT, pyproject_requirements, unselected_extras
+from podlock.requirements import RequirementsSet, parse_requirements
+from podlock.target_python import TargetPython, choose_python
 
 REQUIREMENTS = "requirements.txt"
-PYPROJECT = "pyproject.toml"
 PODLOCK_TOML = "podlock.toml"
 
 
@@ -37,18 +33,17 @@ class Inputs:
 
     root: Path
     name: str
-    source: str  # the dependency file that was used
-    requirements: tuple[RequirementLine, ...]
-    constraints: tuple[RequirementLine, ...]
-    options: IndexOptions
     config: Config
-    files: tuple[str, ...]
+    dependencies: Mapping[str, RequirementsSet]  # variant name -> what it asks for
     notes: tuple[str, ...] = ()
-    missing_vars: tuple[str, ...] = ()
+
+    def of(self, variant: str) -> RequirementsSet:
+        """The dependencies of ``variant``: its own file or extras, or the project's."""
+        return self.dependencies[variant]
 
 
 def discover(root: Path, *, env: Mapping[str, str] | None = None) -> Inputs:
-    """Read ``root``'s dependency file and podlock config. Cost: a few small file reads."""
+    """Read ``root``'s dependency files and podlock config. Cost: a few small file reads."""
     root = root.resolve()
     if not root.is_dir():
         raise InputError(f"project directory {root} does not exist")
@@ -57,36 +52,89 @@ def discover(root: Path, *, env: Mapping[str, str] | None = None) -> Inputs:
         (root / PYPROJECT).read_text(encoding="utf-8") if (root / PYPROJECT).is_file() else ""
     )
     pyproject = _parse_toml(pyproject_text, PYPROJECT)
-    config = _load_project_config(root, pyproject)
-    notes: list[str] = []
-    if (root / REQUIREMENTS).is_file():
-        if "project" in pyproject:
-            notes.append(
-                f"both {REQUIREMENTS} and {PYPROJECT} exist; using {REQUIREMENTS} (as Kinetic does)"
-            )
-        parsed = parse_requirements(root / REQUIREMENTS, root=root, env=env)
-        source = REQUIREMENTS
-    elif "project" in pyproject:
-        parsed = _pyproject_requirements(pyproject_text, pyproject, config)
-        source = PYPROJECT
-    else:
-        raise InputError(
-            f"no {REQUIREMENTS} and no [project] table in {PYPROJECT} in {root}",
-            hint=f"add a {REQUIREMENTS}, or list dependencies under [project] in {PYPROJECT}",
-        )
-    name = _project_name(root, pyproject)
+    chosen: list[TargetPython] = []
+
+    def default_python(variants: Sequence[str]) -> str:
+        chosen.append(choose_python(root, variants))
+        return chosen[0].version
+
+    config = _load_project_config(root, pyproject, default_python)
+    reader = _Reader(root=root, env=env, pyproject=pyproject, text=pyproject_text, config=config)
+    dependencies = {v.name: reader.variant(v) for v in config.variants}
+    notes = [t.note for t in chosen if t.note]
+    notes += reader.notes
+    notes += unselected_extras(pyproject, config) if reader.used_pyproject else []
+    for deps in dependencies.values():
+        notes += deps.warnings
     return Inputs(
         root=root,
-        name=name,
-        source=source,
-        requirements=parsed.requirements,
-        constraints=parsed.constraints,
-        options=parsed.options,
+        name=_project_name(root, pyproject),
         config=config,
-        files=tuple(sorted({*parsed.files, *([config.file] if config.file else [])})),
-        notes=tuple(notes),
-        missing_vars=parsed.missing_vars,
+        dependencies=dependencies,
+        notes=tuple(dict.fromkeys(notes)),
     )
+
+
+@dataclass
+class _Reader:
+    """Reads each variant's dependencies; a file several variants share is read once."""
+
+    root: Path
+    env: Mapping[str, str] | None
+    pyproject: Mapping[str, Any]
+    text: str
+    config: Config
+    notes: list[str] = field(default_factory=list)
+    used_pyproject: bool = False
+    _files: dict[Path, RequirementsSet] = field(default_factory=dict)
+
+    def variant(self, variant: VariantConfig) -> RequirementsSet:
+        where = f"variants.{variant.name}"
+        selects = variant.extras or variant.groups
+        if variant.requirements is not None:
+            if selects:
+                raise ConfigError(
+                    f"{where} selects pyproject extras/groups, but its dependencies come from "
+                    f"{variant.requirements}",
+                    file=self.config.file,
+                    hint=f"list those packages in {variant.requirements}, or drop {where}"
+                    ".requirements",
+                )
+            path = self.root / variant.requirements
+            if not path.is_file():
+                raise ConfigError(
+                    f"{where}.requirements names {variant.requirements}, which does not exist",
+                    file=self.config.file,
+                    hint="the path is relative to the project directory",
+                )
+            return self._file(path)
+        if (self.root / REQUIREMENTS).is_file():
+            if "project" in self.pyproject:
+                self.notes.append(
+                    f"both {REQUIREMENTS} and {PYPROJECT} exist; using {REQUIREMENTS} "
+                    "(as Kinetic does)"
+                )
+            if selects:
+                raise ConfigError(
+                    f"{where} selects pyproject extras/groups, but this project's dependencies "
+                    f"come from {REQUIREMENTS}",
+                    file=self.config.file,
+                    hint=f'give the variant a file of its own: {where}.requirements = "FILE"',
+                )
+            return self._file(self.root / REQUIREMENTS)
+        if "project" in self.pyproject:
+            self.used_pyproject = True
+            return pyproject_requirements(self.text, self.pyproject, self.config, variant)
+        raise InputError(
+            f"no {REQUIREMENTS} and no [project] table in {PYPROJECT} in {self.root}",
+            hint=f"add a {REQUIREMENTS}, list dependencies under [project] in {PYPROJECT}, "
+            f'or give each variant its own file ([variant.<name>] requirements = "FILE")',
+        )
+
+    def _file(self, path: Path) -> RequirementsSet:
+        if path not in self._files:
+            self._files[path] = parse_requirements(path, root=self.root, env=self.env)
+        return self._files[path]
 
 
 def _parse_toml(text: str, name: str) -> dict[str, Any]:
@@ -102,7 +150,9 @@ def _parse_toml(text: str, name: str) -> dict[str, Any]:
         ) from None
 
 
-def _load_project_config(root: Path, pyproject: Mapping[str, Any]) -> Config:
+def _load_project_config(
+    root: Path, pyproject: Mapping[str, Any], default_python: DefaultPython
+) -> Config:
     in_pyproject = pyproject.get("tool", {}).get("podlock")
     if (root / PODLOCK_TOML).is_file():
         if in_pyproject is not None:
@@ -112,105 +162,16 @@ def _load_project_config(root: Path, pyproject: Mapping[str, Any]) -> Config:
                 hint="keep one of them",
             )
         text = (root / PODLOCK_TOML).read_text(encoding="utf-8")
-        return load_config(_parse_toml(text, PODLOCK_TOML), file=PODLOCK_TOML)
+        table = _parse_toml(text, PODLOCK_TOML)
+        return load_config(table, file=PODLOCK_TOML, default_python=default_python)
     if in_pyproject is not None:
         if not isinstance(in_pyproject, dict):
             raise ConfigError("[tool.podlock] must be a table", file=PYPROJECT)
-        return load_config(in_pyproject, file=PYPROJECT)
-    return load_config({}, file=None)
+        return load_config(in_pyproject, file=PYPROJECT, default_python=default_python)
+    return load_config({}, file=None, default_python=default_python)
 
 
 def _project_name(root: Path, pyproject: Mapping[str, Any]) -> str:
     name = pyproject.get("project", {}).get("name")
     raw = name if isinstance(name, str) and name else root.name
     return canonicalize_name(re.sub(r"[^A-Za-z0-9._-]+", "-", raw)) or "project"
-
-
-def _pyproject_requirements(
-    text: str, pyproject: Mapping[str, Any], config: Config
-) -> RequirementsSet:
-    """``[project]`` dependencies plus the configured extras and groups; ``text`` gives lines."""
-    project = pyproject["project"]
-    entries: list[tuple[str, str]] = [
-        (d, "project.dependencies") for d in _deps(project.get("dependencies", []), "dependencies")
-    ]
-    optional = project.get("optional-dependencies", {})
-    for extra in config.extras:
-        if extra not in optional:
-            raise ConfigError(
-                f"extras names {extra!r}, which is not in [project.optional-dependencies]",
-                file=config.file,
-                hint=f"known extras: {', '.join(sorted(optional)) or 'none'}",
-            )
-        entries += [(d, f"optional-dependencies.{extra}") for d in _deps(optional[extra], extra)]
-    groups = pyproject.get("dependency-groups", {})
-    for group in config.groups:
-        entries += [(d, f"dependency-groups.{group}") for d in _group(groups, group, [])]
-    if not entries:
-        raise InputError(
-            f"[project] in {PYPROJECT} lists no dependencies",
-            file=PYPROJECT,
-            hint="add [project] dependencies = [...], or a requirements.txt",
-        )
-    out: list[RequirementLine] = []
-    for dep, where in entries:
-        line = _line_of(text, dep)
-        try:
-            req = Requirement(dep)
-        except InvalidRequirement as exc:
-            raise InputError(
-                f"{where}: not a valid requirement {redact(dep)!r} ({exc})",
-                file=PYPROJECT,
-                line=line,
-            ) from None
-        out.append(
-            RequirementLine(
-                requirement=req,
-                text=redact(dep),
-                origin=Line(file=PYPROJECT, line=line or 0),
-            )
-        )
-    return RequirementsSet(
-        requirements=tuple(out), constraints=(), options=IndexOptions(), files=(PYPROJECT,)
-    )
-
-
-def _deps(value: Any, where: str) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise InputError(f"{where} must be a list of requirement strings", file=PYPROJECT)
-    return list(value)
-
-
-def _group(groups: Mapping[str, Any], name: str, seen: list[str]) -> list[str]:
-    """PEP 735: a group's requirements with ``{include-group = ...}`` expanded."""
-    norm = {canonicalize_name(k): v for k, v in groups.items()}
-    key = canonicalize_name(name)
-    if key not in norm:
-        raise ConfigError(
-            f"groups names {name!r}, which is not in [dependency-groups]",
-            file=PYPROJECT,
-            hint=f"known groups: {', '.join(sorted(groups)) or 'none'}",
-        )
-    if key in seen:
-        raise InputError(
-            f"dependency group include cycle: {' -> '.join([*seen, key])}", file=PYPROJECT
-        )
-    out: list[str] = []
-    for item in norm[key]:
-        if isinstance(item, str):
-            out.append(item)
-        elif isinstance(item, dict) and set(item) == {"include-group"}:
-            out += _group(groups, item["include-group"], [*seen, key])
-        else:
-            raise InputError(
-                f"dependency-groups.{name}: unsupported entry {item!r}", file=PYPROJECT
-            )
-    return out
-
-
-def _line_of(text: str, dep: str) -> int | None:
-    for quote in ('"', "'"):
-        index = text.find(f"{quote}{dep}{quote}")
-        if index >= 0:
-            return text.count("\n", 0, index) + 1
-    return None

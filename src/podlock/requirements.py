@@ -55,6 +55,7 @@ class RequirementLine:
     keep: bool = False  # the line ends in ``# kn:keep``
     hashes: tuple[str, ...] = ()
     constraint: bool = False  # from a ``-c`` file
+    pre: bool = False  # ``--pre`` after the requirement: pre-releases allowed for it
 
     @property
     def name(self) -> NormalizedName:
@@ -74,14 +75,26 @@ class IndexOptions:
 
 
 @dataclass(frozen=True, kw_only=True)
-class RequirementsSet:
-    """The parsed result of a requirements file and everything it includes."""
+class Directive:
+    """An option line as written (``${VAR}`` unexpanded, credentials redacted): with the
+    requirement lines, it is what a file means, for naming the file whose meaning changed."""
 
+    file: str
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequirementsSet:
+    """A variant's dependencies: a requirements file and its includes, or pyproject lines."""
+
+    source: str  # the file they start from, relative to the project
     requirements: tuple[RequirementLine, ...]
     constraints: tuple[RequirementLine, ...]
     options: IndexOptions
     files: tuple[str, ...]
+    directives: tuple[Directive, ...] = ()
     missing_vars: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # accepted with a warning (e.g. ``--pre`` on a line)
 
 
 @dataclass
@@ -97,7 +110,9 @@ class _State:
     pre: bool = False
     trusted_hosts: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    directives: list[Directive] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     stack: list[Path] = field(default_factory=list)
 
 
@@ -108,6 +123,7 @@ def parse_requirements(
     state = _State(root=(root or path.parent).resolve(), env=env)
     _parse_file(path.resolve(), state, constraint=False, included_from=None)
     return RequirementsSet(
+        source=display_path(path.resolve(), state.root),
         requirements=tuple(state.requirements),
         constraints=tuple(state.constraints),
         options=IndexOptions(
@@ -119,7 +135,9 @@ def parse_requirements(
             trusted_hosts=tuple(dict.fromkeys(state.trusted_hosts)),
         ),
         files=tuple(state.files),
+        directives=tuple(state.directives),
         missing_vars=tuple(dict.fromkeys(state.missing)),
+        warnings=tuple(dict.fromkeys(state.warnings)),
     )
 
 
@@ -185,9 +203,10 @@ def _parse_line(logical: str, where: Line, path: Path, state: _State, *, constra
     expanded, missing = expand_vars(content, state.env)
     state.missing.extend(missing)
     if expanded.startswith("-"):
+        state.directives.append(Directive(file=where.file, text=redact(" ".join(content.split()))))
         _parse_option(expanded, content, where, path, state)
         return
-    req_text, hashes = _split_hashes(expanded, where)
+    req_text, hashes, pre = _split_options(expanded, where)
     try:
         req = Requirement(req_text)
     except InvalidRequirement as exc:
@@ -199,7 +218,12 @@ def _parse_line(logical: str, where: Line, path: Path, state: _State, *, constra
         ) from None
     if constraint and (req.extras or req.url):
         raise InputError("constraints may not use extras or URLs", file=where.file, line=where.line)
-    shown, _ = _split_hashes(content, where)
+    shown, _, _ = _split_options(content, where)
+    if pre:
+        state.warnings.append(
+            f"{where}: --pre after {req.name}: pre-releases of {req.name} are allowed "
+            "(put --pre on a line of its own to allow them for every package)"
+        )
     entry = RequirementLine(
         requirement=req,
         text=redact(shown),
@@ -207,23 +231,29 @@ def _parse_line(logical: str, where: Line, path: Path, state: _State, *, constra
         keep=keep,
         hashes=tuple(sorted(hashes)),
         constraint=constraint,
+        pre=pre,
     )
     (state.constraints if constraint else state.requirements).append(entry)
 
 
-def _split_hashes(text: str, where: Line) -> tuple[str, list[str]]:
+def _split_options(text: str, where: Line) -> tuple[str, list[str], bool]:
+    """The requirement, its ``--hash`` values, and whether ``--pre`` follows it."""
     if "--" not in text:
-        return text, []
+        return text, [], False
     head, _, tail = text.partition(" --")
     hashes: list[str] = []
+    pre = False
     for token in shlex.split("--" + tail):
         opt, _, value = token.partition("=")
+        if token == "--pre":
+            pre = True
+            continue
         if opt != "--hash":
             raise InputError(
                 f"option {opt} is not allowed after a requirement",
                 file=where.file,
                 line=where.line,
-                hint="only --hash=ALGO:DIGEST may follow a requirement on its line",
+                hint="only --hash=ALGO:DIGEST and --pre may follow a requirement on its line",
             )
         if not _HASH.match(value):
             raise InputError(
@@ -233,7 +263,7 @@ def _split_hashes(text: str, where: Line) -> tuple[str, list[str]]:
                 hint="write --hash=sha256:<64 hex digits>",
             )
         hashes.append(value)
-    return head.strip(), hashes
+    return head.strip(), hashes, pre
 
 
 def _parse_option(expanded: str, raw: str, where: Line, path: Path, state: _State) -> None:

@@ -34,6 +34,7 @@ class VariantRequirements:
     stripped: tuple[RequirementLine, ...]
     kept: tuple[RequirementLine, ...]
     with_runtime: bool
+    prereleases: frozenset[str] = frozenset()  # packages whose line says ``--pre``
 
     @cached_property
     def direct(self) -> frozenset[str]:
@@ -63,11 +64,12 @@ def variant_requirements(
     ``force_runtime`` is set when a first resolution showed jax in the environment although
     no line named it (e.g. through flax): the runtime must then be the hardware-matched one.
     """
+    deps = inputs.of(variant.name)
     keep_names = inputs.config.keep
     stripped: list[RequirementLine] = []
     kept: list[RequirementLine] = []
     lines: list[RequirementLine] = []
-    for line in (*inputs.requirements, *inputs.constraints):
+    for line in (*deps.requirements, *deps.constraints):
         if is_runtime_name(line.name):
             if not (line.keep or line.name in keep_names):
                 stripped.append(line)
@@ -76,6 +78,8 @@ def variant_requirements(
         lines.append(line)
     reqs = [str(line.requirement) for line in lines if not line.constraint]
     constraints = [str(line.requirement) for line in lines if line.constraint]
+    # ``--pre`` on a line; a stripped ``jax --pre`` allows them for what replaces it too.
+    prereleases = frozenset(line.name for line in (*lines, *stripped) if line.pre)
     with_runtime = force_runtime or bool(stripped) or bool(kept)
     if with_runtime:
         reqs.extend(variant.runtime)
@@ -89,6 +93,7 @@ def variant_requirements(
         stripped=tuple(stripped),
         kept=tuple(kept),
         with_runtime=with_runtime,
+        prereleases=prereleases,
     )
 
 

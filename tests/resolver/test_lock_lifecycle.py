@@ -61,7 +61,7 @@ def test_check_names_missing_stale_and_corrupt_locks(
     (root / "pylock.tpu.toml").write_text("lock-version = '1.0'\n[[packages]\n")
     result = cli("lock", "--check", "--project", str(root))
     assert result.code == 1
-    assert "pylock.cpu.toml: stale: inputs changed" in result.out
+    assert "pylock.cpu.toml: stale: requirements.txt changed" in result.out
     assert "pylock.cuda.toml: missing" in result.out
     assert "pylock.tpu.toml: corrupt" in result.out
     assert "run `podlock lock`" in result.err

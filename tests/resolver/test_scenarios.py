@@ -2,10 +2,12 @@
 identical pins and platforms per variant, or both failing with an explanation.
 
 A scenario file has ``description``, ``requirements`` (``{cpu}``, ``{cu121}``, ``{pypi}`` and
-``{private_auth}`` expand to fixture index URLs), and optionally ``variants``, ``config``
-(extra podlock.toml lines), ``files`` (more project files), ``html_only`` (serve PEP 503
-HTML without PEP 658, like the PyPI proxy), ``error`` (both must fail; the python
-backend's message contains it) and ``[expect.<variant>]`` pins that both must produce.
+``{private_auth}`` expand to fixture index URLs) or ``pyproject`` (the project's
+pyproject.toml instead), and optionally ``variants``, ``config`` (extra podlock.toml
+lines), ``files`` (more project files), ``html_only`` (serve PEP 503 HTML without PEP 658,
+like the PyPI proxy), ``error`` (both must fail; the python backend's message contains
+it), ``[expect.<variant>]`` pins that both must produce and ``[absent]`` packages that a
+variant's lock must not hold (``cpu = ["nvidia-cublas-cu12"]``).
 """
 
 from __future__ import annotations
@@ -44,7 +46,10 @@ def _project(tmp: Path, index: IndexServer, spec: dict[str, Any], name: str) -> 
         "pypi": index.url("pypi"),
         "private_auth": index.url("private", auth=True),
     }
-    (root / "requirements.txt").write_text(spec["requirements"].format(**urls))
+    if "pyproject" in spec:
+        (root / "pyproject.toml").write_text(spec["pyproject"])
+    else:
+        (root / "requirements.txt").write_text(spec["requirements"].format(**urls))
     for file, text in spec.get("files", {}).items():
         (root / file).write_text(text.format(**urls))
     extra = spec.get("config", "")
@@ -87,3 +92,5 @@ def test_scenario_gives_the_same_pins_on_both_backends(
     for variant, pins in spec.get("expect", {}).items():
         got = {name: py[variant][name][0] for name in pins if name in py[variant]}
         assert got == pins
+    for variant, names in spec.get("absent", {}).items():
+        assert not set(names) & set(py[variant]), f"{variant} holds {set(names) & set(py[variant])}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from podlock.fingerprint import fingerprint
+from podlock.fingerprint import fingerprint, input_digests, what_changed
 from podlock.project import discover
 
 
@@ -48,3 +48,37 @@ def test_other_variants_config_does_not_change_it(tmp_path: Path) -> None:
         )
         == base
     )
+
+
+def test_a_variants_own_file_changes_only_its_fingerprint(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("numpy\n")
+    (tmp_path / "tpu.txt").write_text("-r requirements.txt\noptax\n")
+    (tmp_path / "podlock.toml").write_text(
+        'python = "3.12"\n[variant.tpu]\nrequirements = "tpu.txt"\n'
+    )
+
+    def both() -> tuple[str, str]:
+        inputs = discover(tmp_path)
+        return tuple(fingerprint(inputs, inputs.config.variant(v)) for v in ("cpu", "tpu"))  # type: ignore[return-value]
+
+    cpu, tpu = both()
+    (tmp_path / "tpu.txt").write_text("-r requirements.txt\noptax>=0.2\n")
+    assert both()[0] == cpu and both()[1] != tpu
+
+
+def test_what_changed_names_the_file_the_key_and_the_python(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("numpy\n")
+    (tmp_path / "podlock.toml").write_text('python = "3.12"\n')
+    inputs = discover(tmp_path)
+    before = input_digests(inputs, inputs.config.variant("tpu"))
+    (tmp_path / "requirements.txt").write_text("numpy\nflax\n")
+    (tmp_path / "podlock.toml").write_text(
+        'python = "3.11"\nkeep = ["jax"]\n[variants.tpu]\nplatforms = ["linux/arm64"]\n'
+    )
+    inputs = discover(tmp_path)
+    now = input_digests(inputs, inputs.config.variant("tpu"))
+    assert what_changed(before, now, inputs.config) == (
+        "the target Python changed (3.12 -> 3.11); requirements.txt changed; "
+        "keep, [variants.tpu] base-image, [variants.tpu] platforms in podlock.toml changed"
+    )
+    assert "older podlock" in what_changed({}, now, inputs.config)

@@ -7,10 +7,12 @@ import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from podlock.errors import HashMismatch, PodlockError
+from podlock.fingerprint import fingerprint_of
 from podlock.lockfile import Artifact, Lock, LockedPackage, LockMeta
 from podlock.platforms import Platform
 from podlock.project import Inputs
@@ -50,7 +52,7 @@ def assemble(
     pruned: Sequence[Resolved],
     *,
     sizes: Mapping[str, int],
-    fingerprint: str,
+    digests: Mapping[str, Any],
     indexes: Sequence[str],
 ) -> Lock:
     """The variant's Lock from pruned pins; pure."""
@@ -79,8 +81,9 @@ def assemble(
         accelerator=variant.accelerator,
         python=variant.python,
         platforms=tuple(str(p) for p in variant.platforms),
-        fingerprint=fingerprint,
-        source=inputs.source,
+        fingerprint=fingerprint_of(digests),
+        source=inputs.of(variant.name).source,
+        inputs=digests,
         runtime=variant.runtime if vreq.with_runtime else (),
         runtime_packages=tuple(p.name for p in packages if p.layer == "runtime"),
         stripped=tuple(

@@ -68,8 +68,9 @@ def auth_headers(indexes: Sequence[Index]) -> dict[str, str]:
 def index_plan(inputs: Inputs, variant: VariantConfig) -> IndexPlan:
     """Requirements-file options over variant config over project config over PyPI."""
     config = inputs.config
-    options = inputs.options
-    where = inputs.source
+    deps = inputs.of(variant.name)
+    options = deps.options
+    where = deps.source
     default_raw = variant.index_url or options.index_url or config.index_url or PYPI
     extras_raw = [*variant.extra_index_urls, *options.extra_index_urls, *config.extra_index_urls]
     indexes: list[Index] = []

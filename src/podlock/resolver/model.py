@@ -44,6 +44,7 @@ class Resolved:
     sdist: RawArtifact | None = None
     archive: RawArtifact | None = None
     vcs: Mapping[str, str] | None = None
+    required_by: frozenset[str] = frozenset()  # packages of the variant that depend on it
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,11 +14,13 @@ from packaging.requirements import Requirement
 
 from podlock.config import RUNTIME_PACKAGES, VariantConfig
 from podlock.errors import InputError, LockError, PodlockError
-from podlock.fingerprint import fingerprint
+from podlock.fingerprint import fingerprint_of, input_digests, what_changed
 from podlock.lockfile import LoadedLock, Lock, lock_path, read_lock, write_atomic
 from podlock.project import Inputs
+from podlock.pyproject import PYPROJECT
 from podlock.reporter import NullReporter, Reporter
 from podlock.resolver.assemble import artifacts, assemble, prune
+from podlock.resolver.cuda_wheels import cuda_warnings
 from podlock.resolver.indexes import index_plan
 from podlock.resolver.model import Backend, Mode, Request, Resolved
 from podlock.resolver.sizes import SizeCache, fill_sizes
@@ -57,10 +59,11 @@ def check(inputs: Inputs, variants: Sequence[VariantConfig]) -> list[LockStatus]
             out.append(LockStatus(variant=variant.name, path=path, state=state, reason=exc.message))
             continue
         state, reason = "stale", ""
+        digests = input_digests(inputs, variant)
         if loaded.meta.variant != variant.name:
             reason = f"it is a lock for variant {loaded.meta.variant!r}"
-        elif loaded.meta.fingerprint != fingerprint(inputs, variant):
-            reason = f"inputs changed since it was written ({inputs.source} or podlock config)"
+        elif loaded.meta.fingerprint != fingerprint_of(digests):
+            reason = what_changed(loaded.meta.inputs, digests, inputs.config)
         else:
             state = "ok"
         out.append(
@@ -98,17 +101,22 @@ def lock(
     for s in statuses:
         if s.state == "corrupt":
             reporter.warn(f"{s.path.name} is corrupt ({s.reason}); regenerating it")
-    if inputs.missing_vars:
-        raise InputError(
-            f"${{{inputs.missing_vars[0]}}} is used in {inputs.source} but not set",
-            file=inputs.source,
-            hint=f"export {inputs.missing_vars[0]}=... before running podlock",
-        )
+    for variant in variants:
+        deps = inputs.of(variant.name)
+        if deps.missing_vars:
+            raise InputError(
+                f"${{{deps.missing_vars[0]}}} is used in {deps.source} but not set",
+                file=deps.source,
+                hint=f"export {deps.missing_vars[0]}=... before running podlock",
+            )
     _check_upgrade_names(mode)
     vreqs = [variant_requirements(inputs, v) for v in variants]
     _report_stripped(vreqs, reporter)
     resolved = _resolve_to_fixpoint(inputs, vreqs, backend, mode, reporter)
     pruned = {v.variant.name: prune(v, resolved[v.variant.name]) for v in vreqs}
+    for vreq in vreqs:
+        for warning in cuda_warnings(vreq.variant, pruned[vreq.variant.name], inputs.config):
+            reporter.warn(warning)
     plans = {v.variant.name: index_plan(inputs, v.variant) for v in vreqs}
     sizes = fill_sizes(
         [a for p in pruned.values() for a in artifacts(p)],
@@ -127,7 +135,7 @@ def lock(
                 vreq,
                 pruned[name],
                 sizes=sizes,
-                fingerprint=fingerprint(inputs, vreq.variant),
+                digests=input_digests(inputs, vreq.variant),
                 indexes=names or sorted(used),
             )
         )
@@ -169,17 +177,20 @@ def _resolve_to_fixpoint(
 
 def _report_stripped(vreqs: Sequence[VariantRequirements], reporter: Reporter) -> None:
     """One warning per stripped line, naming what replaces it in each variant."""
-    by_line: dict[str, list[str]] = {}
+    by_line: dict[tuple[str, str, bool], list[str]] = {}
     for vreq in vreqs:
         for line in vreq.stripped:
+            if str(line.requirement) in vreq.variant.runtime:
+                continue  # ``jax[tpu]`` in a tpu variant: replaced by itself, nothing to say
             runtime = " + ".join(vreq.variant.runtime)
-            by_line.setdefault(f"{line.origin}: {line.text!r}", []).append(
-                f"{vreq.variant.name}: {runtime}"
-            )
-    for where, uses in by_line.items():
+            key = (f"{line.origin}: {line.text!r}", line.name, line.origin.file == PYPROJECT)
+            by_line.setdefault(key, []).append(f"{vreq.variant.name}: {runtime}")
+    for (where, name, pyproject), uses in by_line.items():
+        keep = "Append `# kn:keep` to the line to keep it"
+        if pyproject:
+            keep += f' (after the closing quote), or add keep = ["{name}"] to the podlock config'
         reporter.warn(
-            f"{where} stripped; the variant's runtime is used instead ({'; '.join(uses)}). "
-            "Append `# kn:keep` to the line to keep it."
+            f"{where} stripped; the variant's runtime is used instead ({'; '.join(uses)}). {keep}."
         )
 
 

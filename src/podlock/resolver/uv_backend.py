@@ -71,7 +71,9 @@ class UvBackend:
         groups: dict[str, list[tuple[VariantRequirements, IndexPlan]]] = {}
         for vreq in request.variants:
             plan = index_plan(request.inputs, vreq.variant)
-            key = json.dumps([vreq.variant.python, repr(plan.key)])
+            # uv's per-package pre-release setting is per project: variants that differ
+            # in it are resolved apart.
+            key = json.dumps([vreq.variant.python, repr(plan.key), sorted(vreq.prereleases)])
             groups.setdefault(key, []).append((vreq, plan))
         work = list(groups.values())
         if len(work) == 1:
@@ -245,6 +247,9 @@ def generated_project(
         uv["no-index"] = True
     if plan.pre:
         uv["prerelease"] = "allow"
+    prereleases = sorted({n for v, _ in group for n in v.prereleases})
+    if prereleases:
+        uv["prerelease-package"] = dict.fromkeys(prereleases, "allow")
     if plan.trusted_hosts:
         uv["allow-insecure-host"] = list(plan.trusted_hosts)
     return {

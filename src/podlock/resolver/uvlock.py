@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -60,6 +60,7 @@ class UvLock:
     def split(self, variant: str, platforms: Sequence[Platform], python: str) -> list[Resolved]:
         """The packages ``variant`` installs on each platform, merged across platforms."""
         reached: dict[str, set[Platform]] = {}
+        parents: dict[str, set[str]] = {}
         nodes: dict[str, _Node] = {}
         extra = conflict_extra(variant)
         roots = {
@@ -72,9 +73,11 @@ class UvLock:
             env["extra"] = extra
             env_key = tuple(sorted(env.items()))  # hashable, for the memoized evaluation
             seen: set[tuple[str, frozenset[str]]] = set()
-            stack = list(self._targets(start, env_key))
+            stack = [(node, extras, "") for node, extras in self._targets(start, env_key)]
             while stack:
-                node, extras = stack.pop()
+                node, extras, parent = stack.pop()
+                if parent:
+                    parents.setdefault(node.key, set()).add(parent)
                 if (node.key, extras) in seen:
                     continue
                 seen.add((node.key, extras))
@@ -84,9 +87,12 @@ class UvLock:
                 optional = node.entry.get("optional-dependencies", {})
                 for name in extras:
                     deps += optional.get(name, [])
-                stack.extend(self._targets(deps, env_key))
+                stack.extend((n, e, _name(node)) for n, e in self._targets(deps, env_key))
         return [
-            self._resolved(nodes[key].entry, frozenset(plats))
+            replace(
+                self._resolved(nodes[key].entry, frozenset(plats)),
+                required_by=frozenset(parents.get(key, set()) - {_name(nodes[key])}),
+            )
             for key, plats in sorted(reached.items())
         ]
 
@@ -173,6 +179,10 @@ class UvLock:
         if path is None:
             return None
         return str((self.base / path).resolve())
+
+
+def _name(node: _Node) -> str:
+    return canonicalize_name(node.entry["name"])
 
 
 def _key(entry: Mapping[str, Any]) -> str:

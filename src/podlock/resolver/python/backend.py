@@ -18,6 +18,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from packaging.utils import canonicalize_name
@@ -165,6 +166,7 @@ def _resolve_variant(
             needs=needs,
             preferred=preferred,
             reporter=reporter,
+            prereleases=vreq.prereleases,
         )
         roots = factory.root_requirements(vreq.requirements)
         resolver: Resolver[AnyRequirement, AnyCandidate, str] = Resolver(
@@ -181,7 +183,7 @@ def _resolve_variant(
                 hint="pin the packages that move most (e.g. from an older lock) and retry",
             ) from None
         mapping = {k: v for k, v in result.mapping.items() if isinstance(v, Candidate)}
-        reached = walk(factory, mapping)
+        reached, parents = walk(factory, mapping)
         retry = False
         for name, platforms in reached.items():
             lacking = platforms - mapping[name].coverage
@@ -190,30 +192,46 @@ def _resolve_variant(
                 retry = True
         if not retry:
             python = vreq.variant.python
-            return [_resolved(mapping[name], reached[name], python) for name in sorted(reached)]
+            return [
+                replace(
+                    _resolved(mapping[name], reached[name], python),
+                    required_by=frozenset(parents.get(name, ())),
+                )
+                for name in sorted(reached)
+            ]
     raise ResolutionError(
         f"variant {vreq.variant.name}: no pins with wheels on every platform that needs them",
         explanation="; ".join(sorted(factory.reasons.values())),
     )
 
 
-def walk(factory: Factory, mapping: Mapping[str, Candidate]) -> dict[str, frozenset[Platform]]:
-    """Package name -> the platforms on which the resolved graph reaches it."""
+def walk(
+    factory: Factory, mapping: Mapping[str, Candidate]
+) -> tuple[dict[str, frozenset[Platform]], dict[str, set[str]]]:
+    """Package name -> the platforms on which the resolved graph reaches it, and package
+    name -> the packages that depend on it there."""
     reached: dict[str, set[Platform]] = {}
+    parents: dict[str, set[str]] = {}
     for platform in factory.platforms:
         seen: set[str] = set()
-        stack = [e.target for e in factory.edges[("", None)] if factory.edge_holds(e, platform)]
+        stack = [
+            (e.target, "") for e in factory.edges[("", None)] if factory.edge_holds(e, platform)
+        ]
         while stack:
-            ident = stack.pop()
-            if ident in seen or ident == PYTHON:
+            ident, parent = stack.pop()
+            if ident == PYTHON:
+                continue
+            cand = mapping[ident]
+            if parent and parent != cand.name:
+                parents.setdefault(cand.name, set()).add(parent)
+            if ident in seen:
                 continue
             seen.add(ident)
-            cand = mapping[ident]
             reached.setdefault(cand.name, set()).add(platform)
             for edge in factory.edges.get((ident, cand.version), ()):
                 if factory.edge_holds(edge, platform):
-                    stack.append(edge.target)
-    return {name: frozenset(p) for name, p in reached.items()}
+                    stack.append((edge.target, cand.name))
+    return {name: frozenset(p) for name, p in reached.items()}, parents
 
 
 def _resolved(cand: Candidate, platforms: frozenset[Platform], python: str) -> Resolved:

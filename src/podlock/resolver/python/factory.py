@@ -59,8 +59,10 @@ class Factory:
         needs: dict[str, frozenset[Platform]],
         preferred: Mapping[str, Version],
         reporter: Reporter,
+        prereleases: frozenset[str] = frozenset(),
     ) -> None:
         self.variant = variant
+        self.prereleases = prereleases
         self.plan = plan
         self.pages = pages
         self.metadata = metadata
@@ -197,7 +199,11 @@ class Factory:
         extras = frozenset(ident[len(name) + 1 : -1].split(",")) if "[" in ident else frozenset()
         bad = {c.version for c in incompatible if isinstance(c, Candidate)}
         pinned = any(r.pinned for r in requirements)
-        allow_pre = self.plan.pre or any(r.names_prerelease for r in requirements)
+        allow_pre = (
+            self.plan.pre
+            or name in self.prereleases
+            or any(r.names_prerelease for r in requirements)
+        )
         constraints = self.constraints.get(name, ())
         out: list[Candidate] = []
         for cand in self.candidates(name):

@@ -98,7 +98,8 @@ class MetadataStore:
     def asked(self) -> dict[str, CoreMetadata]:
         """The metadata asked for since ``forget_asked`` that has been read, by key."""
         with self._lock:
-            futures = [(key, self._futures[key]) for key in self._asked]
+            # A prefetch in flight has marked its key asked but may not have its future yet.
+            futures = [(key, self._futures[key]) for key in self._asked if key in self._futures]
         return {
             key: future.result()
             for key, future in futures
