@@ -103,10 +103,11 @@ def what_changed(recorded: InputDigests | None, now: InputDigests, config: Confi
 
 def _shown(key: str, config: Config) -> str:
     """A config key as the user writes it: ``[variants.tpu] sources`` or ``keep``."""
+    table = "tool.podlock." if config.file == "pyproject.toml" else ""
     if key.startswith("variant."):
         _, name, rest = key.split(".", 2)
-        return f"[{config.variants_key}.{name}] {rest}"
-    return key
+        return f"[{table}{config.variants_key}.{name}] {rest}"
+    return f"[{table.rstrip('.')}] {key}" if table else key
 
 
 def _line(line: RequirementLine) -> dict[str, Any]:

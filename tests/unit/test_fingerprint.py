@@ -82,3 +82,20 @@ def test_what_changed_names_the_file_the_key_and_the_python(tmp_path: Path) -> N
         "keep, [variants.tpu] base-image, [variants.tpu] platforms in podlock.toml changed"
     )
     assert "older podlock" in what_changed({}, now, inputs.config)
+
+
+def test_what_changed_names_pyproject_keys_by_their_table(tmp_path: Path) -> None:
+    project = '[project]\nname = "p"\nversion = "1"\ndependencies = ["numpy"]\n'
+    project += '[project.optional-dependencies]\ntpu = ["optax"]\n[tool.podlock]\npython = "3.12"\n'
+    (tmp_path / "pyproject.toml").write_text(project)
+    inputs = discover(tmp_path)
+    before = input_digests(inputs, inputs.config.variant("tpu"))
+    (tmp_path / "pyproject.toml").write_text(
+        project.replace('python = "3.12"\n', 'python = "3.12"\nkeep = ["jax"]\n')
+        + '[tool.podlock.variant.tpu]\nextras = ["tpu"]\n'
+    )
+    inputs = discover(tmp_path)
+    now = input_digests(inputs, inputs.config.variant("tpu"))
+    assert what_changed(before, now, inputs.config).endswith(
+        "[tool.podlock] keep, [tool.podlock.variant.tpu] extras in pyproject.toml changed"
+    )
