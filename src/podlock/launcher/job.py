@@ -17,11 +17,10 @@ from typing import Any
 from podlock.errors import PodlockError
 from podlock.launcher.cluster import Cluster, ClusterError
 from podlock.launcher.diagnose import Diagnosis, explain
-from podlock.launcher.manifests import COMPLETION_INDEX, CONTAINER
+from podlock.launcher.manifests import COMPLETION_INDEX, CONTAINER, JOB_INDEX
 from podlock.reporter import NullReporter, Reporter
 
 Output = Callable[[str], None]
-JOB_INDEX = "jobset.sigs.k8s.io/job-index"
 
 
 class JobPending(PodlockError):
