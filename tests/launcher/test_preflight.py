@@ -162,7 +162,7 @@ def test_queued_then_admitted_is_reported_as_queued_not_as_a_failure(
     # both slices ran: 4 workers each, one leader
     pods = kube.pod_names()
     assert len(pods) == 8
-    assert {p.rsplit("-", 3)[0] for p in pods} == {f"{name}-slice-0", f"{name}-slice-1"}
+    assert {p.rsplit("-", 2)[0] for p in pods} == {f"{name}-slice-0", f"{name}-slice-1"}
     assert result.out.count("hello from the pod") == 1
 
 
