@@ -241,3 +241,22 @@ def test_jobs_code_of_a_custom_image_says_there_is_none(
     )  # fmt: skip
     code = cli("jobs", "code", result.out.strip())
     assert code.code == 2 and "has no code package recorded" in code.err
+
+
+def test_the_config_names_the_default_queue_and_queue_overrides_it(
+    cli: Any, kube: FakeKube, hello: Callable[..., Path]
+) -> None:
+    kube.local_queues.add(("default", "team-b"))
+    root = hello(extra='[launch]\nqueue = "team-b"\n', lock=False)
+    args = ("--image", UNREACHABLE_IMAGE, "--accelerator", "cpu", "--dry-run", "--", "true")
+    result = cli("launch", "--project", str(root), *args)
+    assert result.code == 0, result.err
+    labels = yaml.safe_load(result.out)["metadata"]["labels"]
+    assert labels["kueue.x-k8s.io/queue-name"] == "team-b"
+    result = cli("launch", "--project", str(root), "--queue", "team-a", *args)
+    assert yaml.safe_load(result.out)["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
+    (root / "podlock.toml").write_text(
+        (root / "podlock.toml").read_text().replace("queue =", "queu =")
+    )
+    result = cli("launch", "--project", str(root), *args)
+    assert result.code == 2 and "unknown config key 'launch.queu'" in result.err
