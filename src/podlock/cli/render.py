@@ -42,7 +42,7 @@ def add_job_args(p: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     p.add_argument(
         "--queue", metavar="NAME",
-        help="Kueue LocalQueue to submit to (default: [launch] queue in the podlock config)",
+        help="Kueue LocalQueue to submit to (launch's default: [launch] queue in the config)",
     )  # fmt: skip
 
 
