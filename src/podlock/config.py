@@ -115,6 +115,7 @@ class Config:
     find_links: tuple[str, ...] = ()
     resolver: str = "uv"
     variants_key: str = "variant"  # how the config spells variant tables: variant or variants
+    queue: str | None = None  # [launch] queue: the Kueue LocalQueue `launch` submits to
 
     def variant(self, name: str) -> VariantConfig:
         for v in self.variants:
@@ -142,8 +143,9 @@ class Config:
 
 _TOP_KEYS = {
     "python", "variants", "variant", "keep", "system-packages", "extras", "groups", "indexes",
-    "index-url", "extra-index-urls", "find-links", "resolver",
+    "index-url", "extra-index-urls", "find-links", "resolver", "launch",
 }  # fmt: skip
+_LAUNCH_KEYS = {"queue"}
 _VARIANT_KEYS = {
     "accelerator", "platforms", "python", "runtime", "sources", "index-url",
     "extra-index-urls", "base-image", "system-packages", "requirements", "extras", "groups",
@@ -210,7 +212,10 @@ def load_config(
             file=file,
             hint=f"keep applies to {', '.join(sorted(RUNTIME_PACKAGES))}",
         )
+    launch = _table(table, "launch", file)
+    _check_keys(launch, _LAUNCH_KEYS, file=file, prefix="launch.")
     return Config(
+        queue=_opt_str(launch, "queue", file),
         file=file,
         python=python,
         variants=variants,

@@ -7,6 +7,12 @@ created and move through a ``Scenario`` on the clock: run then exit (with a code
 Pending for a scheduling or image-pull reason, with the conditions and events a real
 cluster reports. Deletion removes pods only with Foreground/Background propagation, as the
 garbage collector does (a Job deleted with no policy orphans its pods).
+
+For the preflight it also answers namespaces, nodes (labelled as GKE labels TPU/GPU node
+pools; ``add_pool``), the cluster autoscaler's status ConfigMap, and SelfSubjectAccessReviews
+(denied for what ``forbidden`` lists). With Kueue installed, a Job/JobSet labelled
+``kueue.x-k8s.io/queue-name`` gets a Workload; its pods are made only when the ``Admission``
+scenario admits it (at once, after some seconds, or never), as Kueue unsuspends jobs.
 """
 
 from __future__ import annotations
@@ -25,6 +31,11 @@ TOKEN = "kube-test-token-0123456789"
 JOBSET_PREFIX = "/apis/jobset.x-k8s.io/v1alpha2/namespaces/"
 BATCH_PREFIX = "/apis/batch/v1/namespaces/"
 CORE_PREFIX = "/api/v1/namespaces/"
+NODES = "/api/v1/nodes"
+SSAR = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+KUEUE_PREFIX = "/apis/kueue.x-k8s.io/v1beta1/namespaces/"
+QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+AUTOSCALER_STATUS = "kube-system/cluster-autoscaler-status"
 
 
 @dataclass
@@ -36,6 +47,30 @@ class Scenario:
     logs: list[str] = field(default_factory=lambda: ["hello from the pod", "done"])
     exit_code: int = 3
     run_seconds: float = 0.3
+
+
+@dataclass
+class Admission:
+    """What Kueue does with the next queued job: admit it after ``seconds`` (None: never),
+    saying ``reason`` while it waits."""
+
+    seconds: float | None = 0.0
+    reason: str = (
+        "couldn't assign flavors to pod set main: insufficient unused quota for google.com/tpu "
+        "in flavor tpu-v6e, 16 more needed"
+    )
+
+
+@dataclass
+class Workload:
+    namespace: str
+    kind: str
+    job: str
+    uid: str
+    queue: str
+    created: float
+    admission: Admission
+    admitted: bool = False
 
 
 @dataclass
@@ -60,6 +95,12 @@ class FakeKube:
         self.scenario = Scenario()
         self.forbidden: set[tuple[str, str]] = set()  # (verb, resource)
         self.jobset_installed = True
+        self.nodes: list[dict[str, Any]] = []
+        self.autoscaler = False  # publish kube-system/cluster-autoscaler-status
+        self.kueue_installed = True
+        self.local_queues: set[tuple[str, str]] = {("default", "team-a")}
+        self.admission = Admission()
+        self.workloads: list[Workload] = []
         self.on_create: Callable[[str, str], None] | None = None
         self.lock = threading.RLock()
         self._counter = 0
@@ -93,6 +134,28 @@ class FakeKube:
 
     # --- state ---------------------------------------------------------------------------
 
+    def add_pool(self, pool: str, labels: dict[str, str], count: int) -> None:
+        """A node pool of ``count`` nodes carrying GKE's labels."""
+        for i in range(count):
+            self.nodes.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Node",
+                    "metadata": {
+                        "name": f"gke-fake-{pool}-{i}",
+                        "labels": {"cloud.google.com/gke-nodepool": pool, **labels},
+                    },
+                }
+            )
+
+    def add_accelerator_pools(self, accelerator: str, pools: int = 1) -> None:
+        """Node pools that hold one whole ``accelerator`` slice (or GPU node) each."""
+        from podlock.launcher.accelerators import parse
+
+        spec = parse(accelerator)
+        for n in range(pools):
+            self.add_pool(f"{spec.name}-{n}", dict(spec.node_selector), spec.hosts)
+
     def jobs(self, kind: str | None = None) -> list[str]:
         with self.lock:
             return sorted(n for (k, _ns, n) in self.objects if kind in (None, k))
@@ -111,12 +174,73 @@ class FakeKube:
             body["metadata"]["creationTimestamp"] = f"2026-01-01T00:00:{self._counter:02d}Z"
             body["status"] = {}
             self.objects[(kind, ns, name)] = body
-            if kind == "Job":
-                spec = body["spec"]
-                prefix = name
+            queue = body["metadata"].get("labels", {}).get(QUEUE_LABEL)
+            if queue and self.kueue_installed:
+                uid = body["metadata"]["uid"]
+                wl = Workload(ns, kind, name, uid, queue, time.monotonic(), self.admission)
+                self.workloads.append(wl)
+                self._admit_due()
             else:
-                spec = body["spec"]["replicatedJobs"][0]["template"]["spec"]
-                prefix = f"{name}-{body['spec']['replicatedJobs'][0]['name']}-0"
+                self._start_pods(kind, ns, body)
+            return body
+
+    def _admit_due(self) -> None:
+        """Admit the Workloads whose time has come: their pods start, as Kueue unsuspends."""
+        with self.lock:
+            for wl in self.workloads:
+                seconds = wl.admission.seconds
+                due = seconds is not None and time.monotonic() - wl.created >= seconds
+                body = self.objects.get((wl.kind, wl.namespace, wl.job))
+                if not wl.admitted and due and body is not None:
+                    wl.admitted = True
+                    self._start_pods(wl.kind, wl.namespace, body)
+
+    def workload_json(self, wl: Workload) -> dict[str, Any]:
+        if wl.admitted:
+            conditions = [
+                {"type": "QuotaReserved", "status": "True", "reason": "QuotaReserved"},
+                {"type": "Admitted", "status": "True", "reason": "Admitted"},
+            ]
+        else:
+            conditions = [
+                {
+                    "type": "QuotaReserved",
+                    "status": "False",
+                    "reason": "Pending",
+                    "message": wl.admission.reason,
+                }
+            ]
+        return {
+            "apiVersion": "kueue.x-k8s.io/v1beta1",
+            "kind": "Workload",
+            "metadata": {
+                "name": f"{wl.kind.lower()}-{wl.job}-{wl.uid}",
+                "namespace": wl.namespace,
+                "labels": {"kueue.x-k8s.io/job-uid": wl.uid},
+                "ownerReferences": [{"kind": wl.kind, "name": wl.job, "uid": wl.uid}],
+            },
+            "spec": {"queueName": wl.queue},
+            "status": {"conditions": conditions},
+        }
+
+    def _start_pods(self, kind: str, ns: str, body: dict[str, Any]) -> None:
+        with self.lock:
+            name = body["metadata"]["name"]
+            if kind == "Job":
+                jobs = [(body["spec"], name, 0)]
+            else:
+                rjob = body["spec"]["replicatedJobs"][0]
+                jobs = [
+                    (rjob["template"]["spec"], f"{name}-{rjob['name']}-{j}", j)
+                    for j in range(int(rjob.get("replicas") or 1))
+                ]
+            for spec, prefix, job_index in jobs:
+                self._job_pods(kind, ns, name, spec, prefix, job_index)
+
+    def _job_pods(
+        self, kind: str, ns: str, name: str, spec: dict[str, Any], prefix: str, job_index: int
+    ) -> None:
+        with self.lock:
             template = spec["template"]
             for i in range(int(spec.get("parallelism") or 1)):
                 pod_name = f"{prefix}-{i}-{self._counter:05d}"
@@ -127,7 +251,8 @@ class FakeKube:
                     annotations["batch.kubernetes.io/job-completion-index"] = str(i)
                 if kind == "JobSet":
                     labels["jobset.sigs.k8s.io/jobset-name"] = name
-                    labels["jobset.sigs.k8s.io/job-index"] = "0"
+                    labels["jobset.sigs.k8s.io/job-index"] = str(job_index)
+                    annotations["jobset.sigs.k8s.io/job-index"] = str(job_index)
                 pod_body = {
                     "apiVersion": "v1",
                     "kind": "Pod",
@@ -139,10 +264,10 @@ class FakeKube:
                     },
                     "spec": json.loads(json.dumps(template["spec"])),
                 }
-                pod = Pod(ns, pod_name, name, i, pod_body, time.monotonic(), self.scenario)
+                index = job_index * int(spec.get("parallelism") or 1) + i  # 0: the leader
+                pod = Pod(ns, pod_name, name, index, pod_body, time.monotonic(), self.scenario)
                 self.pods[(ns, pod_name)] = pod
                 self.events += _events_for(pod)
-            return body
 
     def delete(self, kind: str, ns: str, name: str, policy: str | None) -> bool:
         with self.lock:
@@ -296,16 +421,17 @@ def _events_for(pod: Pod) -> list[dict[str, Any]]:
     return out
 
 
-def _selector(text: str) -> dict[str, str]:
-    out = {}
+def _selector(text: str) -> dict[str, str | None]:
+    """``k=v,k2`` as {k: v, k2: None}: a key alone asks only that the label be there."""
+    out: dict[str, str | None] = {}
     for part in filter(None, text.split(",")):
-        key, _, value = part.partition("=")
-        out[key] = value
+        key, eq, value = part.partition("=")
+        out[key] = value if eq else None
     return out
 
 
-def _matches(labels: dict[str, str], selector: dict[str, str]) -> bool:
-    return all(labels.get(k) == v for k, v in selector.items())
+def _matches(labels: dict[str, str], selector: dict[str, str | None]) -> bool:
+    return all(k in labels if v is None else labels.get(k) == v for k, v in selector.items())
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -353,13 +479,31 @@ class _Handler(BaseHTTPRequestHandler):
             self._status(401, "Unauthorized", "Unauthorized")
             return
         body = self._body() if method in ("POST", "DELETE") else {}
-        if path.startswith(JOBSET_PREFIX):
+        kube._admit_due()
+        if path == SSAR and method == "POST":
+            self._access_review(body)
+        elif path == NODES and ("list", "nodes") in kube.forbidden:
+            self._status(403, "Forbidden", 'nodes is forbidden: User "alice" cannot list nodes')
+        elif path == NODES:
+            selector = query.get("labelSelector", "")
+            items = [
+                n for n in kube.nodes if _matches(n["metadata"]["labels"], _selector(selector))
+            ]
+            self._send(200, {"kind": "NodeList", "items": items})
+        elif path == CORE_PREFIX + AUTOSCALER_STATUS.replace("/", "/configmaps/"):
+            if not kube.autoscaler:
+                self._status(404, "NotFound", 'configmaps "cluster-autoscaler-status" not found')
+            else:
+                status = "Cluster-autoscaler status at 2026-01-01 00:00:00Z:\nNodeGroups:\n"
+                self._send(200, {"kind": "ConfigMap", "data": {"status": status}})
+        elif path.startswith(KUEUE_PREFIX):
+            if not kube.kueue_installed:
+                self._page_not_found()
+                return
+            self._kueue(path[len(KUEUE_PREFIX) :])
+        elif path.startswith(JOBSET_PREFIX):
             if not kube.jobset_installed:
-                self.send_response(404)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", "18")
-                self.end_headers()
-                self.wfile.write(b"404 page not found")
+                self._page_not_found()
                 return
             self._objects(method, "JobSet", "jobsets", path[len(JOBSET_PREFIX) :], query, body)
         elif path.startswith(BATCH_PREFIX):
@@ -368,6 +512,51 @@ class _Handler(BaseHTTPRequestHandler):
             self._core(path[len(CORE_PREFIX) :], query)
         else:
             self._status(404, "NotFound", "the server could not find the requested resource")
+
+    def _page_not_found(self) -> None:
+        """What the API server answers for a group it does not serve (a CRD not installed)."""
+        self.send_response(404)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", "18")
+        self.end_headers()
+        self.wfile.write(b"404 page not found")
+
+    def _access_review(self, body: dict[str, Any]) -> None:
+        attrs = body["spec"]["resourceAttributes"]
+        resource = attrs["resource"] + (
+            f"/{attrs['subresource']}" if attrs.get("subresource") else ""
+        )
+        allowed = (attrs["verb"], resource) not in self.kube.forbidden
+        status: dict[str, Any] = {"allowed": allowed}
+        if not allowed:
+            status["reason"] = ""  # RBAC denies by saying nothing
+        self._send(201, {**body, "status": status})
+
+    def _kueue(self, rest: str) -> None:
+        kube = self.kube
+        ns, _, tail = rest.partition("/")
+        resource, _, name = tail.partition("/")
+        if resource == "localqueues":
+            names = sorted(q for (n, q) in kube.local_queues if n == ns)
+            items = [{"metadata": {"name": q, "namespace": ns}} for q in names]
+            if name:
+                if name in names:
+                    self._send(200, items[names.index(name)])
+                else:
+                    self._status(404, "NotFound", f'localqueues.kueue.x-k8s.io "{name}" not found')
+                return
+            self._send(200, {"kind": "LocalQueueList", "items": items})
+        elif resource == "workloads":
+            with kube.lock:
+                wls = [kube.workload_json(w) for w in kube.workloads if w.namespace == ns]
+            selector = _selector(self._query().get("labelSelector", ""))
+            items = [w for w in wls if _matches(w["metadata"]["labels"], selector)]
+            self._send(200, {"kind": "WorkloadList", "items": items})
+        else:
+            self._status(404, "NotFound", "the server could not find the requested resource")
+
+    def _query(self) -> dict[str, str]:
+        return {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query).items()}
 
     def _objects(
         self,
@@ -430,10 +619,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _core(self, rest: str, query: dict[str, str]) -> None:
         kube = self.kube
         ns, _, tail = rest.partition("/")
+        if ("get", "namespaces") in kube.forbidden and not tail:
+            self._status(403, "Forbidden", f'namespaces "{ns}" is forbidden')
+            return
         if ns not in kube.namespaces:
             self._status(404, "NotFound", f'namespaces "{ns}" not found')
             return
-        if tail == "pods":
+        if not tail:
+            self._send(200, {"kind": "Namespace", "metadata": {"name": ns}})
+        elif tail == "pods":
             selector = _selector(query.get("labelSelector", ""))
             with kube.lock:
                 pods = [p for p in kube.pods.values() if p.namespace == ns]

@@ -203,16 +203,20 @@ def test_a_name_that_exists_is_refused_and_the_other_job_untouched(kube: FakeKub
     assert kube.jobs() == ["train"] and kube.deletes == []
 
 
-def test_rbac_forbidden_says_which_permission(cli: Any, kube: FakeKube, project: Path) -> None:
-    kube.forbidden.add(("create", "jobs"))
-    result = launch(cli, project, "--accelerator", "cpu", "--", "true")
+def test_rbac_forbidden_at_submit_says_which_permission(
+    cli: Any, kube: FakeKube, project: Path
+) -> None:
+    kube.forbidden.add(("create", "jobs"))  # the preflight (test_preflight.py) is skipped
+    result = launch(cli, project, "--accelerator", "cpu", "--no-preflight", "--", "true")
     assert result.code == 2
     assert "forbidden" in result.err and 'cannot create resource "jobs"' in result.err
     assert "ask a cluster admin for a Role" in result.err
 
 
-def test_missing_namespace_is_named(cli: Any, kube: FakeKube, project: Path) -> None:
-    result = launch(cli, project, "--accelerator", "cpu", "--namespace", "nope", "--", "true")
+def test_missing_namespace_at_submit_is_named(cli: Any, kube: FakeKube, project: Path) -> None:
+    result = launch(
+        cli, project, "--accelerator", "cpu", "--namespace", "nope", "--no-preflight", "--", "true"
+    )
     assert result.code == 2
     assert "namespace nope does not exist (context fake)" in result.err
     assert "kubectl create namespace nope" in result.err

@@ -20,7 +20,15 @@ CLASSES = {
     "gpu": "h100x8",
     "tpu-single-host": "tpu-v6e-8",
     "tpu-multi-host": "tpu-v6e-16",
+    "tpu7x-single-host": "tpu7x-8",
+    "tpu7x-multi-host": "tpu7x-16",
 }
+# (golden file, accelerator, extra render arguments)
+FLEET = [
+    ("tpu-v6e-16-2-slices-queued.yaml", "tpu-v6e-16", ("--slices", "2", "--queue", "team-a")),
+    ("tpu7x-128-2-slices.yaml", "tpu7x-128", ("--slices", "2")),
+    ("cpu-queued.yaml", "cpu", ("--queue", "team-a")),
+]
 
 
 def rendered(cli: Any, accelerator: str, *extra: str) -> str:
@@ -35,6 +43,20 @@ def rendered(cli: Any, accelerator: str, *extra: str) -> str:
 @pytest.mark.parametrize("kind", sorted(CLASSES))
 def test_render_matches_golden_file(cli: Any, kind: str) -> None:
     check_golden(f"{kind}.yaml", rendered(cli, CLASSES[kind], "--env", "DATA=/data"))
+
+
+@pytest.mark.parametrize(("golden", "accelerator", "extra"), FLEET)
+def test_multi_slice_and_queued_manifests_match_golden_files_and_validate(
+    cli: Any, golden: str, accelerator: str, extra: tuple[str, ...]
+) -> None:
+    text = rendered(cli, accelerator, *extra)
+    check_golden(golden, text)
+    fields = jobset_fields()
+    for manifest in yaml.safe_load_all(text):
+        for job in jobs_to_validate(manifest):
+            kubernetes_validate.validate(job, K8S_VERSION, strict=True)
+        if manifest["kind"] == "JobSet":
+            assert check_fields(manifest, "JobSet", "jobset", fields) == []
 
 
 def test_prebuilt_mode_keeps_the_image_entrypoint(cli: Any) -> None:
@@ -121,7 +143,7 @@ def check_fields(value: Any, type_name: Any, path: str, fields: dict[str, Any]) 
     return errors
 
 
-@pytest.mark.parametrize("accelerator", ["tpu-v6e-16", "v5p-16", "v5litepod-64"])
+@pytest.mark.parametrize("accelerator", ["tpu-v6e-16", "v5p-16", "v5litepod-64", "tpu7x-64"])
 def test_jobset_uses_only_published_api_fields(cli: Any, accelerator: str) -> None:
     fields = jobset_fields()
     [jobset] = yaml.safe_load_all(rendered(cli, accelerator))
@@ -158,6 +180,63 @@ def test_multi_host_slice_gets_indexed_workers_and_jax_environment() -> None:
     assert jobset["spec"]["network"]["enableDNSHostnames"] is True  # the headless Service
     resources = job["template"]["spec"]["containers"][0]["resources"]
     assert resources == {"requests": {"google.com/tpu": "4"}, "limits": {"google.com/tpu": "4"}}
+
+
+def test_two_slices_get_one_job_each_and_the_megascale_environment_jax_reads() -> None:
+    request = JobRequest(
+        name="train", image=IMAGE, command=("python", "t.py"), accelerator=parse("v6e-16"),
+        slices=2, queue="team-a",
+    )  # fmt: skip
+    [jobset] = render(request)
+    [rjob] = jobset["spec"]["replicatedJobs"]
+    assert rjob["replicas"] == 2  # one Job per slice, each in its own node pool:
+    assert (
+        jobset["metadata"]["annotations"]["alpha.jobset.sigs.k8s.io/exclusive-topology"]
+        == "cloud.google.com/gke-nodepool"
+    )
+    assert jobset["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "team-a"
+    container = rjob["template"]["spec"]["template"]["spec"]["containers"][0]
+    env = [e["name"] for e in container["env"]]
+    # $(MEGASCALE_SLICE_ID) is expanded only from variables defined before it
+    assert env.index("MEGASCALE_SLICE_ID") < env.index("TPU_WORKER_HOSTNAMES")
+    by_name = {e["name"]: e for e in container["env"]}
+    assert by_name["MEGASCALE_SLICE_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == (
+        "metadata.annotations['jobset.sigs.k8s.io/job-index']"
+    )
+    assert by_name["MEGASCALE_NUM_SLICES"]["value"] == "2"
+    assert by_name["MEGASCALE_COORDINATOR_ADDRESS"]["value"] == "train-slice-0-0.train:8081"
+    assert by_name["MEGASCALE_PORT"]["value"] == "8081"
+    assert {"containerPort": 8081} in container["ports"]
+    hostnames = by_name["TPU_WORKER_HOSTNAMES"]["value"].split(",")
+    assert hostnames[0] == "train-slice-$(MEGASCALE_SLICE_ID)-0.train" and len(hostnames) == 4
+    # every slice's JAX processes meet at the same coordinator: pod 0 of slice 0
+    assert by_name["JAX_COORDINATOR_ADDRESS"]["value"] == "train-slice-0-0.train:8476"
+
+
+def test_ironwood_names_count_tensorcores_on_four_chip_vms() -> None:
+    single, multi = parse("tpu7x-8"), parse("v7x-128")
+    assert (single.chips, single.hosts, single.topology) == (4, 1, "2x2x1")
+    assert (multi.name, multi.chips, multi.hosts, multi.per_host) == ("tpu7x-128", 64, 16, 4)
+    assert multi.node_selector == {
+        "cloud.google.com/gke-tpu-accelerator": "tpu7x",
+        "cloud.google.com/gke-tpu-topology": "4x4x4",
+    }
+    assert multi.machine_type == "tpu7x-standard-4t"
+    assert (single.placement, multi.placement) == ("none", "workload-policy")
+    assert parse("v6e-16").placement == "tpu-topology"
+
+
+def test_bad_slices_and_queues_are_clear_errors(cli: Any) -> None:
+    result = cli("render", "--accelerator", "v6e-8", "--image", IMAGE, "--slices", "2", "--", "x")
+    assert result.code == 2 and "only on multi-host TPU slice node pools" in result.err
+    assert "tpu-v6e-16" in result.err
+    result = cli(
+        "render", "--accelerator", "v6e-16", "--image", IMAGE, "--slices", "2",
+        "--env", "MEGASCALE_NUM_SLICES=4", "--", "x",
+    )  # fmt: skip
+    assert result.code == 2 and "--slices sets the MEGASCALE_* variables" in result.err
+    result = cli("render", "--accelerator", "cpu", "--image", IMAGE, "--queue", "Team_A", "--", "x")
+    assert result.code == 2 and "not a Kueue LocalQueue name" in result.err
 
 
 def test_bad_requests_are_clear_errors(cli: Any) -> None:

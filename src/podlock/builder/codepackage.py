@@ -59,6 +59,19 @@ class CodePackage:
     def size(self) -> int:
         return sum(f.size for f in self.files)
 
+    @property
+    def digest(self) -> str:
+        """``sha256:`` of the sorted listing (path, size, mode, content hash): the same
+        files give the same digest on any machine, whatever their mtimes."""
+        return files_digest(self.files)
+
+
+def files_digest(files: tuple[CodeFile, ...] | list[CodeFile]) -> str:
+    h = hashlib.sha256()
+    for f in sorted(files, key=lambda f: f.path):
+        h.update(f"{f.sha256} {f.size} {'x' if f.executable else '-'} {f.path}\n".encode())
+    return f"sha256:{h.hexdigest()}"
+
 
 def collect(root: Path, *, name: str | None = None) -> CodePackage:
     """Walk ``root`` (or ask git); cost: reading and hashing every included file once."""

@@ -1,4 +1,4 @@
-"""``podlock jobs list|status|logs|cancel``: the jobs podlock launched in a namespace."""
+"""``podlock jobs list|status|code|logs|cancel``: the jobs podlock launched in a namespace."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any
 
 from podlock.launcher.cluster import Cluster
 from podlock.launcher.diagnose import explain
-from podlock.launcher.job import JobHandle, state_of
+from podlock.launcher.job import JobHandle, queue_of, state_of
+from podlock.launcher.provenance import CODE_DIGEST, code_files, summary
 from podlock.reporter import Reporter
 
 
@@ -24,6 +25,10 @@ def add_parser(sub: Any) -> None:
     add_cluster_args(st)
     st.add_argument("name")
     st.set_defaults(run=run_status)
+    cd = actions.add_parser("code", help="the code package (files, sizes, sha256) a job ran")
+    add_cluster_args(cd)
+    cd.add_argument("name")
+    cd.set_defaults(run=run_code)
     lg = actions.add_parser("logs", help="a job's logs (the leader's, or every pod's)")
     add_cluster_args(lg)
     lg.add_argument("name")
@@ -53,7 +58,8 @@ def run_list(args: argparse.Namespace, reporter: Reporter) -> int:
     rows = [("NAME", "KIND", "ACCELERATOR", "STATE", "CREATED")]
     for kind, obj in cluster.jobs():
         meta = obj["metadata"]
-        state = state_of(kind, obj, []).phase
+        workload = cluster.workload(obj) if queue_of(obj) else None
+        state: str = state_of(kind, obj, [], workload).phase
         if state == "Pending" and (obj.get("status") or {}).get("active"):
             state = "Active"
         rows.append(
@@ -78,18 +84,39 @@ def run_status(args: argparse.Namespace, reporter: Reporter) -> int:
     cluster = connect(args)
     kind, obj = cluster.find(args.name)
     pods = cluster.pods(args.name)
-    state = state_of(kind, obj, pods)
+    workload = cluster.workload(obj) if queue_of(obj) else None
+    state = state_of(kind, obj, pods, workload)
     print(f"{kind} {state.name}: {state.phase}")
+    if state.queue:
+        print(f"queue: {state.queue}")
     if state.exit_code is not None:
         print(f"exit code: {state.exit_code}")
-    if state.message:
+    if state.phase == "Queued":
+        print(f"waiting for admission: {state.message}")
+    elif state.message:
         print(f"message: {state.message}")
+    for what, value in summary(obj["metadata"].get("annotations") or {}):
+        print(f"{what}: {value}")
     for pod in pods:
         name = pod["metadata"]["name"]
         print(f"  pod {name}: {state.pods.get(name, '?')}")
         if state.pods.get(name) == "Pending":
             for d in explain(pod, cluster.events(name)):
                 print(f"    - {d.message}")
+    return 0
+
+
+def run_code(args: argparse.Namespace, reporter: Reporter) -> int:
+    cluster = connect(args)
+    _kind, obj = cluster.find(args.name)
+    annotations = obj["metadata"].get("annotations") or {}
+    files = code_files(args.name, annotations)
+    width = max((len(str(f.size)) for f in files), default=1)
+    for f in files:
+        mode = "x" if f.executable else "-"
+        print(f"{f.size:>{width}}  {mode}  {f.sha256[:12]}  {f.path}")
+    total = sum(f.size for f in files)
+    print(f"total: {len(files)} files, {total} bytes; files digest {annotations.get(CODE_DIGEST)}")
     return 0
 
 

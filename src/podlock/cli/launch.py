@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from podlock.builder.codepackage import collect
 from podlock.cli.jobs import add_cluster_args, connect
 from podlock.cli.render import add_job_args, spec_of
+from podlock.config import VariantConfig
 from podlock.errors import InputError, PodlockError
+from podlock.launcher import preflight
 from podlock.launcher.images import DockerPublisher, ImageRef, OciPublisher, Publisher
-from podlock.launcher.launch import choose_variant, follow, job_request, resolve_image, submit
+from podlock.launcher.launch import (
+    REGISTRY_ENV,
+    LaunchSpec,
+    choose_variant,
+    follow,
+    job_request,
+    resolve_image,
+    submit,
+)
+from podlock.launcher.manifests import render, to_yaml
+from podlock.launcher.provenance import Provenance
+from podlock.lockfile import lock_path, read_lock
 from podlock.project import Inputs, discover
 from podlock.reporter import Reporter
 
@@ -36,6 +52,14 @@ def add_parser(sub: Any) -> None:
         "else the daemonless oci builder)",
     )  # fmt: skip
     p.add_argument("--base", help="oci builder: base image (docker-archive:, oci-layout: or REF)")
+    p.add_argument(
+        "--dry-run", action="store_true",
+        help="check the cluster can run the job and print its manifests: no build, no submit",
+    )  # fmt: skip
+    p.add_argument(
+        "--no-preflight", action="store_true",
+        help="skip the checks of nodes, namespace, RBAC and queue before building",
+    )  # fmt: skip
     p.add_argument("--detach", action="store_true", help="submit, print the job name, return")
     p.add_argument("--all-logs", action="store_true", help="every pod's logs, prefixed")
     p.add_argument(
@@ -61,16 +85,39 @@ def _ask(prompt: str) -> bool:
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
-    spec = spec_of(args, reporter)
     inputs: Inputs | None
     try:
         inputs = discover(args.project)
     except InputError:
-        if spec.mode != "custom":
+        if args.mode != "custom":
             raise
         inputs = None  # custom mode runs the user's image: a project is optional
+        if not args.image:
+            raise PodlockError(
+                "--mode custom runs your image: pass it with --image REF",
+                hint="e.g. --image us-docker.pkg.dev/PROJECT/REPO/IMAGE@sha256:...",
+            ) from None
+    spec = spec_of(args, reporter, default_queue=inputs.config.queue if inputs else None)
     variant = choose_variant(inputs.config, spec.accelerator, args.variant) if inputs else None
     cluster = connect(args)
+    base = inputs.name if inputs else ImageRef.parse(str(spec.image)).repository.rsplit("/", 1)[-1]
+    labels = {"podlock.dev/project": base}
+    if variant is not None:
+        labels["podlock.dev/variant"] = variant.name
+    # The request is made (and checked) before the image exists: a bad name, env or slice
+    # count, or a cluster that cannot run it, must not cost a build.
+    planned = job_request(
+        spec, _planned_image(spec, base), base=base, namespace=cluster.namespace, labels=labels
+    )
+    render(planned)
+    if not args.no_preflight:
+        preflight.check(cluster, planned, reporter)
+        reporter.info(f"preflight: {cluster.connection.context}/{cluster.namespace} can run it")
+    if args.dry_run:
+        if ImageRef.parse(planned.image).digest is None:
+            reporter.info(f"dry run: {planned.image} stands for the image a launch would push")
+        sys.stdout.write(to_yaml(render(planned)))
+        return 0
     image = resolve_image(
         spec,
         root=inputs.root if inputs else None,
@@ -78,14 +125,12 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         publisher=_BuilderPublisher(args),
         reporter=reporter,
     )
-    base = inputs.name if inputs else ImageRef.parse(image).repository.rsplit("/", 1)[-1]
-    labels = {"podlock.dev/project": base}
-    if variant is not None:
-        labels["podlock.dev/variant"] = variant.name
-    request = job_request(spec, image, base=base, namespace=cluster.namespace, labels=labels)
+    record = _provenance(inputs, variant, image, mode=spec.mode)
+    request = replace(planned, image=image, annotations=record.annotations())
     handle = submit(cluster, request)
     where = f"{cluster.connection.context}/{cluster.namespace}"
-    reporter.info(f"submitted {handle.kind} {handle.name} to {where} ({image})")
+    queued = f" (queue {request.queue})" if request.queue else ""
+    reporter.info(f"submitted {handle.kind} {handle.name} to {where}{queued} ({image})")
     if args.detach:
         print(handle.name)
         return 0
@@ -106,6 +151,27 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     )
     reporter.info(f"{handle.name} finished with exit code {code}")
     return code
+
+
+def _planned_image(spec: LaunchSpec, base: str) -> str:
+    """The image a launch will run: the given one, else the repository it will push to."""
+    if spec.image:
+        return spec.image
+    registry = os.environ.get(REGISTRY_ENV)
+    return f"{registry.rstrip('/')}/{base.lower()}" if registry else f"{base.lower()}:unbuilt"
+
+
+def _provenance(
+    inputs: Inputs | None, variant: VariantConfig | None, image: str, *, mode: str
+) -> Provenance:
+    """What ran, for the job's annotations: the lock and code package the image was built
+    from (none in custom mode, whose image podlock did not build)."""
+    if inputs is None or variant is None or mode == "custom":
+        return Provenance(image=image, variant=variant.name if variant else None)
+    path = lock_path(inputs.root, variant.name)
+    fingerprint = read_lock(path).meta.fingerprint if path.is_file() else None
+    code = collect(inputs.root, name=inputs.name)
+    return Provenance(image=image, variant=variant.name, lock_fingerprint=fingerprint, code=code)
 
 
 class _BuilderPublisher:

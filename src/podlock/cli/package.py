@@ -32,6 +32,7 @@ def run_list(args: argparse.Namespace, reporter: Reporter) -> int:
     for f in code.files:
         print(f"{f.size:>{width}}  {f.path}")
     print(f"total: {len(code.files)} files, {code.size} bytes (from {code.source})")
+    print(f"files digest: {code.digest}")
     for e in code.excluded:
         print(f"excluded  {e.path}  ({e.reason})")
     return 0

@@ -35,9 +35,20 @@ def add_job_args(p: argparse.ArgumentParser) -> None:
         "--env-from-secret", action="append", default=[], metavar="SECRET",
         help="set the variables of this Kubernetes Secret (repeatable); for credentials",
     )  # fmt: skip
+    p.add_argument(
+        "--slices", type=int, default=1, metavar="N",
+        help="multi-slice: N slices of a multi-host TPU slice, joined over the data-center "
+        "network (MEGASCALE_* set for JAX)",
+    )  # fmt: skip
+    p.add_argument(
+        "--queue", metavar="NAME",
+        help="Kueue LocalQueue to submit to (launch's default: [launch] queue in the config)",
+    )  # fmt: skip
 
 
-def spec_of(args: argparse.Namespace, reporter: Reporter) -> LaunchSpec:
+def spec_of(
+    args: argparse.Namespace, reporter: Reporter, *, default_queue: str | None = None
+) -> LaunchSpec:
     spec = LaunchSpec(
         accelerator=parse(args.accelerator),
         command=tuple(command_of(args)),
@@ -46,6 +57,8 @@ def spec_of(args: argparse.Namespace, reporter: Reporter) -> LaunchSpec:
         name=args.name,
         env=parse_env(args.env),
         env_from_secrets=tuple(args.env_from_secret),
+        slices=args.slices,
+        queue=args.queue if args.queue is not None else default_queue,
     )
     for key in secret_looking(spec.env):
         reporter.warn(

@@ -4,6 +4,11 @@ Our naming convention (names disagree between tools, see research/launchers.md):
 - TPU names follow Cloud TPU accelerator types, with or without a ``tpu-`` prefix.
   ``v5litepod-N`` (alias ``v5e-N``) and ``v6e-N`` count **chips**; ``v5p-N`` counts
   **TensorCores** (2 per chip), so ``v5p-8`` is 4 chips on one host.
+- ``tpu7x-N`` (Ironwood) counts **TensorCores** like v5p (2 per chip; xpk's ``tpu7x-8`` is
+  one 4-chip ``tpu7x-standard-4t`` VM, 2x2x1). Every tpu7x VM has 4 chips; its multi-host
+  node pools are placed by a GKE workload policy (``--placement-policy``) instead of
+  ``--tpu-topology``, but their nodes still carry the ``gke-tpu-topology`` label the pods
+  select (GKE docs: concepts/tpu-ironwood; AI-Hypercomputer/xpk system_characteristics.py).
 - ``2x4`` (8 chips) is one 8-chip VM (``ct6e-standard-8t`` / ``ct5lp-hightpu-8t``), the
   default GKE single-host node pool; slices above 8 chips are 4-chip VMs, one pod each.
 - GPUs are ``l4``, ``a100``, ``a100-80gb``, ``h100``, ``h200`` with ``xN`` (``h100x8``)
@@ -23,6 +28,9 @@ from typing import Literal
 from podlock.errors import PodlockError
 
 Kind = Literal["tpu", "gpu", "cpu"]
+# tpu-topology: the node pool is made with --tpu-topology; workload-policy: with a workload
+# policy (--placement-policy), as Ironwood's multi-host pools are; none: single VM or GPU.
+Placement = Literal["none", "tpu-topology", "workload-policy"]
 TPU_ACCELERATOR_LABEL = "cloud.google.com/gke-tpu-accelerator"
 TPU_TOPOLOGY_LABEL = "cloud.google.com/gke-tpu-topology"
 GPU_ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"
@@ -55,6 +63,7 @@ class AcceleratorSpec:
     topology: str = ""
     machine_type: str = ""
     node_selector: Mapping[str, str] = field(default_factory=dict)
+    placement: Placement = "none"  # how GKE places a multi-host node pool of this slice
 
     @property
     def multi_host(self) -> bool:
@@ -79,6 +88,7 @@ class _TpuFamily:
     gke: str  # cloud.google.com/gke-tpu-accelerator value
     cores_per_chip: int  # what the N in the name counts
     slices: Mapping[int, tuple[str, str, int]]  # N -> (topology, machine type, hosts)
+    multi_host_placement: Placement = "tpu-topology"
 
 
 # v5e and v6e slices have the same shapes: up to 8 chips on one VM, larger ones on 4-chip VMs.
@@ -109,8 +119,23 @@ _TPUS: Mapping[str, _TpuFamily] = {
         },
     ),
     "v6e": _TpuFamily("tpu-v6e-slice", 1, _v5e_v6e_slices("ct6e-standard")),
+    # Ironwood: 4 chips per VM, 2 TensorCores per chip; N counts TensorCores, as in xpk.
+    "tpu7x": _TpuFamily(
+        "tpu7x",
+        2,
+        {
+            8: ("2x2x1", "tpu7x-standard-4t", 1),
+            16: ("2x2x2", "tpu7x-standard-4t", 2),
+            32: ("2x2x4", "tpu7x-standard-4t", 4),
+            64: ("2x4x4", "tpu7x-standard-4t", 8),
+            128: ("4x4x4", "tpu7x-standard-4t", 16),
+            256: ("4x4x8", "tpu7x-standard-4t", 32),
+            512: ("4x8x8", "tpu7x-standard-4t", 64),
+        },
+        multi_host_placement="workload-policy",
+    ),
 }
-_TPU_ALIASES = {"v5e": "v5litepod", "v5lite": "v5litepod"}
+_TPU_ALIASES = {"v5e": "v5litepod", "v5lite": "v5litepod", "v7x": "tpu7x", "ironwood": "tpu7x"}
 
 
 @dataclass(frozen=True)
@@ -148,7 +173,7 @@ _GPU_ALIASES = {"a100-40gb": "a100", "h100-80gb": "h100", "h200-141gb": "h200"}
 
 CPU = AcceleratorSpec(name="cpu", kind="cpu")
 
-_TPU_NAME = re.compile(r"^(?:tpu-?)?(v5litepod|v5lite|v5e|v5p|v6e)-(\d+)$")
+_TPU_NAME = re.compile(r"^(?:tpu-?)?(v5litepod|v5lite|v5e|v5p|v6e|tpu7x|7x|v7x|ironwood)-(\d+)$")
 _GPU_NAME = re.compile(r"^([a-z][a-z0-9]*?(?:-80gb|-40gb|-141gb)?)(?:[x:](\d+))?$")
 
 
@@ -159,22 +184,24 @@ def parse(name: str) -> AcceleratorSpec:
         return CPU
     m = _TPU_NAME.match(text)
     if m:
-        family_name = _TPU_ALIASES.get(m.group(1), m.group(1))
+        alias = "tpu7x" if m.group(1) == "7x" else m.group(1)  # "tpu7x-8" loses its "tpu"
+        family_name = _TPU_ALIASES.get(alias, alias)
         family = _TPUS[family_name]
         size = int(m.group(2))
         if size in family.slices:
             topology, machine, hosts = family.slices[size]
             return AcceleratorSpec(
-                name=f"tpu-{family_name}-{size}",
+                name=_tpu_name(family_name, size),
                 kind="tpu",
                 chips=size // family.cores_per_chip,
                 hosts=hosts,
                 topology=topology,
                 machine_type=machine,
                 node_selector={TPU_ACCELERATOR_LABEL: family.gke, TPU_TOPOLOGY_LABEL: topology},
+                placement=family.multi_host_placement if hosts > 1 else "none",
             )
         sizes = ", ".join(str(n) for n in family.slices)
-        close = [f"tpu-{family_name}-{n}" for n in _nearest(size, family.slices)]
+        close = [_tpu_name(family_name, n) for n in _nearest(size, family.slices)]
         raise UnknownAccelerator(name, close, sizes=f" ({family_name} comes in {sizes})")
     m = _GPU_NAME.match(text)
     gpu_name = _GPU_ALIASES.get(m.group(1), m.group(1)) if m else ""
@@ -195,6 +222,11 @@ def parse(name: str) -> AcceleratorSpec:
     raise UnknownAccelerator(name, difflib.get_close_matches(text, names(), n=3, cutoff=0.5))
 
 
+def _tpu_name(family: str, size: int | str) -> str:
+    """``tpu-v6e-16``; Ironwood keeps Google's own spelling, ``tpu7x-16``."""
+    return f"{family}-{size}" if family.startswith("tpu") else f"tpu-{family}-{size}"
+
+
 def _nearest(n: int, known: Mapping[int, object]) -> list[str]:
     return [str(k) for k in sorted(known, key=lambda k: (abs(k - n), k))[:2]]
 
@@ -203,7 +235,7 @@ def names() -> list[str]:
     """Every canonical name, in catalog order."""
     out = ["cpu"]
     for family_name, family in _TPUS.items():
-        out += [f"tpu-{family_name}-{size}" for size in family.slices]
+        out += [_tpu_name(family_name, size) for size in family.slices]
     for gpu_name, gpu in _GPUS.items():
         out += [f"{gpu_name}x{count}" for count in gpu.machines]
     return out
@@ -234,8 +266,10 @@ def table() -> str:
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     notes = [
         "",
-        "v5litepod (alias v5e) and v6e names count chips; v5p names count TensorCores "
-        "(v5p-8 = 4 chips).",
+        "v5litepod (alias v5e) and v6e names count chips; v5p and tpu7x (Ironwood, alias v7x) "
+        "names count TensorCores (v5p-8 = tpu7x-8 = 4 chips).",
+        "tpu7x VMs have 4 chips; multi-host tpu7x node pools are placed by a workload policy "
+        "(--placement-policy), not --tpu-topology.",
         "A tpu- prefix is optional. GPUs: NAMExN or NAME:N (h100x8, H100:8); no count: the "
         "smallest node.",
     ]

@@ -24,6 +24,10 @@ JOBSET_INSTALL = (
 )
 _GROUP, _VERSION = JOBSET_API.split("/")
 _PLURAL = "jobsets"
+KUEUE_GROUP, KUEUE_VERSION = "kueue.x-k8s.io", "v1beta1"
+KUEUE_INSTALL = "install Kueue (https://kueue.sigs.k8s.io/docs/installation/) or leave --queue out"
+# GKE's cluster autoscaler publishes its node groups here when autoscaling is on.
+AUTOSCALER_STATUS = ("kube-system", "cluster-autoscaler-status")
 
 
 class ClusterError(PodlockError):
@@ -61,6 +65,7 @@ class Cluster:
         self.batch: Any = client.BatchV1Api(api_client)
         self.core: Any = client.CoreV1Api(api_client)
         self.custom: Any = client.CustomObjectsApi(api_client)
+        self.authz: Any = client.AuthorizationV1Api(api_client)
 
     @classmethod
     def connect(
@@ -255,6 +260,113 @@ class Cluster:
                 yield pending.decode("utf-8", errors="replace")
         finally:
             raw.release_conn()
+
+    # --- what the cluster has (preflight) and what Kueue says ---------------------------
+
+    def namespace_exists(self) -> bool | None:
+        """Whether the namespace exists; None when reading it is forbidden."""
+        try:
+            self.core.read_namespace(self.namespace, _preload_content=False)
+        except Exception as exc:
+            if _status(exc) == 404:
+                return False
+            if _status(exc) == 403:
+                return None
+            raise self._error(exc, f"read namespace {self.namespace}") from None
+        return True
+
+    def allowed(
+        self, verb: str, resource: str, group: str = "", subresource: str = ""
+    ) -> tuple[bool, str]:
+        """A SelfSubjectAccessReview: may the current user ``verb`` ``resource`` here, and
+        the authorizer's reason."""
+        attributes = {
+            "namespace": self.namespace,
+            "verb": verb,
+            "group": group,
+            "resource": resource,
+        }
+        if subresource:
+            attributes["subresource"] = subresource
+        body = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": attributes},
+        }
+        try:
+            resp = self.authz.create_self_subject_access_review(body, _preload_content=False)
+        except Exception as exc:
+            raise self._error(exc, f"ask whether you may {verb} {resource}") from None
+        status = _json(resp).get("status") or {}
+        return bool(status.get("allowed")), str(status.get("reason") or "")
+
+    def nodes(self, selector: Mapping[str, str]) -> list[dict[str, Any]] | None:
+        """Nodes with all of ``selector``'s labels (an empty value: the label is there);
+        None when listing nodes is forbidden."""
+        text = ",".join(f"{k}={v}" if v else k for k, v in sorted(selector.items()))
+        try:
+            resp = self.core.list_node(label_selector=text, _preload_content=False)
+        except Exception as exc:
+            if _status(exc) == 403:
+                return None
+            raise self._error(exc, "list nodes") from None
+        return list(_json(resp).get("items", []))
+
+    def autoscaler_status(self) -> str | None:
+        """The cluster autoscaler's status text, when the cluster publishes it and it can be
+        read (its node groups can grow from zero nodes)."""
+        ns, name = AUTOSCALER_STATUS
+        try:
+            resp = self.core.read_namespaced_config_map(name, ns, _preload_content=False)
+        except Exception as exc:
+            if _status(exc) in (403, 404):
+                return None
+            raise self._error(exc, f"read configmap {ns}/{name}") from None
+        return str((_json(resp).get("data") or {}).get("status") or "") or None
+
+    def jobset_installed(self) -> bool:
+        try:
+            self.custom.list_namespaced_custom_object(
+                _GROUP, _VERSION, self.namespace, _PLURAL, limit=1, _preload_content=False
+            )
+        except Exception as exc:
+            if _status(exc) == 404:
+                return False
+            if _status(exc) == 403:
+                return True  # the API answers for the resource, so it exists
+            raise self._error(exc, "list jobsets") from None
+        return True
+
+    def local_queues(self) -> list[str] | None:
+        """The Kueue LocalQueues in the namespace; None when Kueue is not installed."""
+        try:
+            resp = self.custom.list_namespaced_custom_object(
+                KUEUE_GROUP, KUEUE_VERSION, self.namespace, "localqueues",
+                _preload_content=False,
+            )  # fmt: skip
+        except Exception as exc:
+            if _status(exc) == 404:
+                return None
+            raise self._error(exc, "list Kueue LocalQueues") from None
+        return sorted(i["metadata"]["name"] for i in _json(resp).get("items", []))
+
+    def workload(self, obj: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The Kueue Workload of a Job/JobSet (Kueue labels it with the owner's UID); None
+        when there is none, Kueue is not installed, or Workloads may not be read."""
+        uid = (obj.get("metadata") or {}).get("uid")
+        if not uid:
+            return None
+        try:
+            resp = self.custom.list_namespaced_custom_object(
+                KUEUE_GROUP, KUEUE_VERSION, self.namespace, "workloads",
+                label_selector=f"kueue.x-k8s.io/job-uid={uid}", _preload_content=False,
+            )  # fmt: skip
+        except Exception as exc:
+            if _status(exc) in (403, 404):
+                return None
+            raise self._error(exc, "list Kueue Workloads") from None
+        items = list(_json(resp).get("items", []))
+        return items[0] if items else None
 
     # --- errors --------------------------------------------------------------------------
 

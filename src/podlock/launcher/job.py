@@ -12,16 +12,17 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from podlock.errors import PodlockError
 from podlock.launcher.cluster import Cluster, ClusterError
 from podlock.launcher.diagnose import Diagnosis, explain
-from podlock.launcher.manifests import COMPLETION_INDEX, CONTAINER
+from podlock.launcher.manifests import COMPLETION_INDEX, CONTAINER, JOB_INDEX, QUEUE_LABEL
 from podlock.reporter import NullReporter, Reporter
 
 Output = Callable[[str], None]
-JOB_INDEX = "jobset.sigs.k8s.io/job-index"
+# Queued: Kueue has not admitted it yet (no pods exist); Pending: pods wait to start.
+Phase = Literal["Queued", "Pending", "Running", "Succeeded", "Failed"]
 
 
 class JobPending(PodlockError):
@@ -42,18 +43,45 @@ class JobPending(PodlockError):
 class JobState:
     name: str
     kind: str
-    phase: str  # Pending | Running | Succeeded | Failed
+    phase: Phase
     pods: Mapping[str, str] = field(default_factory=dict)  # pod -> phase
     exit_code: int | None = None
-    message: str = ""
+    message: str = ""  # why it failed, or why Kueue has not admitted it
+    queue: str | None = None
 
     @property
     def done(self) -> bool:
         return self.phase in ("Succeeded", "Failed")
 
 
-def state_of(kind: str, obj: Mapping[str, Any], pods: list[dict[str, Any]]) -> JobState:
-    """The job's phase from its conditions, pods' phases, and the exit code when finished."""
+def queue_of(obj: Mapping[str, Any]) -> str | None:
+    """The Kueue LocalQueue the job was submitted to, if any."""
+    return ((obj.get("metadata") or {}).get("labels") or {}).get(QUEUE_LABEL)
+
+
+def admission(workload: Mapping[str, Any] | None) -> tuple[bool, str]:
+    """Whether Kueue admitted the Workload, and if not, why (its conditions' message)."""
+    if workload is None:
+        return True, ""
+    conditions = {c.get("type"): c for c in (workload.get("status") or {}).get("conditions") or []}
+    admitted = conditions.get("Admitted") or {}
+    if admitted.get("status") == "True":
+        return True, ""
+    for key in ("QuotaReserved", "Admitted", "Evicted", "Pending"):
+        c = conditions.get(key) or {}
+        if c.get("message") and c.get("status") == ("True" if key == "Evicted" else "False"):
+            return False, str(c["message"])
+    return False, "waiting for Kueue to admit it"
+
+
+def state_of(
+    kind: str,
+    obj: Mapping[str, Any],
+    pods: list[dict[str, Any]],
+    workload: Mapping[str, Any] | None = None,
+) -> JobState:
+    """The job's phase from its conditions, its Kueue Workload (when queued), pods' phases,
+    and the exit code when finished."""
     name = obj["metadata"]["name"]
     status = obj.get("status") or {}
     conditions = {
@@ -64,12 +92,16 @@ def state_of(kind: str, obj: Mapping[str, Any], pods: list[dict[str, Any]]) -> J
         p["metadata"]["name"]: (p.get("status") or {}).get("phase", "Pending") for p in ordered
     }
     failed = conditions.get("Failed")
+    admitted, why = admission(workload)
+    phase: Phase
     if failed is not None:
         phase = "Failed"
     elif conditions.get("Complete") or conditions.get("Completed"):
         phase = "Succeeded"
     elif any(v == "Running" for v in phases.values()):
         phase = "Running"
+    elif not admitted:
+        phase = "Queued"
     else:
         phase = "Pending"
     exit_code = None
@@ -82,8 +114,16 @@ def state_of(kind: str, obj: Mapping[str, Any], pods: list[dict[str, Any]]) -> J
         else:
             exit_code = 0
     message = str((failed or {}).get("message") or (failed or {}).get("reason") or "")
+    if phase == "Queued":
+        message = why
     return JobState(
-        name=name, kind=kind, phase=phase, pods=phases, exit_code=exit_code, message=message
+        name=name,
+        kind=kind,
+        phase=phase,
+        pods=phases,
+        exit_code=exit_code,
+        message=message,
+        queue=queue_of(obj),
     )
 
 
@@ -169,12 +209,26 @@ class JobHandle:
         start = time.monotonic()
         followers: dict[str, threading.Thread] = {}
         explained: set[str] = set()
+        queued_reasons: set[str] = set()
+        admitted = False
         while True:
             obj = self.cluster.get(self.kind, self.name)
             if obj is None:
                 raise ClusterError(f"{self.kind} {self.name} was deleted while running", status=404)
             pods = sorted(self.cluster.pods(self.name), key=_pod_order)
-            state = state_of(self.kind, obj, pods)
+            workload = self.cluster.workload(obj) if queue_of(obj) else None
+            state = state_of(self.kind, obj, pods, workload)
+            if state.phase == "Queued":
+                # Waiting for admission is not a failure: the pending clock starts at admission.
+                if state.message not in queued_reasons:
+                    queued_reasons.add(state.message)
+                    reporter.info(f"{self.name} is queued in {state.queue}: {state.message}")
+                start = time.monotonic()
+                time.sleep(poll)
+                continue
+            if queued_reasons and not admitted:
+                admitted = True
+                reporter.info(f"{self.name} was admitted by Kueue")
             for pod in pods if all_logs else pods[:1]:
                 pod_name = pod["metadata"]["name"]
                 if pod_name not in followers and _started(pod):

@@ -41,6 +41,8 @@ class LaunchSpec:
     name: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     env_from_secrets: tuple[str, ...] = ()
+    slices: int = 1
+    queue: str | None = None  # a Kueue LocalQueue
 
 
 def parse_env(pairs: Sequence[str]) -> dict[str, str]:
@@ -156,13 +158,15 @@ def job_request(
     base: str,
     namespace: str | None = None,
     labels: Mapping[str, str] | None = None,
+    annotations: Mapping[str, str] | None = None,
     unique: bool = True,
 ) -> JobRequest:
     """The manifest inputs; ``unique`` adds a random suffix so relaunches never collide."""
     if spec.name:
         name = spec.name
     else:
-        stem = job_name(f"{base}-{spec.accelerator.name.removeprefix('tpu-')}")
+        slices = f"x{spec.slices}" if spec.slices > 1 else ""
+        stem = job_name(f"{base}-{spec.accelerator.name.removeprefix('tpu-')}{slices}")
         if unique:
             stem = stem[: MAX_NAME - 6].rstrip("-") + "-" + _suffix()
         name = stem
@@ -175,7 +179,10 @@ def job_request(
         env=dict(spec.env),
         env_from_secrets=spec.env_from_secrets,
         labels={"podlock.dev/accelerator": spec.accelerator.name, **(labels or {})},
+        annotations=dict(annotations or {}),
         keep_entrypoint=spec.mode == "prebuilt",
+        slices=spec.slices,
+        queue=spec.queue,
     )
 
 
