@@ -157,6 +157,7 @@ def main() -> int:
         say(f"{why}: cannot install {', '.join(missing)}; the tests that need them will skip")
     elif missing:
         install(missing)
+        say(f"packages installed at {time.monotonic() - started:.1f} s")
     if not engine_answers():
         if not (root and shutil.which("dockerd")):
             say("no Docker engine answers and podlock cannot start one here (needs root and "
@@ -164,6 +165,7 @@ def main() -> int:
             return 0
         cache_dir().mkdir(parents=True, exist_ok=True)
         start_dockerd()
+        say(f"engine up at {time.monotonic() - started:.1f} s")
     if not base_image_present() and not rootfs_tar().is_file():
         if root and shutil.which("debootstrap"):
             make_rootfs(rootfs_tar())
