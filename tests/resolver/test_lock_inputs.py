@@ -55,8 +55,9 @@ def test_an_unset_variable_in_an_index_url_is_named(
 
 
 def test_an_unreachable_index_is_named_with_credentials_redacted(
-    tmp_path: Path, index: IndexServer, cli: Any
+    tmp_path: Path, index: IndexServer, cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("UV_HTTP_RETRIES", "0")  # the refusal is final; uv's backoff is ~8 s
     root = make(
         tmp_path, index, "--extra-index-url http://bob:pw123@127.0.0.1:9/simple\nsix\n",
         'variants = ["tpu"]\n',
