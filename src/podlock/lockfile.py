@@ -110,6 +110,8 @@ class LockMeta:
     system_packages: tuple[str, ...] = ()
     base_image: str | None = None
     source: str = ""
+    # The locked .debs of the system packages (podlock.system.model.SystemLock.to_dict()).
+    system: Mapping[str, Any] = field(default_factory=dict)
     # What the fingerprint covers, input by input (python, files, config keys), so that
     # `lock --check` can name what changed.
     inputs: Mapping[str, Any] = field(default_factory=dict)
@@ -133,6 +135,8 @@ class LockMeta:
             out["base-image"] = self.base_image
         if self.inputs:
             out["inputs"] = dict(self.inputs)
+        if self.system:
+            out["system"] = dict(self.system)
         return out
 
     @classmethod
@@ -164,6 +168,7 @@ class LockMeta:
             system_packages=strs("system-packages"),
             base_image=d.get("base-image"),
             inputs=inputs,
+            system=d.get("system") or {},
         )
 
 

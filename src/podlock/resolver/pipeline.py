@@ -6,8 +6,9 @@ atomically, and only when its bytes change.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -25,6 +26,8 @@ from podlock.resolver.indexes import index_plan
 from podlock.resolver.model import Backend, Mode, Request, Resolved
 from podlock.resolver.sizes import SizeCache, fill_sizes
 from podlock.runtime import VariantRequirements, variant_requirements
+from podlock.system.locking import lock_system
+from podlock.system.model import SystemLock
 
 _MAX_ROUNDS = 3
 
@@ -64,6 +67,8 @@ def check(inputs: Inputs, variants: Sequence[VariantConfig]) -> list[LockStatus]
             reason = f"it is a lock for variant {loaded.meta.variant!r}"
         elif loaded.meta.fingerprint != fingerprint_of(digests):
             reason = what_changed(loaded.meta.inputs, digests, inputs.config)
+        elif loaded.meta.system_packages and not loaded.meta.system:
+            reason = "its system packages are not locked as .debs (an older podlock wrote it)"
         else:
             state = "ok"
         out.append(
@@ -139,11 +144,36 @@ def lock(
                 indexes=names or sorted(used),
             )
         )
+    previous = {s.variant: s.loaded for s in statuses}
+    locks = [_with_system(lk, previous.get(lk.meta.variant), mode, reporter) for lk in locks]
     texts = [(lock_path(inputs.root, lk.meta.variant), lk, lk.to_toml()) for lk in locks]
     return [
         LockResult(variant=lk.meta.variant, path=path, lock=lk, written=write_atomic(path, text))
         for path, lk, text in texts
     ]
+
+
+def _with_system(
+    lk: Lock, previous: LoadedLock | None, mode: Mode, reporter: Reporter
+) -> Lock:
+    """``lk`` with its system packages locked (as .debs) against its base image."""
+    meta = lk.meta
+    if not meta.system_packages:
+        return lk
+    before = None
+    if previous is not None and previous.meta.system:
+        with contextlib.suppress(PodlockError):
+            before = SystemLock.from_dict(previous.meta.system)
+    system = lock_system(
+        meta.system_packages,
+        base_image=meta.base_image,
+        platforms=meta.platforms,
+        variant=meta.variant,
+        previous=before,
+        upgrade=mode.upgrade,
+        reporter=reporter,
+    )
+    return replace(lk, meta=replace(meta, system=system.to_dict()))
 
 
 def _resolve_to_fixpoint(
