@@ -15,9 +15,9 @@ from pathlib import Path
 from podlock.builder.build import default_platform, load, wheel_cache
 from podlock.builder.plan import HEAVY_BYTES, LayerPlan
 from podlock.errors import PodlockError
-from podlock.oci.base import open_base
+from podlock.oci.base import BaseImage, open_base
 from podlock.oci.blobs import BlobStore
-from podlock.oci.compress import known
+from podlock.oci.compress import identity, known
 from podlock.oci.fetch import fetch_all
 from podlock.oci.image import LayerSpec, PlatformImage, Settings, assemble, build_layer, layer_specs
 from podlock.oci.install import Target, compiler_for
@@ -29,6 +29,8 @@ from podlock.oci.push import PushResult, push
 from podlock.oci.reference import Reference
 from podlock.platforms import Platform
 from podlock.reporter import NullReporter, Reporter
+from podlock.system.install import checked_base, entries_for, layer_key
+from podlock.system.model import SystemLock, read_system
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,12 +70,11 @@ def build_oci(
     project = load(root, variant_name, base=base, heavy_bytes=heavy_bytes)
     plan = project.plan
     targets = _platforms(plan, platforms)
-    if plan.system_packages:
-        raise PodlockError(
-            f"variant {plan.variant} has system packages ({', '.join(plan.system_packages)}); "
-            "the daemonless builder cannot run apt",
-            hint="build with --builder docker, or use a base image that already has them",
-        )
+    system = (
+        read_system(project.lock.meta.system, plan.system_packages, plan.lock_name)
+        if plan.system_packages
+        else None
+    )
     push_ref = Reference.parse(push_to) if push_to else None
     if push_ref and create_repository:
         from podlock.oci.gar import ensure_repository
@@ -94,6 +95,9 @@ def build_oci(
         interpreter = interpreter_for(bases[platform], plan.python, store)
         target = Target(python=plan.python, interpreter=interpreter)
         per_platform[platform] = layer_specs(plan, platform, target, settings, paths, reporter)
+        if system is not None:
+            spec = system_spec(system, platform, bases[platform], store, settings, reporter)
+            per_platform[platform].insert(0, spec)
     unique = {s.key: s for specs in per_platform.values() for s in specs}
     workers = max(1, min(len(unique), os.cpu_count() or 1))
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -134,6 +138,26 @@ def build_oci(
         layers_built=tuple(s.name for k, s in unique.items() if not done[k][1]),
         layers_cached=tuple(s.name for k, s in unique.items() if done[k][1]),
         pushed=pushed,
+    )
+
+
+def system_spec(
+    system: SystemLock,
+    platform: str,
+    base: BaseImage,
+    store: BlobStore,
+    settings: Settings,
+    reporter: Reporter,
+) -> LayerSpec:
+    """The ``system`` layer (the locked .debs unpacked) on ``base``, which must be the base
+    the lock was made on."""
+    files = checked_base(system, platform, base, store, base.name or base.digest)
+    common = {"compression": identity(settings.compression), "mtime": settings.mtime}
+    return LayerSpec(
+        name="system",
+        kind="system",
+        key=layer_key(system, platform, common),
+        entries=lambda: entries_for(system, platform, files, reporter),
     )
 
 

@@ -83,7 +83,9 @@ def base_files(image: BaseImage, store: BlobStore, name: str) -> BaseFiles:
     memo.parent.mkdir(parents=True, exist_ok=True)
     tmp = memo.with_name(f".{memo.name}.{os.getpid()}")
     tmp.write_text(
-        json.dumps({"files": {k: v.hex() for k, v in files.items()}, "links": links}, sort_keys=True)
+        json.dumps(
+            {"files": {k: v.hex() for k, v in files.items()}, "links": links}, sort_keys=True
+        )
     )
     os.replace(tmp, memo)
     return BaseFiles(name=name, platform=image.platform, files=files, root_links=links)
@@ -150,15 +152,12 @@ def open_system_base(
 
 def _from_engine(ref: str) -> Path | None:
     """``ref`` saved from the local engine (cached by image ID); None without engine or image."""
+    from podlock.builder.engine import Engine
+
     try:
-        import docker
-        import docker.errors
-    except ImportError:  # pragma: no cover - docker is a dependency
-        return None
-    try:
-        client = docker.from_env(timeout=30)
-        image = client.images.get(ref)
-    except (docker.errors.DockerException, OSError):
+        engine = Engine.connect(timeout=30)
+        image = engine.client.images.get(ref)
+    except Exception:  # no engine, or it lacks the image: not a local base
         return None
     out = cache_dir() / "debian" / "engine-bases" / f"{hex_of(str(image.id))}.docker.tar"
     if out.is_file():

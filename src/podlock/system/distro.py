@@ -61,8 +61,7 @@ class Distribution:
         return [
             data
             for path, data in sorted(self.keyrings.items())
-            if path == "etc/apt/trusted.gpg" or path.startswith("etc/apt/trusted.gpg.d/")
-            and data
+            if path == "etc/apt/trusted.gpg" or (path.startswith("etc/apt/trusted.gpg.d/") and data)
         ]
 
 

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from debian.debian_support import Version
 from debian.deb822 import PkgRelation
+from debian.debian_support import Version
 
 from podlock.errors import PodlockError
 from podlock.system.distro import Installed
@@ -133,7 +133,9 @@ def solve(
 
 
 def _relations(text: str) -> list[list[dict[str, Any]]]:
-    return PkgRelation.parse_relations(text) if text.strip() else []
+    if not text.strip():
+        return []
+    return [[dict(rel) for rel in group] for group in PkgRelation.parse_relations(text)]
 
 
 def _choose(cand: Candidate, why: str, state: _State, queue: list[tuple[str, str]]) -> None:
@@ -150,7 +152,7 @@ def _fits(version: str, constraint: tuple[str, str] | None) -> bool:
         return True
     op, wanted = constraint
     a, b = Version(version), Version(wanted)
-    return _OPS[op](-1 if a < b else (1 if a > b else 0))
+    return bool(_OPS[op](-1 if a < b else (1 if a > b else 0)))
 
 
 def _satisfied(rel: Mapping[str, Any], installed: Mapping[str, Installed], state: _State) -> bool:

@@ -1,0 +1,111 @@
+"""The locked .debs into a verified cache, and into an image as the ``system`` layer: a
+daemonless layer spec for the OCI builder, and the same layer ``docker load``-ed on top of
+the base for the Docker builder (so both give the same diffID, and neither runs apt)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import requests
+
+from podlock.builder.plan import Wheel
+from podlock.builder.wheels import WheelCache
+from podlock.errors import IndexError_, PodlockError
+from podlock.oci.base import BaseImage
+from podlock.oci.blobs import BlobStore
+from podlock.oci.fetch import fetch
+from podlock.oci.model import canonical
+from podlock.oci.tarlayer import Entry
+from podlock.paths import cache_dir
+from podlock.reporter import NullReporter, Reporter
+from podlock.system.basefs import BaseFiles, base_files
+from podlock.system.layer import system_entries
+from podlock.system.model import Deb, SystemLock, debian_arch
+
+LAYER_FORMAT = 1  # bump when the system layer's bytes for the same debs change
+
+
+def deb_cache() -> WheelCache:
+    """``<cache>/debs/<sha[:2]>/<sha>/<file>.deb``: a file there has that sha256."""
+    return WheelCache(cache_dir() / "debs")
+
+
+def fetch_debs(
+    debs: Sequence[Deb], snapshot: str | None, reporter: Reporter | None = None
+) -> dict[str, Path]:
+    """Every .deb present and verified (sha256 and size); sha256 -> path. A .deb gone from
+    its mirror comes from ``snapshot`` (snapshot.debian.org) when the lock names one."""
+    reporter = reporter or NullReporter()
+    cache = deb_cache()
+    out: dict[str, Path] = {}
+    missing = [d for d in debs if not cache.path(_wheel(d, d.url)).is_file()]
+    if missing:
+        total = sum(d.size for d in missing) / 1e6
+        reporter.info(f"system packages: downloading {len(missing)} .debs ({total:.1f} MB)")
+    with requests.Session() as session:
+        for deb in debs:
+            try:
+                out[deb.sha256] = fetch(cache, _wheel(deb, deb.url), session)
+            except IndexError_ as exc:
+                if not snapshot or "HTTP 404" not in exc.message or not deb.pool_path:
+                    raise
+                url = f"{snapshot.rstrip('/')}/{deb.pool_path}"
+                reporter.info(f"{deb.filename} left the mirror; fetching it from {url}")
+                try:
+                    out[deb.sha256] = fetch(cache, _wheel(deb, url), session)
+                except IndexError_ as again:
+                    raise PodlockError(
+                        f"{deb.name} {deb.version} is gone from {deb.url} (HTTP 404) and the "
+                        f"snapshot archive could not serve it: {again.message}",
+                        hint="snapshot.debian.org must be reachable (offline?), or run "
+                        "`podlock lock --upgrade` to lock what the mirror has now",
+                    ) from None
+    return out
+
+
+def _wheel(deb: Deb, url: str) -> Wheel:
+    return Wheel(
+        package=deb.name,
+        version=deb.version,
+        filename=deb.filename,
+        url=url,
+        sha256=deb.sha256,
+        size=deb.size,
+    )
+
+
+def checked_base(
+    system: SystemLock, platform: str, image: BaseImage, store: BlobStore, name: str
+) -> BaseFiles:
+    """The base's files, refused unless its dpkg status is the one the lock was made on."""
+    files = base_files(image, store, name)
+    locked = system.base_status.get(platform)
+    if locked != files.status_digest:
+        raise PodlockError(
+            f"the system packages were locked against another base: {name} ({platform}) has "
+            f"dpkg status {files.status_digest[:19]}, the lock {str(locked)[:19]}",
+            hint="run `podlock lock --upgrade` after changing the base image",
+        )
+    return files
+
+
+def layer_key(system: SystemLock, platform: str, common: Mapping[str, object]) -> str:
+    """What the system layer's bytes depend on: the debs, the base's dpkg status, the format."""
+    parts = {
+        "podlock-system-layer": LAYER_FORMAT,
+        **common,
+        "base-status": system.base_status.get(platform),
+        "debs": sorted(d.sha256 for d in system.for_platform(platform)),
+    }
+    return hashlib.sha256(canonical(parts)).hexdigest()
+
+
+def entries_for(
+    system: SystemLock, platform: str, base: BaseFiles, reporter: Reporter | None = None
+) -> list[Entry]:
+    """The system layer's entries for ``platform`` (fetching the .debs if need be)."""
+    debs = system.for_platform(platform)
+    paths = fetch_debs(debs, system.snapshot, reporter)
+    return system_entries(debs, paths, base, debian_arch(platform))
