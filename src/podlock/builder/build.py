@@ -284,6 +284,10 @@ def build(
             hint=f"pass --platform linux/{arch}, or build on a {target} engine",
         )
     project = project.pinned(engine)
+    if project.plan.system_packages:
+        from podlock.builder.systemlayer import with_system_layer
+
+        project = with_system_layer(project, engine, target, reporter)
     cert = ca_cert.read_bytes() if ca_cert else None
     runtime_base = None
     if mode == "prebuilt":
@@ -465,6 +469,10 @@ def build_base(
     engine = engine or Engine.connect()
     target = default_platform(project.plan, engine.architecture())
     project = project.pinned(engine)
+    if project.plan.system_packages:
+        from podlock.builder.systemlayer import with_system_layer
+
+        project = with_system_layer(project, engine, target, reporter)
     cert = ca_cert.read_bytes() if ca_cert else None
     ref, context = _runtime_base(project, target, cert)
     with tempfile.TemporaryDirectory(prefix="podlock-context-") as tmp:
