@@ -115,10 +115,10 @@ def test_system_packages_are_installed_and_recorded(
 
 
 def test_unknown_apt_package_is_named(engine: Engine, hello: Callable[..., Path], cli: Any) -> None:
-    root = hello(extra='system-packages = ["no-such-package-podlock"]\n')
-    result = build_cli(cli, root, "--tag", "hello:nope")
+    root = hello(extra='system-packages = ["no-such-package-podlock"]\n', lock=False)
+    result = cli("lock", "--project", str(root))  # system packages are resolved at lock time
     assert result.code != 0
-    assert "apt package 'no-such-package-podlock' does not exist" in result.err
+    assert "system package no-such-package-podlock: no candidate" in result.err
 
 
 def test_wheel_with_wrong_hash_fails_the_build_naming_it(
