@@ -225,8 +225,9 @@ def assemble(
     history += [
         {
             "created": created,
+            # The layer's name only: cache keys (which hold the host's CPython patch release)
+            # never enter image bytes, so the same lock gives the same digest on any machine.
             "created_by": f"podlock {__version__}: {spec.kind} layer {spec.name}",
-            "comment": f"podlock layer key {spec.key[:16]}",
         }
         for spec, _ in layers
     ]
