@@ -137,7 +137,9 @@ def make_rootfs(out: Path) -> None:
         for emptied in ("etc/resolv.conf", "etc/hostname"):
             (root / emptied).write_text("")
         partial = Path(work) / "rootfs.tar"
-        tar = run("tar", "-C", str(root), "--sort=name", "--numeric-owner", "-cf", str(partial), ".")
+        tar = run(
+            "tar", "-C", str(root), "--sort=name", "--numeric-owner", "-cf", str(partial), "."
+        )
         if tar.returncode != 0:
             raise SystemExit(f"provision: tar failed: {tar.stderr.decode()[-800:]}")
         partial.chmod(0o644)

@@ -25,6 +25,7 @@ class ProxyState:
     down: bool = False  # answer 503 to everything
     fail_after_bytes: int | None = None  # go down once this many upload bytes went through
     received: int = 0  # request body bytes forwarded (uploads)
+    counted: tuple[str, ...] = ("/blobs/uploads",)  # requests whose body bytes count
     patches: int = 0
     scopes: list[str] = field(default_factory=list)
     tokens: set[str] = field(default_factory=set)
@@ -38,11 +39,18 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
 
-    def _reply(self, code: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+    def _reply(
+        self,
+        code: int,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        length: str | None = None,
+    ) -> None:
         self.send_response(code)
         for k, v in (headers or {}).items():
             self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
+        # A HEAD's answer has no body but the length of what GET would send.
+        self.send_header("Content-Length", length if length is not None else str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -77,12 +85,13 @@ class _Handler(BaseHTTPRequestHandler):
         response = conn.getresponse()
         data = response.read()
         with s.lock:
-            if self.command in ("PATCH", "PUT", "POST") and "/blobs/uploads" in self.path:
+            if self.command in ("PATCH", "PUT", "POST") and any(c in self.path for c in s.counted):
                 s.received += len(body)
             if self.command == "PATCH" and response.status == 202:
                 s.patches += 1
         out = {k: v for k, v in response.getheaders() if k.lower() not in HOP | {"content-length"}}
-        self._reply(response.status, data, out)
+        length = response.getheader("Content-Length") if self.command == "HEAD" else None
+        self._reply(response.status, data, out, length)
         conn.close()
 
     def _token(self) -> None:

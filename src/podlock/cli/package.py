@@ -23,7 +23,8 @@ def add_parser(sub: Any) -> None:
 
 
 def run_list(args: argparse.Namespace, reporter: Reporter) -> int:
-    name, allowed = None, ()
+    name: str | None = None
+    allowed: tuple[str, ...] = ()
     try:
         inputs = discover(args.project)
         name, allowed = inputs.name, inputs.config.include_secrets
