@@ -29,6 +29,10 @@ class ProxyState:
     patches: int = 0
     scopes: list[str] = field(default_factory=list)
     tokens: set[str] = field(default_factory=set)
+    # Play a registry with the OCI 1.1 referrers API: manifests with a subject are indexed
+    # here, a PUT of one answers OCI-Subject, GET /v2/<repo>/referrers/<digest> lists them.
+    referrers_api: bool = False
+    referrers: dict[str, list[dict[str, object]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -76,6 +80,20 @@ class _Handler(BaseHTTPRequestHandler):
                     b"{}",
                     {"WWW-Authenticate": f'Bearer realm="{realm}",service="podlock-test"'},
                 )
+        if s.referrers_api and self.command == "GET" and "/referrers/" in self.path:
+            subject = self.path.rsplit("/", 1)[-1].split("?", 1)[0]
+            with s.lock:
+                listed = list(s.referrers.get(subject, []))
+            index = {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "manifests": listed,
+            }
+            return self._reply(
+                200,
+                json.dumps(index).encode(),
+                {"Content-Type": "application/vnd.oci.image.index.v1+json"},
+            )
         conn = http.client.HTTPConnection(s.upstream, timeout=60)
         headers = {
             k: v for k, v in self.headers.items() if k.lower() not in HOP | {"authorization"}
@@ -90,9 +108,31 @@ class _Handler(BaseHTTPRequestHandler):
             if self.command == "PATCH" and response.status == 202:
                 s.patches += 1
         out = {k: v for k, v in response.getheaders() if k.lower() not in HOP | {"content-length"}}
+        if s.referrers_api and self.command == "PUT" and "/manifests/" in self.path:
+            self._index_referrer(body, out, response.getheader("Docker-Content-Digest", ""))
         length = response.getheader("Content-Length") if self.command == "HEAD" else None
         self._reply(response.status, data, out, length)
         conn.close()
+
+    def _index_referrer(self, body: bytes, headers: dict[str, str], digest: str) -> None:
+        try:
+            manifest = json.loads(body)
+        except ValueError:
+            return
+        subject = (
+            (manifest.get("subject") or {}).get("digest") if isinstance(manifest, dict) else None
+        )
+        if not subject:
+            return
+        entry = {
+            "mediaType": manifest.get("mediaType"),
+            "digest": digest,
+            "size": len(body),
+            "artifactType": manifest.get("artifactType"),
+        }
+        with self.state.lock:
+            self.state.referrers.setdefault(subject, []).append(entry)
+        headers["OCI-Subject"] = subject
 
     def _token(self) -> None:
         s = self.state

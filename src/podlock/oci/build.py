@@ -38,6 +38,7 @@ from podlock.oci.model import source_epoch
 from podlock.oci.push import PushResult, push
 from podlock.oci.reference import Reference
 from podlock.oci.registry import Registry
+from podlock.oci.sbom import FILE_NAME, SbomPush, attach, spdx
 from podlock.oci.tarlayer import LayerBlob
 from podlock.platforms import Platform
 from podlock.reporter import NullReporter, Reporter
@@ -53,6 +54,7 @@ class OciResult:
     cache_ignored: tuple[str, ...] = ()  # remote cache records not trusted (tags)
     cache_recorded: int = 0  # records written to the remote cache
     pushed: PushResult | None = None
+    sbom: SbomPush | None = None  # the SBOM referrer pushed with the image
 
     @property
     def digest(self) -> str:
@@ -88,7 +90,7 @@ def build_oci(
     known(compression)
     project = load(root, variant_name, base=base, heavy_bytes=heavy_bytes)
     plan = project.plan
-    targets = _platforms(plan, platforms)
+    targets = target_platforms(plan, platforms)
     if plan.system_packages:
         raise PodlockError(
             f"variant {plan.variant} has system packages ({', '.join(plan.system_packages)}); "
@@ -154,9 +156,11 @@ def build_oci(
             if not store.has(blob.digest):
                 materialise(blob, remote.registry, remote.repository, store)
             remember(key, blob)
+    document = spdx(plan, targets, epoch=settings.mtime)
     if output_dir:
         write_layout(built, output_dir, store, tag=name)
-        reporter.info(f"wrote OCI layout {output_dir} ({name})")
+        (output_dir / FILE_NAME).write_bytes(document)
+        reporter.info(f"wrote OCI layout {output_dir} ({name}) and its SBOM {FILE_NAME}")
     if output_tar or load_image:
         tarball = output_tar or store.root.parent / "tmp" / f"load-{built.digest[7:19]}.tar"
         write_docker_tar(built, tarball, store, tag=name, mtime=settings.mtime)
@@ -168,6 +172,7 @@ def build_oci(
             if not output_tar:  # only the engine wanted it
                 tarball.unlink(missing_ok=True)
     pushed = None
+    sbom = None
     if push_ref:
         holders = (
             {b.digest: (remote.registry, remote.repository) for b in from_remote.values()}
@@ -177,6 +182,9 @@ def build_oci(
         pushed = push(
             built, push_ref, store, reporter=reporter, registry=push_registry, remote=holders
         )
+        assert push_registry is not None
+        sbom = attach(push_registry, push_ref.repository, built.top, document)
+        reporter.info(f"attached the SBOM {sbom.digest[:19]} to the image ({sbom.via})")
     recorded = 0
     if remote is not None:
         for key in unique:
@@ -203,6 +211,7 @@ def build_oci(
         cache_ignored=tuple(remote.ignored) if remote is not None else (),
         cache_recorded=recorded,
         pushed=pushed,
+        sbom=sbom,
     )
 
 
@@ -226,7 +235,7 @@ def _remote_cache(
     return RemoteLayerCache(ref=push_ref, registry=push_registry, reporter=reporter)
 
 
-def _platforms(plan: LayerPlan, wanted: Sequence[str] | None) -> list[str]:
+def target_platforms(plan: LayerPlan, wanted: Sequence[str] | None) -> list[str]:
     if not wanted:
         return [default_platform(plan, Platform.parse(f"linux/{os.uname().machine}").arch)]
     out = []
