@@ -170,7 +170,7 @@ def _provenance(
         return Provenance(image=image, variant=variant.name if variant else None)
     path = lock_path(inputs.root, variant.name)
     fingerprint = read_lock(path).meta.fingerprint if path.is_file() else None
-    code = collect(inputs.root, name=inputs.name)
+    code = collect(inputs.root, name=inputs.name, include_secrets=inputs.config.include_secrets)
     return Provenance(image=image, variant=variant.name, lock_fingerprint=fingerprint, code=code)
 
 

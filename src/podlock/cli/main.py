@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "package": ("podlock.cli.package", "show what the code package contains"),
     "build-base": ("podlock.cli.build", "build the runtime base image for --mode prebuilt"),
     "push": ("podlock.cli.push", "push the image (or an OCI layout) to a registry"),
+    "sbom": ("podlock.cli.sbom", "print the SBOM (SPDX 2.3 JSON) of the variant's image"),
     "run": ("podlock.cli.run", "run a command in the variant's locked environment"),
     "launch": ("podlock.cli.launch", "run a command on a TPU/GPU pod; stream logs, exit code"),
     "render": ("podlock.cli.render", "print the Kubernetes manifests `launch` would submit"),

@@ -23,11 +23,14 @@ def add_parser(sub: Any) -> None:
 
 
 def run_list(args: argparse.Namespace, reporter: Reporter) -> int:
+    name: str | None = None
+    allowed: tuple[str, ...] = ()
     try:
-        name = discover(args.project).name
+        inputs = discover(args.project)
+        name, allowed = inputs.name, inputs.config.include_secrets
     except PodlockError:  # a project without dependencies still has files to list
-        name = None
-    code = collect(args.project, name=name)
+        pass
+    code = collect(args.project, name=name, include_secrets=allowed)
     width = max((len(str(f.size)) for f in code.files), default=1)
     for f in code.files:
         print(f"{f.size:>{width}}  {f.path}")
@@ -35,4 +38,6 @@ def run_list(args: argparse.Namespace, reporter: Reporter) -> int:
     print(f"files digest: {code.digest}")
     for e in code.excluded:
         print(f"excluded  {e.path}  ({e.reason})")
+    for e in code.included_secrets:
+        print(f"included  {e.path}  ({e.reason}; listed in include-secrets)")
     return 0

@@ -28,6 +28,9 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="create the Artifact Registry repository if it is missing",
     )
+    from podlock.cli.build import remote_cache_options
+
+    remote_cache_options(p)
     p.set_defaults(run=run)
 
 
@@ -62,6 +65,8 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         create_repository=args.create_repository,
         heavy_bytes=int(args.heavy_mb * 2**20),
         reporter=reporter,
+        remote_cache=not args.no_remote_cache,
+        cache_repo=args.cache_repo,
     )
     assert result.pushed is not None
     print(result.pushed.ref)
