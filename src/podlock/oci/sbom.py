@@ -21,8 +21,10 @@ from typing import Any, Literal
 
 from podlock import __version__
 from podlock.builder.plan import LayerPlan, Wheel
+from podlock.errors import PodlockError
 from podlock.oci.artifact import EMPTY, artifact, ensure_small_blob
 from podlock.oci.model import INDEX, MANIFEST, Descriptor, canonical, digest_of, hex_of, rfc3339
+from podlock.oci.reference import Reference
 from podlock.oci.registry import Registry
 from podlock.urls import redact, strip_credentials
 
@@ -128,6 +130,18 @@ def attach(registry: Registry, repository: str, subject: Descriptor, document: b
     index = canonical({"schemaVersion": 2, "mediaType": INDEX, "manifests": manifests})
     registry.put_manifest(repository, tag, index, INDEX)
     return SbomPush(digest=referrer.digest, via="fallback-tag")
+
+
+def attach_pushed(image: str, document: bytes) -> SbomPush:
+    """Attach ``document`` to ``image`` (``REPO@sha256:...``), pushed by another client (the
+    Docker engine): its manifest is read back to describe the subject exactly."""
+    ref = Reference.parse(image)
+    if ref.digest is None:
+        raise PodlockError(f"{image} names no digest", hint="attach an SBOM to REPO@sha256:...")
+    registry = Registry(ref)
+    body, media_type = registry.manifest(ref.repository, ref.digest)
+    subject = Descriptor(media_type=media_type, digest=ref.digest, size=len(body))
+    return attach(registry, ref.repository, subject, document)
 
 
 def _created(document: bytes) -> str:
