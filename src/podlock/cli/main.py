@@ -13,6 +13,7 @@ from podlock.errors import PodlockError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "lock": ("podlock.cli.lock", "resolve the project into one PEP 751 lock per variant"),
+    "outdated": ("podlock.cli.outdated", "list locked packages whose index has a newer release"),
     "export": ("podlock.cli.export", "print one platform of a lock as a hashed requirements file"),
     "build": ("podlock.cli.build", "build the project's image from its lock"),
     "dockerfile": ("podlock.cli.dockerfile", "write a Dockerfile and build context from a lock"),
