@@ -54,7 +54,7 @@ def test_check_json_of_up_to_date_locks_exits_0(
     tmp_path: Path, index: IndexServer, cli: Any
 ) -> None:
     root = make(tmp_path, index, "idna\n", 'variants = ["cpu"]\n')
-    assert cli("lock", "--project", str(root), "-q").code == 0
+    assert cli("-q", "lock", "--project", str(root)).code == 0
     result = cli("lock", "--check", "--project", str(root), "--format", "json")
     assert result.code == 0
     (row,) = rows(result.out).values()
