@@ -19,6 +19,7 @@ from podlock.builder.engine import BuildFailed, Engine
 from podlock.errors import HashMismatch
 from podlock.lockfile import read_lock
 from podlock.oci.fetch import fetch_all
+from podlock.reporter import NullReporter
 
 pytestmark = pytest.mark.engine
 MIB = "1"  # --heavy-mb: bigpkg (2 MiB) gets a layer of its own
@@ -188,13 +189,10 @@ def test_interrupted_build_leaves_the_old_tag(
     old = docker("inspect", "-f", "{{.Id}}", "hello:keep").strip()
     (root / "pkg" / "greeting.py").write_text('GREETING = "interrupted"\n')
 
-    class Interrupt:
+    class Interrupt(NullReporter):
         def info(self, message: str) -> None:
             if "COPY code/" in message:
                 raise KeyboardInterrupt
-
-        def warn(self, message: str) -> None:
-            pass
 
     with pytest.raises(KeyboardInterrupt):
         build(root, "cpu", tag="hello:keep", network="host", reporter=Interrupt(), engine=engine)

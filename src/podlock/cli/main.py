@@ -9,6 +9,7 @@ import traceback
 from collections.abc import Sequence
 
 from podlock import __version__
+from podlock.cli.progress import reporter_for
 from podlock.errors import PodlockError
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -30,20 +31,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "remove cached wheels, trees, venvs and layer images not used lately",
     ),
 }
-
-
-class StderrReporter:
-    """The CLI's reporter: warnings always, progress unless ``--quiet``."""
-
-    def __init__(self, *, quiet: bool = False) -> None:
-        self.quiet = quiet
-
-    def info(self, message: str) -> None:
-        if not self.quiet:
-            print(f"podlock: {message}", file=sys.stderr)
-
-    def warn(self, message: str) -> None:
-        print(f"podlock: warning: {message}", file=sys.stderr)
 
 
 def parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
@@ -69,11 +56,12 @@ def parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser(argv).parse_args(argv)
-    reporter = StderrReporter(quiet=args.quiet)
+    reporter = reporter_for(sys.stderr, quiet=args.quiet)
     try:
         code: int = args.run(args, reporter)
         return code
     except PodlockError as err:
+        reporter.close()
         if args.verbose:
             traceback.print_exc()
         print(f"podlock: error: {err.message}", file=sys.stderr)
@@ -81,5 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  hint: {err.hint}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
+        reporter.close()
         print("podlock: interrupted; nothing was changed", file=sys.stderr)
         return 130
+    finally:
+        reporter.close()

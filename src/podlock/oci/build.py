@@ -27,6 +27,7 @@ from podlock.oci.layout import load as load_into_engine
 from podlock.oci.model import source_epoch
 from podlock.oci.push import PushResult, push
 from podlock.oci.reference import Reference
+from podlock.oci.tarlayer import LayerBlob
 from podlock.platforms import Platform
 from podlock.reporter import NullReporter, Reporter
 
@@ -96,14 +97,16 @@ def build_oci(
         per_platform[platform] = layer_specs(plan, platform, target, settings, paths, reporter)
     unique = {s.key: s for specs in per_platform.values() for s in specs}
     workers = max(1, min(len(unique), os.cpu_count() or 1))
+    layers_task = reporter.task("installing, archiving and compressing layers", total=len(unique))
+
+    def one(spec: LayerSpec) -> tuple[LayerBlob, bool]:
+        made = build_layer(spec, store, settings)
+        layers_task.advance()
+        return made
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        done = dict(
-            zip(
-                unique,
-                pool.map(lambda s: build_layer(s, store, settings), unique.values()),
-                strict=True,
-            )
-        )
+        done = dict(zip(unique, pool.map(one, unique.values()), strict=True))
+    layers_task.done()
     for key, spec in unique.items():
         blob, cached = done[key]
         state = "cached" if cached else "built"
@@ -122,7 +125,9 @@ def build_oci(
         write_docker_tar(built, tarball, store, tag=name, mtime=settings.mtime)
         try:
             if load_image:
+                loading = reporter.task("loading into the Docker engine")
                 loaded = load_into_engine(tarball)
+                loading.done()
                 reporter.info(f"loaded into the Docker engine: {loaded}")
         finally:
             if not output_tar:  # only the engine wanted it

@@ -71,8 +71,10 @@ def push(
             reporter.info(f"mounted {what} ({digest[:19]}) from {source.repository}")
             return
         size = store.size(digest)
-        reporter.info(f"uploading {what} ({digest[:19]}, {size / 1e6:.1f} MB)")
+        task = reporter.task(f"uploading {what} ({digest[:19]})", total=size, unit="bytes")
         registry.upload(repo, digest, store.path(digest), what=what)
+        task.advance(size)
+        task.done()
         with lock:
             uploaded.append(digest)
             counts["bytes"] += size
