@@ -10,6 +10,8 @@ from typing import Any
 from podlock.builder.build import MODES, build, build_base
 from podlock.builder.engine import Engine
 from podlock.builder.plan import HEAVY_BYTES
+from podlock.cli.built import docker_document, oci_document
+from podlock.cli.output import add_format, emit, wants_json
 from podlock.errors import PodlockError
 from podlock.oci.base import BaseImageError
 from podlock.reporter import Reporter
@@ -56,6 +58,7 @@ def add_parser(sub: Any) -> None:
         help="create the Artifact Registry repository of --push REF if it is missing",
     )  # fmt: skip
     remote_cache_options(oci)
+    add_format(p)
     p.set_defaults(run=run)
 
 
@@ -111,7 +114,10 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         heavy_bytes=int(args.heavy_mb * 2**20),
         reporter=reporter,
     )
-    print(result.ref)
+    if wants_json(args):
+        emit(docker_document(result, Engine.connect()))
+    else:
+        print(result.ref)
     return 0
 
 
@@ -176,7 +182,12 @@ def _run_oci(args: argparse.Namespace, reporter: Reporter) -> int:
     reporter.info(f"{result.tag}: {len(result.layers_built)} layers built, "
                   f"{len(result.layers_cached)} from cache, "
                   f"{len(result.layers_remote)} from the registry's layer cache")  # fmt: skip
-    print(result.pushed.ref if result.pushed else result.digest)
+    if wants_json(args):
+        image = result.pushed.ref if result.pushed else result.tag
+        reused = (*result.layers_cached, *result.layers_remote)
+        emit(oci_document(image, result.built, cached=reused, pushed=result.pushed))
+    else:
+        print(result.pushed.ref if result.pushed else result.digest)
     return 0
 
 

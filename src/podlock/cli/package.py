@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from podlock.builder.codepackage import collect
+from podlock.cli.output import add_format, emit, wants_json
 from podlock.errors import PodlockError
 from podlock.project import discover
 from podlock.reporter import Reporter
@@ -19,6 +20,7 @@ def add_parser(sub: Any) -> None:
         "list", help="list the files that go into the image, and those kept out"
     )
     ls.add_argument("--project", type=Path, default=Path("."), help="project directory")
+    add_format(ls)
     ls.set_defaults(run=run_list)
 
 
@@ -31,6 +33,21 @@ def run_list(args: argparse.Namespace, reporter: Reporter) -> int:
     except PodlockError:  # a project without dependencies still has files to list
         pass
     code = collect(args.project, name=name, include_secrets=allowed)
+    if wants_json(args):
+        emit(
+            {
+                "source": code.source,
+                "revision": code.revision,
+                "digest": code.digest,
+                "size": code.size,
+                "files": [
+                    {"path": f.path, "size": f.size, "sha256": f.sha256, "executable": f.executable}
+                    for f in code.files
+                ],
+                "excluded": [{"path": e.path, "reason": e.reason} for e in code.excluded],
+            }
+        )
+        return 0
     width = max((len(str(f.size)) for f in code.files), default=1)
     for f in code.files:
         print(f"{f.size:>{width}}  {f.path}")

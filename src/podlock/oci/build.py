@@ -129,14 +129,16 @@ def build_oci(
         fetch_all(wheel_cache(project), [w for s in todo.values() for w in s.wheels], reporter)
     )
     workers = max(1, min(len(todo), os.cpu_count() or 1))
+    layers_task = reporter.task("installing, archiving and compressing layers", total=len(todo))
+
+    def one(spec: LayerSpec) -> LayerBlob:
+        made = build_layer(spec, store, settings)[0]
+        layers_task.advance()
+        return made
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        made = dict(
-            zip(
-                todo,
-                pool.map(lambda s: build_layer(s, store, settings)[0], todo.values()),
-                strict=True,
-            )
-        )
+        made = dict(zip(todo, pool.map(one, todo.values()), strict=True))
+    layers_task.done()
     done: dict[str, LayerBlob] = {**local, **from_remote, **made}
     for key, spec in unique.items():
         blob = done[key]
@@ -166,7 +168,9 @@ def build_oci(
         write_docker_tar(built, tarball, store, tag=name, mtime=settings.mtime)
         try:
             if load_image:
+                loading = reporter.task("loading into the Docker engine")
                 loaded = load_into_engine(tarball)
+                loading.done()
                 reporter.info(f"loaded into the Docker engine: {loaded}")
         finally:
             if not output_tar:  # only the engine wanted it

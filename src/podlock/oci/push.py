@@ -89,8 +89,10 @@ def push(
         if holder is not None and not store.has(digest):
             holder.fetch_blob(holder_repo, digest, store)
         size = store.size(digest)
-        reporter.info(f"uploading {what} ({digest[:19]}, {size / 1e6:.1f} MB)")
+        task = reporter.task(f"uploading {what} ({digest[:19]})", total=size, unit="bytes")
         registry.upload(repo, digest, store.path(digest), what=what)
+        task.advance(size)
+        task.done()
         with lock:
             uploaded.append(digest)
             counts["bytes"] += size

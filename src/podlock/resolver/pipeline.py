@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from packaging.requirements import Requirement
 
@@ -28,6 +29,8 @@ from podlock.runtime import VariantRequirements, variant_requirements
 
 _MAX_ROUNDS = 3
 
+LockState = Literal["ok", "missing", "stale", "corrupt"]
+
 
 @dataclass(frozen=True, kw_only=True)
 class LockStatus:
@@ -35,7 +38,7 @@ class LockStatus:
 
     variant: str
     path: Path
-    state: str  # "ok" | "missing" | "stale" | "corrupt"
+    state: LockState
     reason: str = ""
     loaded: LoadedLock | None = None  # the lock as read; None when missing or corrupt
 
@@ -55,7 +58,7 @@ def check(inputs: Inputs, variants: Sequence[VariantConfig]) -> list[LockStatus]
         try:
             loaded = read_lock(path)
         except LockError as exc:
-            state = "missing" if not path.exists() else "corrupt"
+            state: LockState = "missing" if not path.exists() else "corrupt"
             out.append(LockStatus(variant=variant.name, path=path, state=state, reason=exc.message))
             continue
         state, reason = "stale", ""
@@ -101,6 +104,26 @@ def lock(
     for s in statuses:
         if s.state == "corrupt":
             reporter.warn(f"{s.path.name} is corrupt ({s.reason}); regenerating it")
+    locks = resolve_locks(inputs, variants, backend=backend, mode=mode, reporter=reporter)
+    texts = [(lock_path(inputs.root, lk.meta.variant), lk, lk.to_toml()) for lk in locks]
+    return [
+        LockResult(variant=lk.meta.variant, path=path, lock=lk, written=write_atomic(path, text))
+        for path, lk, text in texts
+    ]
+
+
+def resolve_locks(
+    inputs: Inputs,
+    variants: Sequence[VariantConfig],
+    *,
+    backend: Backend,
+    mode: Mode,
+    reporter: Reporter,
+) -> list[Lock]:
+    """Resolve ``variants`` into locks without writing them (what ``lock`` would write).
+
+    Cost: a full resolution, with network unless ``mode.offline``.
+    """
     for variant in variants:
         deps = inputs.of(variant.name)
         if deps.missing_vars:
@@ -139,11 +162,7 @@ def lock(
                 indexes=names or sorted(used),
             )
         )
-    texts = [(lock_path(inputs.root, lk.meta.variant), lk, lk.to_toml()) for lk in locks]
-    return [
-        LockResult(variant=lk.meta.variant, path=path, lock=lk, written=write_atomic(path, text))
-        for path, lk, text in texts
-    ]
+    return locks
 
 
 def _resolve_to_fixpoint(
