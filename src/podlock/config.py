@@ -116,6 +116,9 @@ class Config:
     resolver: str = "uv"
     variants_key: str = "variant"  # how the config spells variant tables: variant or variants
     queue: str | None = None  # [launch] queue: the Kueue LocalQueue `launch` submits to
+    # Code-package paths (or globs) that go into the image although a secret rule matches
+    # them. Not a lock input: it changes the code package, never the dependencies.
+    include_secrets: tuple[str, ...] = ()
 
     def variant(self, name: str) -> VariantConfig:
         for v in self.variants:
@@ -143,7 +146,7 @@ class Config:
 
 _TOP_KEYS = {
     "python", "variants", "variant", "keep", "system-packages", "extras", "groups", "indexes",
-    "index-url", "extra-index-urls", "find-links", "resolver", "launch",
+    "index-url", "extra-index-urls", "find-links", "resolver", "launch", "include-secrets",
 }  # fmt: skip
 _LAUNCH_KEYS = {"queue"}
 _VARIANT_KEYS = {
@@ -216,6 +219,7 @@ def load_config(
     _check_keys(launch, _LAUNCH_KEYS, file=file, prefix="launch.")
     return Config(
         queue=_opt_str(launch, "queue", file),
+        include_secrets=tuple(_str_list(table, "include-secrets", file)),
         file=file,
         python=python,
         variants=variants,

@@ -19,6 +19,7 @@ from podlock.builder.engine import BuildFailed, Engine
 from podlock.errors import HashMismatch
 from podlock.lockfile import read_lock
 from podlock.oci.fetch import fetch_all
+from podlock.reporter import NullReporter
 
 pytestmark = pytest.mark.engine
 MIB = "1"  # --heavy-mb: bigpkg (2 MiB) gets a layer of its own
@@ -76,6 +77,15 @@ def test_code_change_reuses_every_dependency_layer(
     assert len(a) == len(b)
     assert a[:-1] == b[:-1] and a[-1] != b[-1]  # only the code layer differs
     assert "v2" in docker("run", "--rm", "--network", "none", "hello:t2", "python", "main.py")
+    # The same build as JSON: the engine's image ID and its history's layers, oldest first.
+    again = build_cli(cli, root, "--tag", "hello:t2", "--format", "json")
+    assert again.code == 0, again.err
+    document = json.loads(again.out)
+    assert document["image"] == "hello:t2"
+    assert document["digest"] == docker("inspect", "-f", "{{.Id}}", "hello:t2").strip()
+    assert 0 < document["cached_steps"] <= document["steps"]
+    assert all(layer["size"] > 0 and layer["reused"] is None for layer in document["layers"])
+    assert len(document["layers"]) <= len(b)
 
 
 def test_adding_a_small_dependency_keeps_base_runtime_and_heavy_layers(
@@ -179,13 +189,10 @@ def test_interrupted_build_leaves_the_old_tag(
     old = docker("inspect", "-f", "{{.Id}}", "hello:keep").strip()
     (root / "pkg" / "greeting.py").write_text('GREETING = "interrupted"\n')
 
-    class Interrupt:
+    class Interrupt(NullReporter):
         def info(self, message: str) -> None:
             if "COPY code/" in message:
                 raise KeyboardInterrupt
-
-        def warn(self, message: str) -> None:
-            pass
 
     with pytest.raises(KeyboardInterrupt):
         build(root, "cpu", tag="hello:keep", network="host", reporter=Interrupt(), engine=engine)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -200,6 +201,24 @@ def test_package_list_shows_files_sizes_and_excluded_secrets(tmp_path: Path, cli
     assert "excluded  .aws/config  (secret: inside .aws/)" in lines
     assert any(line.startswith("excluded  pylock.cpu.toml") for line in lines)
     assert "notes/todo.txt" not in result.out and "debug.log" not in result.out
+
+
+def test_package_list_as_json(tmp_path: Path, cli: Any) -> None:
+    root = tmp_path / "proj"
+    shutil.copytree(HELLO, root)
+    (root / "id_rsa").write_text("key\n")
+    result = cli("package", "list", "--project", str(root), "--format", "json")
+    assert result.code == 0, result.err
+    document = json.loads(result.out)
+    files = {f["path"]: f for f in document["files"]}
+    main = (root / "main.py").read_bytes()
+    assert files["main.py"]["size"] == len(main)
+    assert files["main.py"]["sha256"] == hashlib.sha256(main).hexdigest()
+    assert files["main.py"]["executable"] is False
+    assert document["size"] == sum(f["size"] for f in document["files"])
+    assert document["digest"] == collect(root, name="hello").digest
+    assert document["source"] in ("git", "directory")
+    assert {"path": "id_rsa", "reason": "secret: matches id_rsa*"} in document["excluded"]
 
 
 def test_package_in_git_is_what_git_knows_minus_secrets(tmp_path: Path) -> None:

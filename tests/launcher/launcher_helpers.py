@@ -25,4 +25,3 @@ def check_golden(name: str, text: str) -> None:
 
 def jobset_fields() -> dict[str, Any]:
     return json.loads((HERE / "data" / "jobset_v1alpha2_fields.json").read_text())  # type: ignore[no-any-return]
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -95,3 +96,18 @@ def test_accelerators_command_prints_the_catalog(cli: Any) -> None:
     assert "gke-tpu-accelerator=tpu-v6e-slice" in rows["tpu-v6e-16"]
     assert "gke-accelerator=nvidia-h100-80gb" in rows["h100x8"]
     assert "TensorCores" in result.out
+
+
+def test_accelerators_as_json(cli: Any) -> None:
+    result = cli("accelerators", "--format", "json")
+    assert result.code == 0
+    specs = {a["name"]: a for a in json.loads(result.out)["accelerators"]}
+    assert specs["tpu-v5p-8"]["topology"] == "2x2x1" and specs["tpu-v5p-8"]["kind"] == "tpu"
+    v6e = specs["tpu-v6e-16"]
+    assert (v6e["chips"], v6e["hosts"], v6e["per_pod"]) == (16, 4, 4)
+    assert v6e["resource"] == "google.com/tpu"
+    assert v6e["node_selector"]["cloud.google.com/gke-tpu-accelerator"] == "tpu-v6e-slice"
+    assert specs["h100x8"]["node_selector"]["cloud.google.com/gke-accelerator"] == (
+        "nvidia-h100-80gb"
+    )
+    assert specs["cpu"]["resource"] is None and specs["cpu"]["machine_type"] is None

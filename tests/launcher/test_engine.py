@@ -3,6 +3,9 @@ image to a registry by digest (only missing layers pushed) before submitting it.
 
 from __future__ import annotations
 
+import json
+import tomllib
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,9 @@ from podlock.builder.engine import Engine
 from podlock.launcher.accelerators import parse
 from podlock.launcher.images import DockerPublisher, ImageNotPushed, ImageRef, in_registry
 from podlock.launcher.launch import LaunchSpec, resolve_image
+from podlock.oci.reference import Reference
+from podlock.oci.registry import Registry
+from podlock.oci.sbom import fallback_tag
 from podlock.reporter import ListReporter
 from testkit import docker
 
@@ -60,6 +66,18 @@ def test_publish_pushes_by_digest_and_only_missing_layers(
     parsed = ImageRef.parse(ref)
     assert parsed.name == repository and parsed.digest and parsed.tag is None
     assert in_registry(parsed) is True
+    # The engine pushed the image; podlock attached its SBOM (registry 2.8: the fallback tag).
+    client = Registry(Reference.parse(ref))
+    path = "podlock-launcher-test/hello"
+    [entry] = json.loads(client.manifest(path, fallback_tag(parsed.digest))[0])["manifests"]
+    referrer = json.loads(client.manifest(path, entry["digest"])[0])
+    assert referrer["subject"]["digest"] == parsed.digest
+    blob = f"http://{registry}/v2/{path}/blobs/{referrer['layers'][0]['digest']}"
+    sbom = json.loads(urllib.request.urlopen(blob, timeout=10).read())
+    lock = tomllib.loads((root / "pylock.cpu.toml").read_text())
+    assert {(p["name"], p["versionInfo"]) for p in sbom["packages"]} == {
+        (p["name"], p["version"]) for p in lock["packages"]
+    }
     again = ListReporter()
     assert (
         publisher.publish(root, "cpu", mode="bundled", repository=repository, reporter=again) == ref

@@ -4,6 +4,7 @@ and the bad inputs (no kubeconfig, unknown context, missing namespace, RBAC, no 
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
@@ -329,3 +330,39 @@ def test_pending_timeout_raises_with_every_reason(kube: FakeKube) -> None:
         )
     assert [d.reason for d in err.value.diagnoses] == ["no-node-pool"]
     assert len(reporter.warnings) == 1  # explained once, not at every poll
+
+
+def test_launch_detach_and_jobs_as_json(cli: Any, kube: FakeKube, project: Path) -> None:
+    kube.scenario = Scenario(outcome="insufficient")
+    result = launch(
+        cli, project, "--accelerator", "v5p-8", "--detach", "--format", "json", "--", "x"
+    )
+    assert result.code == 0, result.err
+    launched = json.loads(result.out)
+    assert launched["kind"] == "Job" and launched["accelerator"] == "tpu-v5p-8"
+    assert launched["namespace"] == "default" and launched["queue"] is None
+    name = launched["name"]
+    assert kube.jobs() == [name]
+
+    listed = cli("jobs", "list", "--format", "json")
+    assert listed.code == 0
+    (job,) = json.loads(listed.out)["jobs"]
+    assert (job["name"], job["kind"], job["accelerator"]) == (name, "Job", "tpu-v5p-8")
+    assert job["state"] == "Pending" and job["created"]
+
+    status = cli("jobs", "status", name, "--format", "json")
+    assert status.code == 0, status.err
+    document = json.loads(status.out)
+    assert (document["name"], document["kind"], document["phase"]) == (name, "Job", "Pending")
+    assert document["exit_code"] is None and document["ran"]["image"] == launched["image"]
+    (pod,) = document["pods"]
+    assert pod["phase"] == "Pending"
+    assert any("no node has enough free google.com/tpu" in m for m in pod["pending"])
+
+
+def test_launch_json_without_detach_is_refused_before_anything_is_sent(
+    cli: Any, kube: FakeKube, project: Path
+) -> None:
+    result = launch(cli, project, "--accelerator", "cpu", "--format", "json", "--", "x")
+    assert result.code == 2 and "--format json goes with --detach" in result.err
+    assert kube.requests == []

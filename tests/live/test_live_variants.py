@@ -50,11 +50,16 @@ def test_cuda_torch_reached_through_accelerate_in_a_tpu_lock_is_named_with_its_c
     root = tmp_path / "proj"
     root.mkdir()
     (root / "requirements.txt").write_text("accelerate\n")
-    config = f'python = "{PYTHON}"\nvariants = ["tpu"]\n[variant.tpu]\nsources = {{ torch = "pypi" }}\n'
+    config = (
+        f'python = "{PYTHON}"\nvariants = ["tpu"]\n[variant.tpu]\nsources = {{ torch = "pypi" }}\n'
+    )
     (root / "podlock.toml").write_text(config)
     result = cli("lock", "--project", str(root))
     assert result.code == 0, result.err
-    assert "pylock.tpu.toml holds CUDA wheels that a tpu host cannot use: accelerate → torch" in result.err
+    assert (
+        "pylock.tpu.toml holds CUDA wheels that a tpu host cannot use: accelerate → torch"
+        in result.err
+    )
     assert 'sources = { torch = "pytorch-cpu" }' in result.err
     assert any(n.startswith("nvidia-") for n in names(root, "tpu"))
     (root / "podlock.toml").write_text(config + 'keep-cuda = ["torch"]\n')

@@ -25,9 +25,14 @@ class ProxyState:
     down: bool = False  # answer 503 to everything
     fail_after_bytes: int | None = None  # go down once this many upload bytes went through
     received: int = 0  # request body bytes forwarded (uploads)
+    counted: tuple[str, ...] = ("/blobs/uploads",)  # requests whose body bytes count
     patches: int = 0
     scopes: list[str] = field(default_factory=list)
     tokens: set[str] = field(default_factory=set)
+    # Play a registry with the OCI 1.1 referrers API: manifests with a subject are indexed
+    # here, a PUT of one answers OCI-Subject, GET /v2/<repo>/referrers/<digest> lists them.
+    referrers_api: bool = False
+    referrers: dict[str, list[dict[str, object]]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -38,11 +43,18 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
 
-    def _reply(self, code: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
+    def _reply(
+        self,
+        code: int,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        length: str | None = None,
+    ) -> None:
         self.send_response(code)
         for k, v in (headers or {}).items():
             self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
+        # A HEAD's answer has no body but the length of what GET would send.
+        self.send_header("Content-Length", length if length is not None else str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -68,6 +80,20 @@ class _Handler(BaseHTTPRequestHandler):
                     b"{}",
                     {"WWW-Authenticate": f'Bearer realm="{realm}",service="podlock-test"'},
                 )
+        if s.referrers_api and self.command == "GET" and "/referrers/" in self.path:
+            subject = self.path.rsplit("/", 1)[-1].split("?", 1)[0]
+            with s.lock:
+                listed = list(s.referrers.get(subject, []))
+            index = {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "manifests": listed,
+            }
+            return self._reply(
+                200,
+                json.dumps(index).encode(),
+                {"Content-Type": "application/vnd.oci.image.index.v1+json"},
+            )
         conn = http.client.HTTPConnection(s.upstream, timeout=60)
         headers = {
             k: v for k, v in self.headers.items() if k.lower() not in HOP | {"authorization"}
@@ -77,13 +103,36 @@ class _Handler(BaseHTTPRequestHandler):
         response = conn.getresponse()
         data = response.read()
         with s.lock:
-            if self.command in ("PATCH", "PUT", "POST") and "/blobs/uploads" in self.path:
+            if self.command in ("PATCH", "PUT", "POST") and any(c in self.path for c in s.counted):
                 s.received += len(body)
             if self.command == "PATCH" and response.status == 202:
                 s.patches += 1
         out = {k: v for k, v in response.getheaders() if k.lower() not in HOP | {"content-length"}}
-        self._reply(response.status, data, out)
+        if s.referrers_api and self.command == "PUT" and "/manifests/" in self.path:
+            self._index_referrer(body, out, response.getheader("Docker-Content-Digest", ""))
+        length = response.getheader("Content-Length") if self.command == "HEAD" else None
+        self._reply(response.status, data, out, length)
         conn.close()
+
+    def _index_referrer(self, body: bytes, headers: dict[str, str], digest: str) -> None:
+        try:
+            manifest = json.loads(body)
+        except ValueError:
+            return
+        subject = (
+            (manifest.get("subject") or {}).get("digest") if isinstance(manifest, dict) else None
+        )
+        if not subject:
+            return
+        entry = {
+            "mediaType": manifest.get("mediaType"),
+            "digest": digest,
+            "size": len(body),
+            "artifactType": manifest.get("artifactType"),
+        }
+        with self.state.lock:
+            self.state.referrers.setdefault(subject, []).append(entry)
+        headers["OCI-Subject"] = subject
 
     def _token(self) -> None:
         s = self.state

@@ -207,7 +207,9 @@ def test_private_index_credentials_never_reach_layers_or_config(
 
 
 def test_daemonless_builder_refuses_system_packages_and_docker_only_flags(
-    hello: Callable[..., Path], cli: Any, index: IndexServer,
+    hello: Callable[..., Path],
+    cli: Any,
+    index: IndexServer,
     base_archive: str,
 ) -> None:
     root = hello()

@@ -32,7 +32,9 @@ def test_image_runs_in_docker_with_every_locked_package_and_console_scripts(
 ) -> None:
     root = hello()
     tarball = tmp_path / "image.tar"
-    digest = build(cli, base_archive, root, "--output-tar", str(tarball), "--tag", "podlock-oci-test/hello:run")
+    digest = build(
+        cli, base_archive, root, "--output-tar", str(tarball), "--tag", "podlock-oci-test/hello:run"
+    )
     print("manifest digest:", digest)
     assert digest.startswith("sha256:")
     loaded = run("docker", "load", "-i", str(tarball))
@@ -238,7 +240,9 @@ def test_zstd_layers_are_written_with_the_zstd_media_type(
 
     root = hello()
     out = tmp_path / "out"
-    build(cli, base_archive, root, "--compression", "zstd", "--output-dir", str(out), "--tag", "z:v1")
+    build(
+        cli, base_archive, root, "--compression", "zstd", "--output-dir", str(out), "--tag", "z:v1"
+    )
     manifest = layout_manifest(out)
     ours = manifest["layers"][1:]
     assert {layer["mediaType"] for layer in ours} == {"application/vnd.oci.image.layer.v1.tar+zstd"}

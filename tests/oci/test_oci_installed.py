@@ -28,7 +28,10 @@ def _layers(layout: Path) -> list[str]:
 
 
 def test_a_cold_layer_cache_reuses_the_installed_trees_and_gives_the_same_digest(
-    hello: Callable[..., Path], tmp_path: Path, _podlock_cache: Path, monkeypatch: Any,
+    hello: Callable[..., Path],
+    tmp_path: Path,
+    _podlock_cache: Path,
+    monkeypatch: Any,
     base_archive: str,
 ) -> None:
     root = hello()
@@ -48,7 +51,9 @@ def test_a_cold_layer_cache_reuses_the_installed_trees_and_gives_the_same_digest
 
 
 def test_a_damaged_tree_is_rebuilt_not_shipped(
-    hello: Callable[..., Path], tmp_path: Path, _podlock_cache: Path,
+    hello: Callable[..., Path],
+    tmp_path: Path,
+    _podlock_cache: Path,
     base_archive: str,
 ) -> None:
     root = hello()

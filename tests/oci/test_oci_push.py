@@ -55,6 +55,36 @@ def test_push_twice_sends_no_blobs_the_second_time_and_prints_ref_at_digest(
     assert info["Digest"] == pushed.split("@", 1)[1]
 
 
+def test_build_and_push_as_json_name_each_layer_and_what_was_reused(
+    hello: Callable[..., Path], cli: Any, base_archive: str, registry: str
+) -> None:
+    root = hello()
+    built = oci_build(cli, root, "--base", base_archive, "--format", "json")
+    assert built.code == 0, built.err
+    document = json.loads(built.out)
+    assert document["image"].startswith("hello:cpu-")
+    assert document["digest"].startswith("sha256:")
+    names = [layer["name"] for layer in document["layers"]]
+    assert names[0] == "base" and names[-1] == "code"
+    for layer in document["layers"]:
+        assert layer["digest"].startswith("sha256:") and layer["size"] > 0
+        assert layer["platform"] == document["layers"][0]["platform"]
+        assert layer["reused"] is (layer["name"] == "base")  # a fresh cache built the rest
+    ref = f"{registry}/{repo()}:v1"
+    args = ("push", ref, "--project", str(root), "--variant", "cpu", "--base", base_archive)
+    first = cli(*args, "--format", "json")
+    assert first.code == 0, first.err
+    pushed = json.loads(first.out)
+    assert pushed["image"] == f"{ref.rsplit(':', 1)[0]}@{document['digest']}"
+    assert pushed["digest"] == document["digest"]  # the same lock, the same bytes
+    assert [(p["name"], p["digest"]) for p in pushed["layers"]] == [
+        (b["name"], b["digest"]) for b in document["layers"]
+    ]
+    assert not any(layer["reused"] for layer in pushed["layers"])  # a new repository
+    second = json.loads(cli(*args, "--format", "json").out)
+    assert all(layer["reused"] for layer in second["layers"])  # the registry has them all
+
+
 def test_code_only_change_uploads_only_code_and_config(
     hello: Callable[..., Path], base_archive: str, registry: str
 ) -> None:

@@ -105,7 +105,7 @@ def load(
             path=str(status.path),
             hint=f"run `podlock lock --variant {variant.name}` first",
         )
-    code = collect(inputs.root, name=inputs.name)
+    code = collect(inputs.root, name=inputs.name, include_secrets=inputs.config.include_secrets)
     layer_plan = plan(
         loaded,
         variant,

@@ -1,9 +1,12 @@
 """The code package: which project files go into the image, and which are kept out and why.
 
 Inside a git work tree it is what git knows (tracked files plus untracked ones that are not
-ignored); elsewhere every file minus the root ``.gitignore``'s patterns. Secrets (``.env*``,
-keys, credential files) are never included, whatever git says; they are listed as excluded
-so that ``podlock package list`` shows the decision.
+ignored); elsewhere every file minus the root ``.gitignore``'s patterns. Secrets are never
+included, whatever git says: by name (``.env*``, keys, credential files) and by content (a
+PEM private key, a service-account JSON ``private_key``, AWS/GitHub/GitLab/PyPI token
+shapes, wherever they are). Each is listed as excluded with the rule that matched, so that
+``podlock package list`` shows the decision; ``include-secrets`` in the config names the
+paths that go in anyway.
 """
 
 from __future__ import annotations
@@ -11,7 +14,9 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
+import re
 import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -26,6 +31,19 @@ SECRET_NAMES = (
     "service-account*.json", "*.kubeconfig", ".htpasswd",
 )  # fmt: skip
 SECRET_DIRS = (".ssh", ".aws", ".gnupg", ".docker", ".kube")
+# Secrets by content, one named rule each (the name is what `package list` shows). Shapes
+# with a fixed prefix and length, so a word in prose does not match.
+CONTENT_RULES: tuple[tuple[str, bytes], ...] = (
+    ("private-key", rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"),
+    ("service-account-key", rb'"private_key"\s*:\s*"[^"\s]'),
+    ("aws-access-key", rb"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])"),
+    ("github-token", rb"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_\w{22,})"),
+    ("gitlab-token", rb"(?<![A-Za-z0-9_-])glpat-[A-Za-z0-9_-]{20,}"),
+    ("pypi-token", rb"(?<![A-Za-z0-9_-])pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{16,}"),
+)
+_CONTENT = re.compile(
+    b"|".join(b"(?P<%s>%s)" % (name.replace("-", "_").encode(), rx) for name, rx in CONTENT_RULES)
+)
 ALWAYS_SKIPPED = (".git", "__pycache__", ".venv", ".mypy_cache", ".pytest_cache", ".ruff_cache")
 LOCK_GLOB = "pylock.*.toml"
 
@@ -53,6 +71,8 @@ class CodePackage:
     source: str  # "git" | "directory"
     files: tuple[CodeFile, ...]
     excluded: tuple[Excluded, ...] = ()
+    # files a secret rule matched that go in anyway, named by ``include-secrets``
+    included_secrets: tuple[Excluded, ...] = ()
     revision: str | None = None
 
     @property
@@ -73,8 +93,11 @@ def files_digest(files: tuple[CodeFile, ...] | list[CodeFile]) -> str:
     return f"sha256:{h.hexdigest()}"
 
 
-def collect(root: Path, *, name: str | None = None) -> CodePackage:
-    """Walk ``root`` (or ask git); cost: reading and hashing every included file once."""
+def collect(
+    root: Path, *, name: str | None = None, include_secrets: Sequence[str] = ()
+) -> CodePackage:
+    """Walk ``root`` (or ask git); cost: reading, scanning and hashing every file once.
+    ``include_secrets``: paths or globs (relative to root) that no secret rule keeps out."""
     root = root.resolve()
     revision = None
     try:
@@ -86,9 +109,11 @@ def collect(root: Path, *, name: str | None = None) -> CodePackage:
         source = "directory"
     files: list[CodeFile] = []
     excluded: list[Excluded] = []
+    overridden: list[Excluded] = []
     for rel in sorted(set(listed)):
+        allowed = _listed(rel, include_secrets)
         reason = exclusion(rel)
-        if reason:
+        if reason and not (allowed and reason.startswith("secret")):
             excluded.append(Excluded(path=rel, reason=reason))
             continue
         path = root / rel
@@ -99,11 +124,18 @@ def collect(root: Path, *, name: str | None = None) -> CodePackage:
         if not stat.S_ISREG(st.st_mode):
             excluded.append(Excluded(path=rel, reason="not a regular file"))
             continue
+        data = path.read_bytes()
+        reason = reason or secret_in(data)
+        if reason:
+            if not allowed:
+                excluded.append(Excluded(path=rel, reason=reason))
+                continue
+            overridden.append(Excluded(path=rel, reason=reason))
         files.append(
             CodeFile(
                 path=rel,
                 size=st.st_size,
-                sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+                sha256=hashlib.sha256(data).hexdigest(),
                 executable=bool(st.st_mode & 0o111),
             )
         )
@@ -113,8 +145,22 @@ def collect(root: Path, *, name: str | None = None) -> CodePackage:
         source=source,
         files=tuple(files),
         excluded=tuple(excluded),
+        included_secrets=tuple(overridden),
         revision=revision,
     )
+
+
+def secret_in(data: bytes) -> str | None:
+    """The first content rule ``data`` matches, as ``secret: content holds <rule> (line N)``."""
+    match = _CONTENT.search(data)
+    if match is None or match.lastgroup is None:
+        return None
+    line = data.count(b"\n", 0, match.start()) + 1
+    return f"secret: content holds {match.lastgroup.replace('_', '-')} (line {line})"
+
+
+def _listed(rel: str, patterns: Sequence[str]) -> bool:
+    return any(rel == p.strip("/") or fnmatch.fnmatchcase(rel, p) for p in patterns)
 
 
 def exclusion(rel: str) -> str | None:

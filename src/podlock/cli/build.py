@@ -10,6 +10,8 @@ from typing import Any
 from podlock.builder.build import MODES, build, build_base
 from podlock.builder.engine import Engine
 from podlock.builder.plan import HEAVY_BYTES
+from podlock.cli.built import docker_document, oci_document
+from podlock.cli.output import add_format, emit, wants_json
 from podlock.errors import PodlockError
 from podlock.oci.base import BaseImageError
 from podlock.reporter import Reporter
@@ -55,7 +57,22 @@ def add_parser(sub: Any) -> None:
         "--create-repository", action="store_true",
         help="create the Artifact Registry repository of --push REF if it is missing",
     )  # fmt: skip
+    remote_cache_options(oci)
+    add_format(p)
     p.set_defaults(run=run)
+
+
+def remote_cache_options(p: Any) -> None:
+    """--cache-repo and --no-remote-cache (build and push)."""
+    p.add_argument(
+        "--cache-repo", metavar="REPO",
+        help="registry repository that records layer key -> layer (the remote layer cache; "
+        "default: the --push repository)",
+    )  # fmt: skip
+    p.add_argument(
+        "--no-remote-cache", action="store_true",
+        help="neither look up nor record layers in the registry",
+    )  # fmt: skip
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -81,8 +98,8 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             ) from None
     if _asks_for_oci(args):
         raise PodlockError(
-            "--output-dir, --output-tar, --load, --push, --compression, --create-repository "
-            "and several platforms are options of the oci builder",
+            "--output-dir, --output-tar, --load, --push, --compression, --create-repository, "
+            "--cache-repo and several platforms are options of the oci builder",
             hint="add --builder oci",
         )
     result = build(
@@ -97,7 +114,10 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         heavy_bytes=int(args.heavy_mb * 2**20),
         reporter=reporter,
     )
-    print(result.ref)
+    if wants_json(args):
+        emit(docker_document(result, Engine.connect()))
+    else:
+        print(result.ref)
     return 0
 
 
@@ -120,7 +140,7 @@ def _default_builder(
 
 def _asks_for_oci(args: argparse.Namespace) -> bool:
     """Whether an option only the oci builder has was given."""
-    flags = ("output_dir", "output_tar", "push", "load", "create_repository")
+    flags = ("output_dir", "output_tar", "push", "load", "create_repository", "cache_repo")
     return (
         any(getattr(args, f) for f in flags)
         or args.compression != "gzip"
@@ -156,10 +176,18 @@ def _run_oci(args: argparse.Namespace, reporter: Reporter) -> int:
         create_repository=args.create_repository,
         heavy_bytes=int(args.heavy_mb * 2**20),
         reporter=reporter,
+        remote_cache=not args.no_remote_cache,
+        cache_repo=args.cache_repo,
     )
     reporter.info(f"{result.tag}: {len(result.layers_built)} layers built, "
-                  f"{len(result.layers_cached)} from cache")  # fmt: skip
-    print(result.pushed.ref if result.pushed else result.digest)
+                  f"{len(result.layers_cached)} from cache, "
+                  f"{len(result.layers_remote)} from the registry's layer cache")  # fmt: skip
+    if wants_json(args):
+        image = result.pushed.ref if result.pushed else result.tag
+        reused = (*result.layers_cached, *result.layers_remote)
+        emit(oci_document(image, result.built, cached=reused, pushed=result.pushed))
+    else:
+        print(result.pushed.ref if result.pushed else result.digest)
     return 0
 
 

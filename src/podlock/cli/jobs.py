@@ -6,9 +6,10 @@ import argparse
 import sys
 from typing import Any
 
+from podlock.cli.output import add_format, emit, wants_json
 from podlock.launcher.cluster import Cluster
 from podlock.launcher.diagnose import explain
-from podlock.launcher.job import JobHandle, queue_of, state_of
+from podlock.launcher.job import JobHandle, JobState, queue_of, state_of
 from podlock.launcher.provenance import CODE_DIGEST, code_files, summary
 from podlock.reporter import Reporter
 
@@ -20,10 +21,12 @@ def add_parser(sub: Any) -> None:
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     ls = actions.add_parser("list", help="podlock's jobs in the namespace")
     add_cluster_args(ls)
+    add_format(ls)
     ls.set_defaults(run=run_list)
     st = actions.add_parser("status", help="a job's state, pods, exit code; why it is Pending")
     add_cluster_args(st)
     st.add_argument("name")
+    add_format(st)
     st.set_defaults(run=run_status)
     cd = actions.add_parser("code", help="the code package (files, sizes, sha256) a job ran")
     add_cluster_args(cd)
@@ -71,6 +74,10 @@ def run_list(args: argparse.Namespace, reporter: Reporter) -> int:
                 str(meta.get("creationTimestamp", "-")),
             )
         )
+    if wants_json(args):
+        keys = ("name", "kind", "accelerator", "state", "created")
+        emit({"jobs": [dict(zip(keys, r, strict=True)) for r in rows[1:]]})
+        return 0
     if len(rows) == 1:
         reporter.info(f"no podlock jobs in namespace {cluster.namespace}")
         return 0
@@ -86,6 +93,9 @@ def run_status(args: argparse.Namespace, reporter: Reporter) -> int:
     pods = cluster.pods(args.name)
     workload = cluster.workload(obj) if queue_of(obj) else None
     state = state_of(kind, obj, pods, workload)
+    if wants_json(args):
+        emit(_status_document(cluster, state, obj, pods))
+        return 0
     print(f"{kind} {state.name}: {state.phase}")
     if state.queue:
         print(f"queue: {state.queue}")
@@ -104,6 +114,27 @@ def run_status(args: argparse.Namespace, reporter: Reporter) -> int:
             for d in explain(pod, cluster.events(name)):
                 print(f"    - {d.message}")
     return 0
+
+
+def _status_document(
+    cluster: Cluster, state: JobState, obj: Any, pods: list[Any]
+) -> dict[str, Any]:
+    annotations = obj["metadata"].get("annotations") or {}
+    pending = []
+    for pod in pods:
+        name = pod["metadata"]["name"]
+        why = [d.message for d in explain(pod, cluster.events(name))]
+        pending.append({"name": name, "phase": state.pods.get(name, "?"), "pending": why})
+    return {
+        "name": state.name,
+        "kind": state.kind,
+        "phase": state.phase,
+        "queue": state.queue,
+        "exit_code": state.exit_code,
+        "message": state.message,
+        "ran": {k.replace(" ", "_"): v for k, v in summary(annotations)},
+        "pods": pending,
+    }
 
 
 def run_code(args: argparse.Namespace, reporter: Reporter) -> int:

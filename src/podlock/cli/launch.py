@@ -11,6 +11,7 @@ from typing import Any
 
 from podlock.builder.codepackage import collect
 from podlock.cli.jobs import add_cluster_args, connect
+from podlock.cli.output import add_format, emit, wants_json
 from podlock.cli.render import add_job_args, spec_of
 from podlock.config import VariantConfig
 from podlock.errors import InputError, PodlockError
@@ -61,6 +62,7 @@ def add_parser(sub: Any) -> None:
         help="skip the checks of nodes, namespace, RBAC and queue before building",
     )  # fmt: skip
     p.add_argument("--detach", action="store_true", help="submit, print the job name, return")
+    add_format(p)
     p.add_argument("--all-logs", action="store_true", help="every pod's logs, prefixed")
     p.add_argument(
         "--pending-timeout", type=float, default=900.0, metavar="S",
@@ -85,6 +87,11 @@ def _ask(prompt: str) -> bool:
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
+    if wants_json(args) and not args.detach:
+        raise InputError(
+            "--format json goes with --detach (a followed job streams its logs)",
+            hint="add --detach, then `podlock jobs status NAME --format json`",
+        )
     inputs: Inputs | None
     try:
         inputs = discover(args.project)
@@ -132,6 +139,20 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     queued = f" (queue {request.queue})" if request.queue else ""
     reporter.info(f"submitted {handle.kind} {handle.name} to {where}{queued} ({image})")
     if args.detach:
+        if wants_json(args):
+            emit(
+                {
+                    "name": handle.name,
+                    "kind": handle.kind,
+                    "namespace": cluster.namespace,
+                    "context": cluster.connection.context,
+                    "image": image,
+                    "queue": request.queue,
+                    "variant": variant.name if variant else None,
+                    "accelerator": spec.accelerator.name,
+                }
+            )
+            return 0
         print(handle.name)
         return 0
 
@@ -170,7 +191,7 @@ def _provenance(
         return Provenance(image=image, variant=variant.name if variant else None)
     path = lock_path(inputs.root, variant.name)
     fingerprint = read_lock(path).meta.fingerprint if path.is_file() else None
-    code = collect(inputs.root, name=inputs.name)
+    code = collect(inputs.root, name=inputs.name, include_secrets=inputs.config.include_secrets)
     return Provenance(image=image, variant=variant.name, lock_fingerprint=fingerprint, code=code)
 
 

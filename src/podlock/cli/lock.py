@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from podlock.cli.output import add_format, emit, wants_json
+from podlock.errors import InputError
 from podlock.project import discover
 from podlock.reporter import Reporter
 from podlock.resolver import backend
+from podlock.resolver.changes import LockChanges, diff, to_markdown, versions
 from podlock.resolver.model import Mode
-from podlock.resolver.pipeline import check, lock
+from podlock.resolver.pipeline import LockResult, LockState, LockStatus, check, lock
+
+# What `--format json` says of each lock.
+Status = Literal["written", "up-to-date", "stale", "missing", "corrupt"]
+_CHECKED: dict[LockState, Status] = {
+    "ok": "up-to-date",
+    "stale": "stale",
+    "missing": "missing",
+    "corrupt": "corrupt",
+}
 
 
 def add_parser(sub: Any) -> None:
@@ -25,8 +38,13 @@ def add_parser(sub: Any) -> None:
         "--upgrade-package", action="append", default=[], metavar="NAME",
         help="re-resolve only this package (repeatable); others keep their pins",
     )  # fmt: skip
+    p.add_argument(
+        "--report", type=Path, metavar="FILE",
+        help="write what changed per variant (Markdown; JSON with --format json), e.g. a PR body",
+    )  # fmt: skip
     p.add_argument("--offline", action="store_true", help="use the cache only")
     p.add_argument("--resolver", choices=["uv", "python"], help="override the config's resolver")
+    add_format(p)
     p.set_defaults(run=run)
 
 
@@ -35,16 +53,12 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     config = inputs.config
     variants = [config.variant(n) for n in args.variant] or list(config.variants)
     if args.check:
-        bad = 0
-        for status in check(inputs, variants):
-            if status.ok:
-                print(f"{status.path.name}: up to date")
-            else:
-                bad += 1
-                print(f"{status.path.name}: {status.state}: {status.reason}")
-        if bad:
-            reporter.warn("run `podlock lock` to update the locks")
-        return 1 if bad else 0
+        if args.report:
+            raise InputError("--report goes with `lock` (and --upgrade), not with --check")
+        return _check(args, check(inputs, variants), reporter)
+    # The locks as they were: what the report compares with, and what JSON lists when kept.
+    keep = args.report or wants_json(args)
+    before = {s.variant: s for s in check(inputs, variants)} if keep else {}
     results = lock(
         inputs,
         variants,
@@ -56,9 +70,92 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         ),
         reporter=reporter,
     )
+    rows = []
     for result in results:
         if result.lock is None or not result.written:
-            print(f"{result.path.name}: up to date")
+            print_text = f"{result.path.name}: up to date"
+            status: Status = "up-to-date"
         else:
-            print(f"{result.path.name}: wrote {len(result.lock.packages)} packages")
+            print_text = f"{result.path.name}: wrote {len(result.lock.packages)} packages"
+            status = "written"
+        if not wants_json(args):
+            print(print_text)
+        if keep:
+            rows.append(_row(result.variant, result.path, status, "", _after(result, before)))
+    changes: list[LockChanges] = []
+    if args.report:
+        for result in results:
+            old = versions(_locked(before[result.variant]))
+            new = versions(_after(result, before))
+            changes.append(diff(result.variant, result.path.name, old, new))
+        _write_report(args, changes)
+        reporter.info(f"wrote the upgrade report to {args.report}")
+    if wants_json(args):
+        document: dict[str, Any] = {"locks": rows}
+        if args.report:
+            document["changes"] = [c.to_dict() for c in changes]
+        emit(document)
     return 0
+
+
+def _check(args: argparse.Namespace, statuses: list[LockStatus], reporter: Reporter) -> int:
+    bad = [s for s in statuses if not s.ok]
+    if wants_json(args):
+        emit(
+            {
+                "locks": [
+                    _row(s.variant, s.path, _CHECKED[s.state], s.reason, _locked(s))
+                    for s in statuses
+                ]
+            }
+        )
+    else:
+        for status in statuses:
+            if status.ok:
+                print(f"{status.path.name}: up to date")
+            else:
+                print(f"{status.path.name}: {status.state}: {status.reason}")
+    if bad:
+        reporter.warn("run `podlock lock` to update the locks")
+    return 1 if bad else 0
+
+
+def _row(
+    variant: str,
+    path: Path,
+    status: Status,
+    reason: str,
+    packages: list[tuple[str, str | None]],
+) -> dict[str, Any]:
+    return {
+        "variant": variant,
+        "path": str(path),
+        "status": status,
+        "reason": reason,
+        "packages": [{"name": n, "version": v} for n, v in packages],
+    }
+
+
+def _locked(status: LockStatus) -> list[tuple[str, str | None]]:
+    """(name, version) of each package in the lock as read; none when missing or corrupt."""
+    if status.loaded is None:
+        return []
+    return [
+        (str(p["name"]), None if p.get("version") is None else str(p["version"]))
+        for p in status.loaded.data.get("packages", [])
+    ]
+
+
+def _after(result: LockResult, before: dict[str, LockStatus]) -> list[tuple[str, str | None]]:
+    """(name, version) of each package once locked: the new lock's, or the kept one's."""
+    if result.lock is not None:
+        return [(p.name, p.version) for p in result.lock.packages]
+    return _locked(before[result.variant])
+
+
+def _write_report(args: argparse.Namespace, changes: list[LockChanges]) -> None:
+    if wants_json(args):
+        text = json.dumps({"changes": [c.to_dict() for c in changes]}, indent=2) + "\n"
+    else:
+        text = to_markdown(changes)
+    args.report.write_text(text, encoding="utf-8")

@@ -9,16 +9,19 @@ import traceback
 from collections.abc import Sequence
 
 from podlock import __version__
+from podlock.cli.progress import reporter_for
 from podlock.errors import PodlockError
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "lock": ("podlock.cli.lock", "resolve the project into one PEP 751 lock per variant"),
+    "outdated": ("podlock.cli.outdated", "list locked packages whose index has a newer release"),
     "export": ("podlock.cli.export", "print one platform of a lock as a hashed requirements file"),
     "build": ("podlock.cli.build", "build the project's image from its lock"),
     "dockerfile": ("podlock.cli.dockerfile", "write a Dockerfile and build context from a lock"),
     "package": ("podlock.cli.package", "show what the code package contains"),
     "build-base": ("podlock.cli.build", "build the runtime base image for --mode prebuilt"),
     "push": ("podlock.cli.push", "push the image (or an OCI layout) to a registry"),
+    "sbom": ("podlock.cli.sbom", "print the SBOM (SPDX 2.3 JSON) of the variant's image"),
     "run": ("podlock.cli.run", "run a command in the variant's locked environment"),
     "launch": ("podlock.cli.launch", "run a command on a TPU/GPU pod; stream logs, exit code"),
     "render": ("podlock.cli.render", "print the Kubernetes manifests `launch` would submit"),
@@ -29,20 +32,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "remove cached wheels, trees, venvs and layer images not used lately",
     ),
 }
-
-
-class StderrReporter:
-    """The CLI's reporter: warnings always, progress unless ``--quiet``."""
-
-    def __init__(self, *, quiet: bool = False) -> None:
-        self.quiet = quiet
-
-    def info(self, message: str) -> None:
-        if not self.quiet:
-            print(f"podlock: {message}", file=sys.stderr)
-
-    def warn(self, message: str) -> None:
-        print(f"podlock: warning: {message}", file=sys.stderr)
 
 
 def parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
@@ -68,11 +57,12 @@ def parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser(argv).parse_args(argv)
-    reporter = StderrReporter(quiet=args.quiet)
+    reporter = reporter_for(sys.stderr, quiet=args.quiet)
     try:
         code: int = args.run(args, reporter)
         return code
     except PodlockError as err:
+        reporter.close()
         if args.verbose:
             traceback.print_exc()
         print(f"podlock: error: {err.message}", file=sys.stderr)
@@ -80,5 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  hint: {err.hint}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
+        reporter.close()
         print("podlock: interrupted; nothing was changed", file=sys.stderr)
         return 130
+    finally:
+        reporter.close()

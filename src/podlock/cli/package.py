@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from podlock.builder.codepackage import collect
+from podlock.cli.output import add_format, emit, wants_json
 from podlock.errors import PodlockError
 from podlock.project import discover
 from podlock.reporter import Reporter
@@ -19,15 +20,34 @@ def add_parser(sub: Any) -> None:
         "list", help="list the files that go into the image, and those kept out"
     )
     ls.add_argument("--project", type=Path, default=Path("."), help="project directory")
+    add_format(ls)
     ls.set_defaults(run=run_list)
 
 
 def run_list(args: argparse.Namespace, reporter: Reporter) -> int:
+    name: str | None = None
+    allowed: tuple[str, ...] = ()
     try:
-        name = discover(args.project).name
+        inputs = discover(args.project)
+        name, allowed = inputs.name, inputs.config.include_secrets
     except PodlockError:  # a project without dependencies still has files to list
-        name = None
-    code = collect(args.project, name=name)
+        pass
+    code = collect(args.project, name=name, include_secrets=allowed)
+    if wants_json(args):
+        emit(
+            {
+                "source": code.source,
+                "revision": code.revision,
+                "digest": code.digest,
+                "size": code.size,
+                "files": [
+                    {"path": f.path, "size": f.size, "sha256": f.sha256, "executable": f.executable}
+                    for f in code.files
+                ],
+                "excluded": [{"path": e.path, "reason": e.reason} for e in code.excluded],
+            }
+        )
+        return 0
     width = max((len(str(f.size)) for f in code.files), default=1)
     for f in code.files:
         print(f"{f.size:>{width}}  {f.path}")
@@ -35,4 +55,6 @@ def run_list(args: argparse.Namespace, reporter: Reporter) -> int:
     print(f"files digest: {code.digest}")
     for e in code.excluded:
         print(f"excluded  {e.path}  ({e.reason})")
+    for e in code.included_secrets:
+        print(f"included  {e.path}  ({e.reason}; listed in include-secrets)")
     return 0

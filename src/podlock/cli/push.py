@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from podlock.builder.plan import HEAVY_BYTES
+from podlock.cli.built import oci_document
+from podlock.cli.output import add_format, emit, wants_json
 from podlock.reporter import Reporter
 
 
@@ -28,6 +30,10 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="create the Artifact Registry repository if it is missing",
     )
+    from podlock.cli.build import remote_cache_options
+
+    remote_cache_options(p)
+    add_format(p)
     p.set_defaults(run=run)
 
 
@@ -48,7 +54,11 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         path, tag = split_layout(args.layout)
         store = BlobStore()
         built = from_layout(path, tag or None, store)
-        print(push(built, ref, store, reporter=reporter).ref)
+        pushed = push(built, ref, store, reporter=reporter)
+        if wants_json(args):
+            emit(oci_document(pushed.ref, built, pushed=pushed))
+        else:
+            print(pushed.ref)
         return 0
     if not args.variant:
         raise PodlockError("podlock push needs --layout DIR or --variant V (to build first)")
@@ -62,7 +72,12 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         create_repository=args.create_repository,
         heavy_bytes=int(args.heavy_mb * 2**20),
         reporter=reporter,
+        remote_cache=not args.no_remote_cache,
+        cache_repo=args.cache_repo,
     )
     assert result.pushed is not None
-    print(result.pushed.ref)
+    if wants_json(args):
+        emit(oci_document(result.pushed.ref, result.built, pushed=result.pushed))
+    else:
+        print(result.pushed.ref)
     return 0

@@ -143,7 +143,24 @@ class DockerPublisher:
         target = ImageRef.parse(repository)
         name = target.name
         engine.tag(built.image_id, f"{name}:{tag}")
-        return push(engine, name, tag, reporter=reporter)
+        pushed = push(engine, name, tag, reporter=reporter)
+        if mode == "bundled":  # a prebuilt image installs the lock at start: no packages yet
+            self._attach_sbom(root, variant, engine, pushed, reporter)
+        return pushed
+
+    @staticmethod
+    def _attach_sbom(
+        root: Path, variant: str, engine: Engine, pushed: str, reporter: Reporter
+    ) -> None:
+        """The same SBOM the oci builder attaches, for the engine's platform."""
+        from podlock.builder.build import default_platform, load
+        from podlock.oci.model import source_epoch
+        from podlock.oci.sbom import attach_pushed, spdx
+
+        plan = load(root, variant).plan
+        document = spdx(plan, [default_platform(plan, engine.architecture())], epoch=source_epoch())
+        sbom = attach_pushed(pushed, document)
+        reporter.info(f"attached the SBOM {sbom.digest[:19]} to {pushed} ({sbom.via})")
 
 
 class OciPublisher:

@@ -159,7 +159,9 @@ def build(
             var = index.name.upper().replace("-", "_")
             env[f"UV_INDEX_{var}_USERNAME"] = index.username or ""
             env[f"UV_INDEX_{var}_PASSWORD"] = index.password or ""
-    reporter.info(f"building the {variant.name} environment for {target} from {loaded.path.name}")
+    creating = reporter.task(
+        f"building the {variant.name} environment for {target} from {loaded.path.name}"
+    )
     try:
         run([uv, "venv", "--quiet", "--no-config", "--relocatable", "--python", python, tmp],
             env=env)  # fmt: skip
@@ -183,6 +185,7 @@ def build(
             if not (final / STAMP).is_file():
                 raise
             shutil.rmtree(tmp, ignore_errors=True)  # another run finished first
+        creating.done()
     except ToolError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise PodlockError(

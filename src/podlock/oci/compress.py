@@ -20,6 +20,7 @@ from podlock.errors import PodlockError
 from podlock.oci.model import LAYER_GZIP, LAYER_ZSTD
 
 COMPRESSIONS = ("gzip", "zstd")
+LAYER_TYPES = {"gzip": LAYER_GZIP, "zstd": LAYER_ZSTD}  # the media type each one writes
 GZIP_LEVEL = 1  # ISA-L's levels are 0-3; 1 is ~9x faster than zlib -1 at a similar ratio
 ZSTD_LEVEL = 3
 

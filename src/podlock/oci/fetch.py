@@ -35,12 +35,14 @@ _CHUNK = 1 << 20
 
 
 class Progress:
-    """Bytes done out of bytes wanted, reported at most every ``every`` seconds."""
+    """Bytes done out of bytes wanted, as one reporter task; done with the last file."""
 
-    def __init__(self, total: int, count: int, reporter: Reporter, every: float = 1.0) -> None:
-        self.total, self.count, self.reporter, self.every = total, count, reporter, every
+    def __init__(self, total: int, count: int, reporter: Reporter) -> None:
+        self.total, self.count = total, count
         self.done = self.files = 0
-        self._last = 0.0
+        self._task = reporter.task(
+            f"downloading {count} wheel{'s' if count != 1 else ''}", total=total, unit="bytes"
+        )
         self._lock = threading.Lock()
 
     def add(self, n: int, *, finished: str | None = None) -> None:
@@ -48,14 +50,10 @@ class Progress:
             self.done += n
             if finished:
                 self.files += 1
-            now = time.monotonic()
-            if finished or now - self._last >= self.every:
-                self._last = now
-                tail = f" ({finished})" if finished else ""
-                self.reporter.info(
-                    f"wheels {self.files}/{self.count}, {self.done / 1e6:.1f}/"
-                    f"{self.total / 1e6:.1f} MB{tail}"
-                )
+            last = finished is not None and self.files == self.count
+        self._task.advance(n)
+        if last:
+            self._task.done(f"downloaded {self.count} wheels ({self.done / 1e6:.1f} MB)")
 
 
 def fetch_all(
@@ -84,7 +82,6 @@ class Fetcher:
         progress = None
         if missing:
             progress = Progress(sum(w.size for w in missing), len(missing), self.reporter)
-            self.reporter.info(f"downloading {len(missing)} wheels ({progress.total / 1e6:.1f} MB)")
         for sha, wheel in todo.items():
             self._jobs[sha] = self._pool.submit(fetch, self.cache, wheel, self._session, progress)
 

@@ -51,6 +51,7 @@ class LayerSpec:
     kind: str
     key: str  # sha256 of the canonical inputs
     entries: Callable[[], list[Entry]]
+    wheels: tuple[Wheel, ...] = ()  # what building it downloads (nothing when it is cached)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -113,6 +114,7 @@ def layer_specs(
                 kind=layer.kind,
                 key=key,
                 entries=_wheel_entries(layer, wheels, wheel_paths, target, settings, reporter),
+                wheels=tuple(wheels),
             )
         )
     code = plan.code
@@ -177,25 +179,39 @@ def memos_root() -> Path:
     return cache_dir() / "oci" / "layers"
 
 
-def build_layer(spec: LayerSpec, store: BlobStore, settings: Settings) -> tuple[LayerBlob, bool]:
-    """The spec's blob, from the layer cache when its key is there; (blob, was_cached)."""
-    memo = memos_root() / f"{spec.key}.json"
+def cached_layer(key: str, store: BlobStore) -> LayerBlob | None:
+    """The blob this machine's layer cache holds for ``key`` (its bytes in the store)."""
+    memo = memos_root() / f"{key}.json"
     try:
         saved = json.loads(memo.read_text())
         blob = LayerBlob(**saved)
         if store.has(blob.digest) and store.size(blob.digest) == blob.size:
             mark_used(memo)
-            return blob, True
+            return blob
     except (FileNotFoundError, ValueError, TypeError):
         pass
+    return None
+
+
+def build_layer(spec: LayerSpec, store: BlobStore, settings: Settings) -> tuple[LayerBlob, bool]:
+    """The spec's blob, from the layer cache when its key is there; (blob, was_cached)."""
+    blob = cached_layer(spec.key, store)
+    if blob is not None:
+        return blob, True
     blob = write_layer(
         spec.entries(), store, compression=settings.compression, mtime=settings.mtime
     )
+    remember(spec.key, blob)
+    return blob, False
+
+
+def remember(key: str, blob: LayerBlob) -> None:
+    """Record ``key`` → ``blob`` in this machine's layer cache (atomically)."""
+    memo = memos_root() / f"{key}.json"
     memo.parent.mkdir(parents=True, exist_ok=True)
     part = memo.with_name(f".{memo.name}.{os.getpid()}")
     part.write_bytes(canonical(blob.__dict__))
     os.replace(part, memo)
-    return blob, False
 
 
 def assemble(
@@ -225,8 +241,9 @@ def assemble(
     history += [
         {
             "created": created,
+            # The layer's name only: cache keys (which hold the host's CPython patch release)
+            # never enter image bytes, so the same lock gives the same digest on any machine.
             "created_by": f"podlock {__version__}: {spec.kind} layer {spec.name}",
-            "comment": f"podlock layer key {spec.key[:16]}",
         }
         for spec, _ in layers
     ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,8 +42,12 @@ def push(
     *,
     reporter: Reporter | None = None,
     registry: Registry | None = None,
+    remote: Mapping[str, tuple[Registry, str]] | None = None,
 ) -> PushResult:
-    """Push ``built`` as ``ref``; returns ``registry/repo@digest`` and what was sent."""
+    """Push ``built`` as ``ref``; returns ``registry/repo@digest`` and what was sent.
+    ``remote``: digest → (registry, repository) holding a blob the store may lack (a layer
+    from the remote layer cache): mounted from there, or downloaded and uploaded."""
+    remote = remote or {}
     reporter = reporter or NullReporter()
     registry = registry or Registry(ref)
     repo = ref.repository
@@ -70,9 +75,24 @@ def push(
                 counts["mounted"] += 1
             reporter.info(f"mounted {what} ({digest[:19]}) from {source.repository}")
             return
+        holder, holder_repo = remote.get(digest, (None, ""))
+        if (
+            holder is not None
+            and holder.registry == ref.registry
+            and holder_repo != repo
+            and registry.mount(repo, digest, holder_repo)
+        ):
+            with lock:
+                counts["mounted"] += 1
+            reporter.info(f"mounted {what} ({digest[:19]}) from {holder_repo}")
+            return
+        if holder is not None and not store.has(digest):
+            holder.fetch_blob(holder_repo, digest, store)
         size = store.size(digest)
-        reporter.info(f"uploading {what} ({digest[:19]}, {size / 1e6:.1f} MB)")
+        task = reporter.task(f"uploading {what} ({digest[:19]})", total=size, unit="bytes")
         registry.upload(repo, digest, store.path(digest), what=what)
+        task.advance(size)
+        task.done()
         with lock:
             uploaded.append(digest)
             counts["bytes"] += size

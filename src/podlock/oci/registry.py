@@ -95,6 +95,43 @@ class Registry:
         )
         return response.status_code == 200
 
+    def blob_size(self, repository: str, digest: str) -> int | None:
+        """The blob's size as the registry reports it, or None when it has no such blob."""
+        response = self._send(
+            "HEAD", f"/v2/{repository}/blobs/{digest}", repository=repository, ok=(200, 404)
+        )
+        if response.status_code != 200:
+            return None
+        try:
+            return int(response.headers.get("Content-Length", ""))
+        except ValueError:
+            return None
+
+    def upload_bytes(self, repository: str, digest: str, data: bytes) -> None:
+        """A small blob in one request (``POST`` then a monolithic ``PUT``)."""
+        location = self._start_upload(repository)
+        sep = "&" if "?" in location else "?"
+        self._send(
+            "PUT",
+            f"{location}{sep}{urlencode({'digest': digest})}",
+            repository=repository,
+            data=data,
+            ok=(201,),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+
+    def referrers(self, repository: str, digest: str) -> bytes | None:
+        """The referrers API's index for ``digest``, or None where the registry has no such
+        API (404 on the endpoint)."""
+        response = self._send(
+            "GET",
+            f"/v2/{repository}/referrers/{digest}",
+            repository=repository,
+            headers={"Accept": "application/vnd.oci.image.index.v1+json"},
+            ok=(200, 404),
+        )
+        return response.content if response.status_code == 200 else None
+
     def fetch_blob(self, repository: str, digest: str, store: BlobStore) -> None:
         """Download a blob into ``store``, verified against its digest."""
         if store.has(digest):
@@ -182,8 +219,11 @@ class Registry:
             headers={"Content-Length": "0"},
         )
 
-    def put_manifest(self, repository: str, reference: str, body: bytes, media_type: str) -> None:
-        self._send(
+    def put_manifest(
+        self, repository: str, reference: str, body: bytes, media_type: str
+    ) -> dict[str, str]:
+        """PUT a manifest or index; the registry's response headers (``OCI-Subject``...)."""
+        response = self._send(
             "PUT",
             f"/v2/{repository}/manifests/{reference}",
             repository=repository,
@@ -191,6 +231,7 @@ class Registry:
             headers={"Content-Type": media_type},
             ok=(201,),
         )
+        return dict(response.headers)
 
     # ------------------------------------------------------------ plumbing --
     def _start_upload(self, repository: str) -> str:

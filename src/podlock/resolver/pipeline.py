@@ -10,6 +10,7 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Literal
 
 from packaging.requirements import Requirement
 
@@ -31,6 +32,8 @@ from podlock.system.model import SystemLock
 
 _MAX_ROUNDS = 3
 
+LockState = Literal["ok", "missing", "stale", "corrupt"]
+
 
 @dataclass(frozen=True, kw_only=True)
 class LockStatus:
@@ -38,7 +41,7 @@ class LockStatus:
 
     variant: str
     path: Path
-    state: str  # "ok" | "missing" | "stale" | "corrupt"
+    state: LockState
     reason: str = ""
     loaded: LoadedLock | None = None  # the lock as read; None when missing or corrupt
 
@@ -58,7 +61,7 @@ def check(inputs: Inputs, variants: Sequence[VariantConfig]) -> list[LockStatus]
         try:
             loaded = read_lock(path)
         except LockError as exc:
-            state = "missing" if not path.exists() else "corrupt"
+            state: LockState = "missing" if not path.exists() else "corrupt"
             out.append(LockStatus(variant=variant.name, path=path, state=state, reason=exc.message))
             continue
         state, reason = "stale", ""
@@ -106,6 +109,28 @@ def lock(
     for s in statuses:
         if s.state == "corrupt":
             reporter.warn(f"{s.path.name} is corrupt ({s.reason}); regenerating it")
+    locks = resolve_locks(inputs, variants, backend=backend, mode=mode, reporter=reporter)
+    previous = {s.variant: s.loaded for s in statuses}
+    locks = [_with_system(lk, previous.get(lk.meta.variant), mode, reporter) for lk in locks]
+    texts = [(lock_path(inputs.root, lk.meta.variant), lk, lk.to_toml()) for lk in locks]
+    return [
+        LockResult(variant=lk.meta.variant, path=path, lock=lk, written=write_atomic(path, text))
+        for path, lk, text in texts
+    ]
+
+
+def resolve_locks(
+    inputs: Inputs,
+    variants: Sequence[VariantConfig],
+    *,
+    backend: Backend,
+    mode: Mode,
+    reporter: Reporter,
+) -> list[Lock]:
+    """Resolve ``variants`` into locks without writing them (what ``lock`` would write).
+
+    Cost: a full resolution, with network unless ``mode.offline``.
+    """
     for variant in variants:
         deps = inputs.of(variant.name)
         if deps.missing_vars:
@@ -144,13 +169,7 @@ def lock(
                 indexes=names or sorted(used),
             )
         )
-    previous = {s.variant: s.loaded for s in statuses}
-    locks = [_with_system(lk, previous.get(lk.meta.variant), mode, reporter) for lk in locks]
-    texts = [(lock_path(inputs.root, lk.meta.variant), lk, lk.to_toml()) for lk in locks]
-    return [
-        LockResult(variant=lk.meta.variant, path=path, lock=lk, written=write_atomic(path, text))
-        for path, lk, text in texts
-    ]
+    return locks
 
 
 def _with_system(

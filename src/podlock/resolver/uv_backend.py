@@ -121,7 +121,7 @@ class UvBackend:
             argv.append("--upgrade")
         for pkg in mode.upgrade_packages:
             argv += ["--upgrade-package", pkg]
-        reporter.info(f"resolving {', '.join(names)} with uv (Python {python})")
+        resolving = reporter.task(f"resolving {', '.join(names)} with uv (Python {python})")
         scope = None if mode.offline else Scope.of([plan for _, plan in group])
         if scope is None:
             done = run(
@@ -130,6 +130,7 @@ class UvBackend:
             )  # fmt: skip
         else:
             done = self._lock_checked(argv, env, secrets, scope, group, project)
+        resolving.done()
         if done.returncode != 0:
             platforms = sorted({p for v, _ in group for p in v.variant.platforms})
             output = strip_log(done.stderr or done.stdout)

@@ -1,0 +1,35 @@
+"""``podlock sbom --variant V``: the SBOM (SPDX 2.3 JSON) that ``push`` attaches to the
+variant's image: its Python packages from the lock, byte for byte."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from podlock.reporter import Reporter
+
+
+def add_parser(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "sbom", help="print the SBOM (SPDX 2.3 JSON) of the variant's image, from its lock"
+    )
+    p.add_argument("--project", type=Path, default=Path("."), help="project directory")
+    p.add_argument("--variant", required=True)
+    p.add_argument(
+        "--platform", help="platform(s), comma-separated (default: the build's default one)"
+    )
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, reporter: Reporter) -> int:
+    from podlock.builder.build import load
+    from podlock.oci.build import target_platforms
+    from podlock.oci.model import source_epoch
+    from podlock.oci.sbom import spdx
+
+    plan = load(args.project, args.variant).plan
+    wanted = [p.strip() for p in args.platform.split(",")] if args.platform else None
+    sys.stdout.buffer.write(spdx(plan, target_platforms(plan, wanted), epoch=source_epoch()))
+    return 0
