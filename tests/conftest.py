@@ -108,10 +108,11 @@ def cli(capsys: pytest.CaptureFixture[str]) -> object:
 def hello(
     tmp_path: Path, index: IndexServer, cli: Any, monkeypatch: pytest.MonkeyPatch
 ) -> Callable[..., Path]:
-    """``hello(where="", variants=..., extra=..., lock=True, private=False)``: a copy of the
-    hello project at tmp_path/where/hello (several per test if needed), locked.
-    ``private``: it also needs ``secretpkg`` from the basic-auth index, whose password is
-    in ``$PRIV_TOKEN`` and only referenced from requirements.txt."""
+    """``hello(where="", variants=..., extra=..., lock=True, private=False, platforms="")``:
+    a copy of the hello project at tmp_path/where/hello (several per test if needed),
+    locked. ``private``: it also needs ``secretpkg`` from the basic-auth index, whose
+    password is in ``$PRIV_TOKEN`` and only referenced from requirements.txt.
+    ``platforms``: narrow every variant (the test base is linux/amd64 only)."""
 
     def make(
         where: str = "",
@@ -120,10 +121,12 @@ def hello(
         extra: str = "",
         lock: bool = True,
         private: bool = False,
+        platforms: str = "",
     ) -> Path:
         root = tmp_path / where / "hello"
         shutil.copytree(HELLO, root)
-        (root / "podlock.toml").write_text(project_config(index, variants=variants, extra=extra))
+        config = project_config(index, variants=variants, extra=extra, platforms=platforms)
+        (root / "podlock.toml").write_text(config)
         if private:
             monkeypatch.setenv("PRIV_TOKEN", PRIVATE_PASSWORD)
             url = index.url("private").replace("http://", "http://alice:${PRIV_TOKEN}@")

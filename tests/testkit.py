@@ -82,11 +82,15 @@ def fixture_config(index: IndexServer, extra: str = "") -> str:
     )
 
 
-def project_config(index: IndexServer, *, variants: str = '["cpu"]', extra: str = "") -> str:
+def project_config(
+    index: IndexServer, *, variants: str = '["cpu"]', extra: str = "", platforms: str = ""
+) -> str:
     """The fixture index plus this project's variants, all on the test base image (whose
-    Python is Debian's 3.11, so the locks are for 3.11 whatever the host runs)."""
+    Python is Debian's 3.11, so the locks are for 3.11 whatever the host runs).
+    ``platforms`` (a TOML list) narrows every variant, e.g. to the base's linux/amd64."""
     names = [v.strip(' "') for v in variants.strip("[]").split(",")]
-    tables = "".join(f'[variant.{n}]\nbase-image = "{BASE_IMAGE}"\n' for n in names)
+    narrow = f"platforms = {platforms}\n" if platforms else ""
+    tables = "".join(f'[variant.{n}]\nbase-image = "{BASE_IMAGE}"\n{narrow}' for n in names)
     return (
         'python = "3.11"\n'
         f'index-url = "{index.url("pypi")}"\n'

@@ -54,8 +54,7 @@ def test_host_uv_is_verified_against_its_wheel_record() -> None:
 
 
 def test_chain_renders_one_small_build_per_layer(hello: Callable[..., Path]) -> None:
-    root = hello(extra='system-packages = ["curl"]\n')
-    p = planned(root, "cpu", heavy_bytes=MIB)
+    p = planned(hello(), "cpu", system=True, heavy_bytes=MIB)
     steps = render_chain(p, "linux/amd64")
     assert [s.name for s in steps] == ["base", "runtime", "heavy-bigpkg", "deps", "image"]
     assert [s.final for s in steps] == [False, False, False, False, True]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import tomllib
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -107,14 +108,21 @@ def test_adding_a_small_dependency_keeps_base_runtime_and_heavy_layers(
     )
 
 
-def test_system_packages_are_installed_and_recorded(
+@pytest.mark.live
+def test_system_packages_are_installed_from_the_lock(
     engine: Engine, hello: Callable[..., Path], cli: Any
 ) -> None:
-    root = hello(extra='system-packages = ["tzdata"]\n')
+    root = hello(extra='system-packages = ["jq"]\n', platforms='["linux/amd64"]')
+    table = tomllib.loads((root / "pylock.cpu.toml").read_text())["tool"]["podlock"]["system"]
+    locked = {d["name"]: d["version"] for d in table["debs"]}
+    assert set(locked) == {"jq", "libjq1", "libonig5"}  # the base lacks all three
     result = build_cli(cli, root, "--tag", "hello:sys")
     assert result.code == 0, result.err
-    labels = json.loads(docker("inspect", "-f", "{{json .Config.Labels}}", "hello:sys"))
-    assert labels["dev.podlock.system-packages"].startswith("tzdata=")
+    run = ["run", "--rm", "--network", "none", "hello:sys"]
+    got = docker(*run, "dpkg-query", "-W", "-f", "${Package} ${Version}\n", *sorted(locked))
+    assert got == "".join(f"{n} {v}\n" for n, v in sorted(locked.items()))
+    assert docker(*run, "jq", "-n", "1+1").strip() == "2"
+    # no apt ran: no package lists in the image
     assert docker("run", "--rm", "--network", "none", "hello:sys", "ls", "/var/lib/apt/lists/") in (
         "",
         "auxfiles\nlock\npartial\n",
@@ -124,11 +132,23 @@ def test_system_packages_are_installed_and_recorded(
     )
 
 
+def test_system_packages_on_two_platforms_of_a_single_arch_base_name_both(
+    engine: Engine, hello: Callable[..., Path], cli: Any
+) -> None:
+    root = hello(extra='system-packages = ["tzdata"]\n', lock=False)  # amd64 + arm64
+    result = cli("lock", "--project", str(root))
+    assert result.code != 0
+    assert BASE_IMAGE in result.err and "linux/arm64" in result.err
+
+
+@pytest.mark.live
 def test_unknown_apt_package_is_named(engine: Engine, hello: Callable[..., Path], cli: Any) -> None:
-    root = hello(extra='system-packages = ["no-such-package-podlock"]\n', lock=False)
+    extra = 'system-packages = ["no-such-package-podlock"]\n'
+    root = hello(extra=extra, lock=False, platforms='["linux/amd64"]')
     result = cli("lock", "--project", str(root))  # system packages are resolved at lock time
     assert result.code != 0
     assert "system package no-such-package-podlock: no candidate" in result.err
+    assert BASE_IMAGE in result.err
 
 
 def test_wheel_with_wrong_hash_fails_the_build_naming_it(

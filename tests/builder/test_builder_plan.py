@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builder_helpers import HELLO, check_golden
+from builder_helpers import HELLO, SYSTEM_TABLE, check_golden
 
 from index_server import IndexServer
 from podlock.builder.codepackage import collect
@@ -21,15 +21,19 @@ from podlock.builder.dockerfile import Context, render, render_runtime_base
 from podlock.builder.plan import Wheel, plan
 from podlock.lockfile import LoadedLock, read_lock
 from podlock.project import discover
+from podlock.system.model import SystemTar
 from testkit import podlock
 
 MIB = 1024 * 1024
 
 
-def planned(root: Path, variant: str, **kw: Any) -> Any:
-    """The plan for ``root``'s lock, with the URL-dependent fingerprint fixed for goldens."""
+def planned(root: Path, variant: str, *, system: bool = False, **kw: Any) -> Any:
+    """The plan for ``root``'s lock, with the URL-dependent fingerprint fixed for goldens;
+    ``system``: as if the lock had curl locked as .debs (SYSTEM_TABLE, no network)."""
     loaded = read_lock(root / f"pylock.{variant}.toml")
     meta = dataclasses.replace(loaded.meta, fingerprint="sha256:" + "0" * 64)
+    if system:
+        meta = dataclasses.replace(meta, system_packages=("curl",), system=SYSTEM_TABLE)
     fixed: LoadedLock = dataclasses.replace(loaded, meta=meta)
     inputs = discover(root)
     code = collect(root, name="hello")
@@ -45,14 +49,16 @@ def manifest(context: Context, index: IndexServer) -> str:
             lines.append(f"{path}  bytes sha256:{hashlib.sha256(data).hexdigest()[:16]}")
         elif isinstance(source, Wheel):
             lines.append(f"{path}  wheel {source.package}=={source.version} {source.sha256[:16]}")
+        elif isinstance(source, SystemTar):
+            debs = " ".join(f"{d.name}={d.version}" for d in source.debs)
+            lines.append(f"{path}  system layer {source.platform} on {source.base_image}: {debs}")
         else:
             lines.append(f"{path}  code")  # podlock.toml names the index's port
     return "\n".join(lines) + "\n"
 
 
 def test_plan_orders_layers_from_stable_to_volatile(hello: Callable[..., Path]) -> None:
-    root = hello(extra='system-packages = ["curl"]\n')
-    p = planned(root, "cpu", heavy_bytes=MIB)
+    p = planned(hello(), "cpu", system=True, heavy_bytes=MIB)
     assert [(layer.kind, layer.name) for layer in p.layers] == [
         ("base", "base"),
         ("system", "system"),
@@ -95,9 +101,8 @@ def test_cuda_runtime_gets_nvidia_in_the_runtime_layer(hello: Callable[..., Path
 def test_dockerfile_golden(
     hello: Callable[..., Path], index: IndexServer, variant: str, mode: str
 ) -> None:
-    extra = 'system-packages = ["curl"]\n' if variant == "cpu" else ""
-    root = hello(variants=f'["{variant}"]', extra=extra)
-    p = planned(root, variant, heavy_bytes=MIB)
+    root = hello(variants=f'["{variant}"]')
+    p = planned(root, variant, system=variant == "cpu", heavy_bytes=MIB)
     ctx = render(p, "linux/amd64", mode=mode, runtime_base="podlock-runtime/x:y")  # type: ignore[arg-type]
     check_golden(
         f"{variant}-{mode}.Dockerfile", ctx.dockerfile.replace(index.base_url, "http://index")
@@ -106,7 +111,7 @@ def test_dockerfile_golden(
 
 
 def test_runtime_base_golden(hello: Callable[..., Path]) -> None:
-    p = planned(hello(extra='system-packages = ["curl"]\n'), "cpu", heavy_bytes=MIB)
+    p = planned(hello(), "cpu", system=True, heavy_bytes=MIB)
     ctx = render_runtime_base(p, "linux/amd64", ca_cert=b"-----BEGIN CERTIFICATE-----\n")
     check_golden("cpu-runtime-base.Dockerfile", ctx.dockerfile)
 

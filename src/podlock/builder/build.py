@@ -30,7 +30,7 @@ from podlock.builder.dockerfile import (
 from podlock.builder.engine import BuiltImage, Engine, ImageMissing
 from podlock.builder.layerimages import LAYER_REPO, mark_layer_image
 from podlock.builder.loadlayer import layer_tarball
-from podlock.builder.plan import HEAVY_BYTES, PODLOCK_DIR, LayerPlan, Wheel, plan
+from podlock.builder.plan import HEAVY_BYTES, LayerPlan, Wheel, plan
 from podlock.builder.uvbin import UvBinary
 from podlock.builder.wheels import WheelCache
 from podlock.config import VariantConfig
@@ -52,6 +52,7 @@ from podlock.project import Inputs, discover
 from podlock.reporter import NullReporter, Reporter
 from podlock.resolver.indexes import auth_headers, index_plan
 from podlock.resolver.pipeline import check
+from podlock.system.model import SystemTar
 
 BuildMode = Literal["bundled", "prebuilt", "custom"]
 MODES: tuple[BuildMode, ...] = ("bundled", "prebuilt", "custom")
@@ -148,7 +149,9 @@ def write(
     """Fetch (and verify) the context's wheels, then write the context under ``out``."""
     cache = cache or wheel_cache(project)
     fetch_all(cache, [s for s in context.files.values() if isinstance(s, Wheel)], reporter)
-    write_context(context, out, code_root=project.plan.code.root, wheel_path=cache.path)
+    write_context(
+        context, out, code_root=project.plan.code.root, wheel_path=cache.path, reporter=reporter
+    )
 
 
 def context_stream(
@@ -161,8 +164,8 @@ def context_stream(
     """The context as the tar the engine reads, streamed to it: nothing is copied on disk
     first. Same content, modes and mtimes as ``write_context`` would leave on disk, plus
     ``nested``: path -> the entries of a tar placed there (made as it streams)."""
-    nested = nested or {}
-    entries = [file(rel, b"") for rel in nested]  # their places in the order
+    nested = dict(nested or {})
+    entries = []
     for rel, source in context.all_files().items():
         if isinstance(source, bytes):
             entries.append(file(rel, source))
@@ -170,8 +173,13 @@ def context_stream(
             entries.append(file(rel, cache.path(source)))
         elif isinstance(source, UvBinary):
             entries.append(file(rel, source.read(), executable=True))
+        elif isinstance(source, SystemTar):
+            from podlock.system.install import tar_entries
+
+            nested[rel] = tar_entries(source)
         else:
             entries.append(file(rel, code_root / source.path, executable=source.executable))
+    entries += [file(rel, b"") for rel in nested]  # their places in the order
     total = 0
     for entry in normalised(entries):
         if entry.path in nested:
@@ -322,11 +330,6 @@ def build(
             write(project, context, Path(tmp), reporter=reporter)
             built = engine.build(Path(tmp), network=network, reporter=reporter, nocache=no_cache)
     image_id = built.id
-    if project.plan.system_packages:
-        versions = engine.read_file(image_id, f"{PODLOCK_DIR}/system-packages.lock")
-        if versions:
-            label = ",".join(versions.split())
-            image_id = engine.relabel(image_id, {"dev.podlock.system-packages": label})
     engine.tag(image_id, ref)
     reporter.info(f"tagged {ref} ({built.cached_steps} of {built.steps} steps cached)")
     return BuildResult(

@@ -21,6 +21,7 @@ from podlock.config import VariantConfig
 from podlock.errors import PodlockError
 from podlock.lockfile import LoadedLock
 from podlock.platforms import Platform
+from podlock.system.model import SystemLock
 
 LayerKind = Literal["base", "system", "runtime", "heavy", "deps", "code", "config"]
 
@@ -69,6 +70,7 @@ class LayerPlan:
     layers: tuple[Layer, ...]
     code: CodePackage
     labels: Mapping[str, str]
+    system: SystemLock | None = None  # the locked .debs of the system layer, if any
 
     def layer(self, name: str) -> Layer:
         for layer in self.layers:
@@ -163,6 +165,7 @@ def plan(
         layers=tuple(layers),
         code=code,
         labels=_labels(name, meta.variant, meta.fingerprint, base, code),
+        system=SystemLock.from_dict(meta.system) if system and meta.system else None,
     )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 INSTALL_SH = r"""#!/bin/sh
 # podlock's in-image installer (written into the build context by podlock; do not edit).
-#   install.sh apt FILE           install FILE's apt packages, drop the lists, record versions
 #   install.sh venv PYTHON        create /opt/venv (no pip in it) and check the Python version
 #   install.sh layer DIR          install DIR/requirements.txt from DIR/wheels: hashes
 #                                 enforced, no index, no dependency resolution; with
@@ -23,16 +22,6 @@ pip_wheel() {
 }
 
 case "$1" in
-apt)
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -q
-    # shellcheck disable=SC2046
-    apt-get install -y -q --no-install-recommends $(cat "$2")
-    rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /var/log/apt /var/log/dpkg.log
-    # shellcheck disable=SC2046
-    dpkg-query -W -f '${Package}=${Version}\n' $(sed 's/=.*//' "$2") \
-        > /opt/podlock/system-packages.lock
-    ;;
 venv)
     python3 -m venv --without-pip "$VENV"
     got=$("$VENV/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')

@@ -43,6 +43,10 @@ class BaseImageError(PodlockError):
     pass
 
 
+class PlatformMissing(BaseImageError):
+    """The base image has no image for a platform the lock targets."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class BaseImage:
     """One platform's base: config, layers (blobs in the store) and how it is pinned."""
@@ -138,7 +142,7 @@ def _by_platform(
                 break
         else:
             have = sorted(_platform_of(e) for e in data.get("manifests", []))
-            raise BaseImageError(
+            raise PlatformMissing(
                 f"base image {what} has no {platform} image (it has {', '.join(have) or 'none'})",
                 hint="pick a base published for every platform of the lock, or pass --platform",
             )
@@ -173,7 +177,7 @@ def _image(
     config = json.loads(config_bytes)
     arch = f"{config.get('os', 'linux')}/{config.get('architecture', '')}"
     if arch != platform:
-        raise BaseImageError(
+        raise PlatformMissing(
             f"base image {name or digest} is {arch}, not {platform}",
             hint="use a base built for the target platform, or pass --platform " + arch,
         )

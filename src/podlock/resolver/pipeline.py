@@ -172,9 +172,7 @@ def resolve_locks(
     return locks
 
 
-def _with_system(
-    lk: Lock, previous: LoadedLock | None, mode: Mode, reporter: Reporter
-) -> Lock:
+def _with_system(lk: Lock, previous: LoadedLock | None, mode: Mode, reporter: Reporter) -> Lock:
     """``lk`` with its system packages locked (as .debs) against its base image."""
     meta = lk.meta
     if not meta.system_packages:

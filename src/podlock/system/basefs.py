@@ -21,7 +21,7 @@ from pathlib import Path
 import zstandard
 
 from podlock.errors import PodlockError
-from podlock.oci.base import DOCKER_ARCHIVE, OCI_LAYOUT, BaseImage, open_base
+from podlock.oci.base import DOCKER_ARCHIVE, OCI_LAYOUT, BaseImage, PlatformMissing, open_base
 from podlock.oci.blobs import BlobStore
 from podlock.oci.model import LAYER_ZSTD, hex_of
 from podlock.paths import cache_dir
@@ -141,6 +141,12 @@ def open_system_base(
             source = f"{DOCKER_ARCHIVE}{saved}"
     try:
         image = open_base(source, [platform], store, reporter)[platform]
+    except PlatformMissing as exc:
+        raise PodlockError(
+            f"system packages cannot be locked for {platform}: {exc.message}",
+            hint=f"narrow the variant's platforms to those {text} has, or use a base "
+            f"published for {platform} too",
+        ) from None
     except PodlockError as exc:
         raise PodlockError(
             f"system packages: cannot read the base image {text} ({exc.message})",

@@ -17,12 +17,12 @@ from podlock.oci.base import BaseImage
 from podlock.oci.blobs import BlobStore
 from podlock.oci.fetch import fetch
 from podlock.oci.model import canonical
-from podlock.oci.tarlayer import Entry
+from podlock.oci.tarlayer import Entry, normalised
 from podlock.paths import cache_dir
 from podlock.reporter import NullReporter, Reporter
-from podlock.system.basefs import BaseFiles, base_files
+from podlock.system.basefs import BaseFiles, base_files, open_system_base
 from podlock.system.layer import system_entries
-from podlock.system.model import Deb, SystemLock, debian_arch
+from podlock.system.model import Deb, SystemLock, SystemTar, debian_arch
 
 LAYER_FORMAT = 1  # bump when the system layer's bytes for the same debs change
 
@@ -109,3 +109,14 @@ def entries_for(
     debs = system.for_platform(platform)
     paths = fetch_debs(debs, system.snapshot, reporter)
     return system_entries(debs, paths, base, debian_arch(platform))
+
+
+def tar_entries(source: SystemTar, reporter: Reporter | None = None) -> list[Entry]:
+    """The normalised entries of a build context's system tar: the base read (and checked
+    against the lock), the .debs fetched and verified. Cost: one read of the base's layers
+    (cached) and of every .deb."""
+    reporter = reporter or NullReporter()
+    store = BlobStore()
+    image, _ = open_system_base(source.base_image, source.platform, store, reporter)
+    files = checked_base(source.system, source.platform, image, store, source.base_image)
+    return normalised(entries_for(source.system, source.platform, files, reporter))

@@ -138,6 +138,20 @@ class SystemLock:
         )
 
 
+@dataclass(frozen=True, kw_only=True)
+class SystemTar:
+    """A build context's ``layers/system.tar``: ``platform``'s system layer, made from the
+    locked .debs (verified) on ``base_image`` when the context is written."""
+
+    system: SystemLock
+    platform: str
+    base_image: str
+
+    @property
+    def debs(self) -> tuple[Deb, ...]:
+        return self.system.for_platform(self.platform)
+
+
 def read_system(table: Mapping[str, Any], packages: Sequence[str], lock: str) -> SystemLock:
     """The lock's system table; a lock with system packages but no table is stale."""
     if not table:

@@ -2,11 +2,11 @@
 
 FROM podlock-test/debian-python:bookworm
 ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+# system layer: 2 locked .debs (0.7 MB) for curl
+ADD layers/system.tar /
 COPY podlock/ca.crt /usr/local/share/ca-certificates/podlock-build-ca.crt
 RUN (update-ca-certificates || cat /usr/local/share/ca-certificates/podlock-build-ca.crt >> /etc/ssl/certs/ca-certificates.crt) >/dev/null
 COPY podlock/install.sh /opt/podlock/install.sh
-COPY podlock/system-packages.txt /opt/podlock/system-packages.txt
-RUN sh /opt/podlock/install.sh apt /opt/podlock/system-packages.txt
 RUN sh /opt/podlock/install.sh venv 3.11
 COPY layers/runtime/ /tmp/podlock-layer/
 RUN sh /opt/podlock/install.sh layer /tmp/podlock-layer && rm -rf /tmp/podlock-layer
