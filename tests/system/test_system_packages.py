@@ -109,3 +109,42 @@ def test_a_package_that_does_not_exist_is_named_with_the_base(
     assert result.code != 0
     assert "system package no-such-package-podlock" in result.err
     assert BASE_IMAGE in result.err and "no candidate" in result.err
+
+
+def test_ffmpeg_locks_its_large_tree_and_runs_without_network(
+    engine: Engine, base_archive: str, cli: Any, tmp_path: Path
+) -> None:
+    root = project(tmp_path / "ff", "", '["ffmpeg"]')
+    locked = cli("lock", "--project", str(root))
+    assert locked.code == 0, locked.err
+    names = debs(root)
+    assert len(names) > 100 and {"ffmpeg", "libavcodec59", "libblas3"} <= set(names)
+    built = cli("build", "--builder", "oci", "--project", str(root), "--variant", "cpu",
+                "--base", base_archive, "--load", "--tag", "ffsys:oci")  # fmt: skip
+    assert built.code == 0, built.err
+    run = ["run", "--rm", "--network", "none", "ffsys:oci"]
+    upstream = names["ffmpeg"].partition(":")[2]  # 7:5.1.9-0+deb12u1: ffmpeg omits the epoch
+    assert docker(*run, "ffmpeg", "-version").startswith(f"ffmpeg version {upstream} ")
+    # libblas.so.3 is an alternatives link (libblas3's postinst), made by podlock
+    link = docker(*run, "readlink", "-f", "/usr/lib/x86_64-linux-gnu/libblas.so.3")
+    assert link.startswith("/usr/lib/x86_64-linux-gnu/blas/libblas.so.3")
+    got = docker(*run, "dpkg-query", "-W", "-f", "${Version}", "ffmpeg")
+    assert got == names["ffmpeg"]
+
+
+def test_dockerfile_path_adds_the_locked_layer_with_no_apt_and_no_network(
+    engine: Engine, cli: Any, tmp_path: Path
+) -> None:
+    root = project(tmp_path / "jq", "", '["jq"]')
+    assert cli("lock", "--project", str(root)).code == 0
+    names = debs(root)
+    out = tmp_path / "context"
+    made = cli("dockerfile", "--project", str(root), "--variant", "cpu", "--output", str(out))
+    assert made.code == 0, made.err
+    text = (out / "Dockerfile").read_text()
+    assert "ADD layers/system.tar /" in text and "apt" not in text
+    docker("build", "--network", "none", "-q", "-t", "jqsys:dockerfile", str(out))
+    run = ["run", "--rm", "--network", "none", "jqsys:dockerfile"]
+    got = docker(*run, "dpkg-query", "-W", "-f", "${Package} ${Version}\n", *sorted(names))
+    assert got == "".join(f"{n} {v}\n" for n, v in sorted(names.items()))
+    assert docker(*run, "jq", "-n", "1+1").strip() == "2"

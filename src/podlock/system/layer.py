@@ -91,15 +91,10 @@ def system_entries(
         for name, (data, executable) in sorted(members.items()):
             info.append(file(f"{INFO}/{stem}.{name}", data, executable=executable))
             if name == "postinst":
-                for link, alt, target, prio in _ALTERNATIVE.findall(
-                    data.decode("utf-8", "replace")
-                ):
-                    target = target.replace("${DEB_HOST_MULTIARCH}", _multiarch(arch))
-                    if "$" in link + alt + target:
-                        continue
+                for link, alt, target, prio in _alternatives(data, arch):
                     best = alternatives.get(alt)
-                    if best is None or int(prio) > best[0]:
-                        alternatives[alt] = (int(prio), link, target)
+                    if best is None or prio > best[0]:
+                        alternatives[alt] = (prio, link, target)
         info.append(file(f"{INFO}/{stem}.list", ("\n".join(listed) + "\n").encode()))
         stanzas[f"{deb.name}:{deb.architecture}"] = _stanza(control_text, conffiles_md5, members)
     entries = [e for _, e in owner.values()] + info
@@ -111,6 +106,20 @@ def system_entries(
         )
     entries.append(file(STATUS, _status(base.status, stanzas)))
     return entries
+
+
+def _alternatives(postinst: bytes, arch: str) -> list[tuple[str, str, str, int]]:
+    """The ``update-alternatives --install LINK NAME PATH PRIORITY`` of a postinst
+    (continuation lines joined; lines with shell variables other than the multiarch one
+    skipped): (link, name, path, priority)."""
+    text = re.sub(r"\\\n", " ", postinst.decode("utf-8", "replace"))
+    out = []
+    for link, alt, target, prio in _ALTERNATIVE.findall(text):
+        target = target.replace("${DEB_HOST_MULTIARCH}", _multiarch(arch))
+        link = link.replace("${DEB_HOST_MULTIARCH}", _multiarch(arch))
+        if "$" not in link + alt + target:
+            out.append((link, alt, target, int(prio)))
+    return out
 
 
 def _multiarch(arch: str) -> str:
