@@ -148,3 +148,19 @@ def test_dockerfile_path_adds_the_locked_layer_with_no_apt_and_no_network(
     got = docker(*run, "dpkg-query", "-W", "-f", "${Package} ${Version}\n", *sorted(names))
     assert got == "".join(f"{n} {v}\n" for n, v in sorted(names.items()))
     assert docker(*run, "jq", "-n", "1+1").strip() == "2"
+
+
+def test_a_pinned_version_is_locked_and_a_missing_pin_is_named(
+    engine: Engine, cli: Any, tmp_path: Path
+) -> None:
+    free = project(tmp_path / "free", "", '["jq"]')
+    assert cli("lock", "--project", str(free)).code == 0
+    version = debs(free)["jq"]
+    pinned = project(tmp_path / "pinned", "", f'["jq={version}"]')
+    result = cli("lock", "--project", str(pinned))
+    assert result.code == 0, result.err
+    assert debs(pinned) == debs(free)
+    gone = project(tmp_path / "gone", "", '["jq=0.0-1"]')
+    result = cli("lock", "--project", str(gone))
+    assert result.code != 0
+    assert "system package jq=0.0-1: no candidate" in result.err and version in result.err

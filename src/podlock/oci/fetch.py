@@ -37,11 +37,12 @@ _CHUNK = 1 << 20
 class Progress:
     """Bytes done out of bytes wanted, as one reporter task; done with the last file."""
 
-    def __init__(self, total: int, count: int, reporter: Reporter) -> None:
+    def __init__(self, total: int, count: int, reporter: Reporter, *, noun: str = "wheel") -> None:
         self.total, self.count = total, count
         self.done = self.files = 0
+        self.noun = noun
         self._task = reporter.task(
-            f"downloading {count} wheel{'s' if count != 1 else ''}", total=total, unit="bytes"
+            f"downloading {count} {noun}{'s' if count != 1 else ''}", total=total, unit="bytes"
         )
         self._lock = threading.Lock()
 
@@ -53,7 +54,8 @@ class Progress:
             last = finished is not None and self.files == self.count
         self._task.advance(n)
         if last:
-            self._task.done(f"downloaded {self.count} wheels ({self.done / 1e6:.1f} MB)")
+            what = f"{self.count} {self.noun}{'s' if self.count != 1 else ''}"
+            self._task.done(f"downloaded {what} ({self.done / 1e6:.1f} MB)")
 
 
 def fetch_all(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
@@ -15,7 +16,7 @@ from podlock.builder.wheels import WheelCache
 from podlock.errors import IndexError_, PodlockError
 from podlock.oci.base import BaseImage
 from podlock.oci.blobs import BlobStore
-from podlock.oci.fetch import fetch
+from podlock.oci.fetch import WORKERS, Progress, fetch
 from podlock.oci.model import canonical
 from podlock.oci.tarlayer import Entry, normalised
 from podlock.paths import cache_dir
@@ -35,34 +36,53 @@ def deb_cache() -> WheelCache:
 def fetch_debs(
     debs: Sequence[Deb], snapshot: str | None, reporter: Reporter | None = None
 ) -> dict[str, Path]:
-    """Every .deb present and verified (sha256 and size); sha256 -> path. A .deb gone from
+    """Every .deb present and verified (sha256 and size); sha256 -> path. ``WORKERS``
+    download at a time; the first failure (in the lock's order) is raised. A .deb gone from
     its mirror comes from ``snapshot`` (snapshot.debian.org) when the lock names one."""
     reporter = reporter or NullReporter()
     cache = deb_cache()
-    out: dict[str, Path] = {}
     missing = [d for d in debs if not cache.path(_wheel(d, d.url)).is_file()]
+    progress = None
     if missing:
-        total = sum(d.size for d in missing) / 1e6
-        reporter.info(f"system packages: downloading {len(missing)} .debs ({total:.1f} MB)")
+        total = sum(d.size for d in missing)
+        reporter.info(f"system packages: downloading {len(missing)} .debs ({total / 1e6:.1f} MB)")
+        progress = Progress(total, len(missing), reporter, noun=".deb")
+    pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="podlock-debs")
     with requests.Session() as session:
-        for deb in debs:
-            try:
-                out[deb.sha256] = fetch(cache, _wheel(deb, deb.url), session)
-            except IndexError_ as exc:
-                if not snapshot or "HTTP 404" not in exc.message or not deb.pool_path:
-                    raise
-                url = f"{snapshot.rstrip('/')}/{deb.pool_path}"
-                reporter.info(f"{deb.filename} left the mirror; fetching it from {url}")
-                try:
-                    out[deb.sha256] = fetch(cache, _wheel(deb, url), session)
-                except IndexError_ as again:
-                    raise PodlockError(
-                        f"{deb.name} {deb.version} is gone from {deb.url} (HTTP 404) and the "
-                        f"snapshot archive could not serve it: {again.message}",
-                        hint="snapshot.debian.org must be reachable (offline?), or run "
-                        "`podlock lock --upgrade` to lock what the mirror has now",
-                    ) from None
-    return out
+        try:
+            jobs = {
+                d.sha256: pool.submit(_fetch_deb, cache, d, snapshot, session, progress, reporter)
+                for d in debs
+            }
+            return {sha: job.result() for sha, job in jobs.items()}
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _fetch_deb(
+    cache: WheelCache,
+    deb: Deb,
+    snapshot: str | None,
+    session: requests.Session,
+    progress: Progress | None,
+    reporter: Reporter,
+) -> Path:
+    try:
+        return fetch(cache, _wheel(deb, deb.url), session, progress)
+    except IndexError_ as exc:
+        if not snapshot or "HTTP 404" not in exc.message or not deb.pool_path:
+            raise
+    url = f"{snapshot.rstrip('/')}/{deb.pool_path}"
+    reporter.info(f"{deb.filename} left the mirror; fetching it from {url}")
+    try:
+        return fetch(cache, _wheel(deb, url), session, progress)
+    except IndexError_ as again:
+        raise PodlockError(
+            f"{deb.name} {deb.version} is gone from {deb.url} (HTTP 404) and the snapshot "
+            f"archive could not serve it: {again.message}",
+            hint="snapshot.debian.org must be reachable (offline?), or run "
+            "`podlock lock --upgrade` to lock what the mirror has now",
+        ) from None
 
 
 def _wheel(deb: Deb, url: str) -> Wheel:

@@ -112,7 +112,7 @@ def solve(
         if cand is None:
             cand = _provider(rel, providers)
         if cand is None:
-            raise _missing(spec[0], base, None, index)
+            raise _missing(name, base, None, index)
         _choose(cand, f"asked for ({name})", state, queue)
     while queue:
         name, _ = queue.pop(0)
@@ -203,12 +203,13 @@ def _shown(rel: Mapping[str, Any]) -> str:
 def _missing(
     what: str, base: str, needed_by: str | None, index: Mapping[str, list[Candidate]]
 ) -> NoCandidate:
-    name = what.split(" ", 1)[0]
+    name = what.split(" ", 1)[0].split("=", 1)[0]
     have = [c.version for c in index.get(name, [])]
     where = f" (needed by {needed_by})" if needed_by else ""
     versions = f"; the archive has {', '.join(have)}" if have else ""
     return NoCandidate(
         f"system package {what}{where}: no candidate in the archive of the base image "
         f"{base}{versions}",
-        hint="check the name (apt-cache policy NAME in the base), or the base's apt sources",
+        hint="check the name (apt-cache policy NAME in the base), a pin (NAME=VERSION) against "
+        "the versions the archive has, or the base's apt sources",
     )
