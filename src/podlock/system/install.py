@@ -25,7 +25,7 @@ from podlock.system.basefs import BaseFiles, base_files, open_system_base
 from podlock.system.layer import system_entries
 from podlock.system.model import Deb, SystemLock, SystemTar, debian_arch
 
-LAYER_FORMAT = 2  # bump when the system layer's bytes for the same debs change
+LAYER_FORMAT = 3  # bump when the system layer's bytes for the same debs change
 
 
 def deb_cache() -> WheelCache:

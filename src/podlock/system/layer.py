@@ -114,9 +114,11 @@ def _alternatives(postinst: bytes, arch: str) -> list[tuple[str, str, str, int]]
     skipped): (link, name, path, priority)."""
     text = re.sub(r"\\\n", " ", postinst.decode("utf-8", "replace"))
     out = []
-    for link, alt, target, prio in _ALTERNATIVE.findall(text):
-        target = target.replace("${DEB_HOST_MULTIARCH}", _multiarch(arch))
-        link = link.replace("${DEB_HOST_MULTIARCH}", _multiarch(arch))
+    for found in _ALTERNATIVE.findall(text):
+        link, alt, target = (
+            f.replace("${DEB_HOST_MULTIARCH}", _multiarch(arch)) for f in found[:3]
+        )
+        prio = found[3]
         if "$" not in link + alt + target:
             out.append((link, alt, target, int(prio)))
     return out
