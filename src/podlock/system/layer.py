@@ -14,14 +14,21 @@ would make (highest priority wins).
 
 from __future__ import annotations
 
+import bz2
 import hashlib
+import io
+import lzma
+import os
 import posixpath
 import re
 import tarfile
+import zlib
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from debian.debfile import DebError, DebFile
+import zstandard
+from debian.arfile import ArError, ArFile
 
 from podlock.errors import HashMismatch, PodlockError
 from podlock.oci.tarlayer import Entry, file, symlink
@@ -64,48 +71,94 @@ def system_entries(
     stanzas: dict[str, bytes] = {}
     info: list[Entry] = []
     alternatives: dict[str, tuple[int, str, str]] = {}  # name -> (priority, link, path)
-    for deb in sorted(debs, key=lambda d: d.name):
-        path = paths[deb.sha256]
-        verify(deb, path)
-        try:
-            pkg = DebFile(str(path))
-            control_tar = pkg.control.tgz()
-            data_tar = pkg.data.tgz()
-        except (DebError, OSError, tarfile.TarError, KeyError) as exc:
-            raise SystemLayerError(f"{deb.filename}: not a readable .deb ({exc})") from None
-        listed, conffiles_md5 = _data(deb, data_tar, base, owner)
-        multi_same = False
-        control_text = b""
-        stem = deb.name
-        members = {}
-        for member in control_tar.getmembers():
-            name = member.name.removeprefix("./")
-            fh = control_tar.extractfile(member) if member.isfile() else None
-            if fh is None or "/" in name:
-                continue
-            members[name] = (fh.read(), bool(member.mode & 0o111))
-        control_text = members.pop("control", (b"", False))[0]
-        multi_same = b"\nMulti-Arch: same" in b"\n" + control_text
-        if multi_same:
-            stem = f"{deb.name}:{deb.architecture}"
-        for name, (data, executable) in sorted(members.items()):
-            info.append(file(f"{INFO}/{stem}.{name}", data, executable=executable))
-            if name == "postinst":
-                for link, alt, target, prio in _alternatives(data, arch):
-                    best = alternatives.get(alt)
-                    if best is None or prio > best[0]:
-                        alternatives[alt] = (prio, link, target)
-        info.append(file(f"{INFO}/{stem}.list", ("\n".join(listed) + "\n").encode()))
-        stanzas[f"{deb.name}:{deb.architecture}"] = _stanza(control_text, conffiles_md5, members)
+    ordered = sorted(debs, key=lambda d: d.name)
+    # Verifying and decompressing (C code that releases the GIL) run a few debs at a time;
+    # placing the files runs in name order, so the result does not depend on timing.
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        opened = pool.map(lambda d: _open(d, paths[d.sha256]), ordered)
+        for deb, (control_tar, data_tar) in zip(ordered, opened, strict=True):
+            info += _one(deb, control_tar, data_tar, base, arch, owner, stanzas, alternatives)
     entries = [e for _, e in owner.values()] + info
-    for alt, (_, link, target) in sorted(alternatives.items()):
+    for alt, (prio, link, target) in sorted(alternatives.items()):
         entries.append(symlink(link.lstrip("/"), f"/etc/alternatives/{alt}"))
         entries.append(symlink(f"etc/alternatives/{alt}", target))
         entries.append(
-            file(f"var/lib/dpkg/alternatives/{alt}", f"auto\n{link}\n\n{target}\n{_}\n\n".encode())
+            file(
+                f"var/lib/dpkg/alternatives/{alt}", f"auto\n{link}\n\n{target}\n{prio}\n\n".encode()
+            )
         )
     entries.append(file(STATUS, _status(base.status, stanzas)))
     return entries
+
+
+def _open(deb: Deb, path: Path) -> tuple[tarfile.TarFile, tarfile.TarFile]:
+    """The .deb verified, its control and data archives decompressed once, into memory
+    (tarfile over an xz stream would decompress again for every backward seek)."""
+    verify(deb, path)
+    tars: dict[str, tarfile.TarFile] = {}
+    try:
+        for member in ArFile(str(path)).getmembers():
+            stem, dot, ext = member.name.partition(".tar")
+            if stem in ("control", "data") and dot:
+                raw = _decompress(member.read(), ext.lstrip("."))
+                # in memory: nothing to close
+                tars[stem] = tarfile.open(fileobj=io.BytesIO(raw), mode="r:")  # noqa: SIM115
+        return tars["control"], tars["data"]
+    except (ArError, OSError, EOFError, lzma.LZMAError, zlib.error, tarfile.TarError,
+            KeyError, ValueError, zstandard.ZstdError) as exc:  # fmt: skip
+        raise SystemLayerError(f"{deb.filename}: not a readable .deb ({exc!r})") from None
+
+
+def _decompress(data: bytes, ext: str) -> bytes:
+    if ext == "xz":
+        return lzma.decompress(data)
+    if ext == "gz":
+        return zlib.decompress(data, wbits=31)
+    if ext == "zst":
+        return zstandard.ZstdDecompressor().decompressobj().decompress(data)
+    if ext == "bz2":
+        return bz2.decompress(data)
+    if ext == "":
+        return data
+    raise ValueError(f"unknown compression .{ext}")
+
+
+def _one(
+    deb: Deb,
+    control_tar: tarfile.TarFile,
+    data_tar: tarfile.TarFile,
+    base: BaseFiles,
+    arch: str,
+    owner: dict[str, tuple[str, Entry]],
+    stanzas: dict[str, bytes],
+    alternatives: dict[str, tuple[int, str, str]],
+) -> list[Entry]:
+    """Place one package: its files into ``owner``, its status stanza and alternatives;
+    returns its ``/var/lib/dpkg/info`` entries."""
+    info: list[Entry] = []
+    listed, conffiles_md5 = _data(deb, data_tar, base, owner)
+    stem = deb.name
+    members = {}
+    for member in control_tar.getmembers():
+        name = member.name.removeprefix("./")
+        fh = control_tar.extractfile(member) if member.isfile() else None
+        if fh is None or "/" in name:
+            continue
+        members[name] = (fh.read(), bool(member.mode & 0o111))
+    control_text = members.pop("control", (b"", False))[0]
+    multi_same = b"\nMulti-Arch: same" in b"\n" + control_text
+    if multi_same:
+        stem = f"{deb.name}:{deb.architecture}"
+    for name, (data, executable) in sorted(members.items()):
+        info.append(file(f"{INFO}/{stem}.{name}", data, executable=executable))
+        if name == "postinst":
+            for link, alt, target, prio in _alternatives(data, arch):
+                best = alternatives.get(alt)
+                if best is None or prio > best[0]:
+                    alternatives[alt] = (prio, link, target)
+    info.append(file(f"{INFO}/{stem}.list", ("\n".join(listed) + "\n").encode()))
+    stanzas[f"{deb.name}:{deb.architecture}"] = _stanza(control_text, conffiles_md5, members)
+    return info
 
 
 def _alternatives(postinst: bytes, arch: str) -> list[tuple[str, str, str, int]]:
