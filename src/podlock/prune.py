@@ -30,6 +30,7 @@ from podlock.oci.image import memos_root
 from podlock.oci.installed import trees_root
 from podlock.oci.model import hex_of
 from podlock.paths import cache_dir
+from podlock.system.install import deb_cache, unpacked_root
 
 if TYPE_CHECKING:
     from podlock.builder.engine import Engine
@@ -39,7 +40,7 @@ DAY = 86400.0
 
 @dataclass(frozen=True, kw_only=True)
 class Removed:
-    what: str  # wheel, installed tree, layer blob, run venv, layer image
+    what: str  # wheel, installed tree, deb, unpacked deb, layer blob, run venv, layer image
     name: str
     size: int | None  # bytes on disk; None where the engine decides (an image)
 
@@ -73,6 +74,11 @@ def _entries() -> Iterator[tuple[str, Path, float]]:
         yield "wheel", sha_dir, max((_mtime(f) for f in files), default=_mtime(sha_dir))
     for tree in _dirs(trees_root(), depth=1):
         yield "installed tree", tree, _mtime(tree)
+    for sha_dir in _dirs(deb_cache().root, depth=2):
+        files = [f for f in sha_dir.iterdir() if f.suffix == ".deb"]
+        yield "deb", sha_dir, max((_mtime(f) for f in files), default=_mtime(sha_dir))
+    for unpacked in _dirs(unpacked_root(), depth=2):
+        yield "unpacked deb", unpacked, _mtime(unpacked)
     for venv in _dirs(venvs_root(), depth=1):
         stamp = venv / STAMP
         yield "run venv", venv, _mtime(stamp) if stamp.exists() else _mtime(venv)

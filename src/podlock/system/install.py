@@ -33,6 +33,12 @@ def deb_cache() -> WheelCache:
     return WheelCache(cache_dir() / "debs")
 
 
+def unpacked_root() -> Path:
+    """``<cache>/debs-unpacked/<sha[:2]>/<sha>/``: a verified .deb's archives decompressed,
+    so a warm build reads them instead of decompressing the .deb again."""
+    return cache_dir() / "debs-unpacked"
+
+
 def fetch_debs(
     debs: Sequence[Deb], snapshot: str | None, reporter: Reporter | None = None
 ) -> dict[str, Path]:
@@ -128,7 +134,7 @@ def entries_for(
     """The system layer's entries for ``platform`` (fetching the .debs if need be)."""
     debs = system.for_platform(platform)
     paths = fetch_debs(debs, system.snapshot, reporter)
-    return system_entries(debs, paths, base, debian_arch(platform))
+    return system_entries(debs, paths, base, debian_arch(platform), unpacked_root())
 
 
 def tar_entries(source: SystemTar, reporter: Reporter | None = None) -> list[Entry]:

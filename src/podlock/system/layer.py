@@ -21,7 +21,9 @@ import lzma
 import os
 import posixpath
 import re
+import shutil
 import tarfile
+import threading
 import zlib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -64,9 +66,15 @@ def verify(deb: Deb, path: Path) -> None:
 
 
 def system_entries(
-    debs: Sequence[Deb], paths: Mapping[str, Path], base: BaseFiles, arch: str
+    debs: Sequence[Deb],
+    paths: Mapping[str, Path],
+    base: BaseFiles,
+    arch: str,
+    unpacked: Path | None = None,
 ) -> list[Entry]:
-    """The layer's entries (not yet normalised). Cost: one read of every .deb."""
+    """The layer's entries (not yet normalised). Cost: one read of every .deb, and one
+    decompression of each unless ``unpacked`` (a cache: ``<sha[:2]>/<sha>/{control,data}.tar``,
+    the .deb's archives decompressed) has it."""
     owner: dict[str, tuple[str, Entry]] = {}
     stanzas: dict[str, bytes] = {}
     info: list[Entry] = []
@@ -75,7 +83,7 @@ def system_entries(
     # Verifying and decompressing (C code that releases the GIL) run a few debs at a time;
     # placing the files runs in name order, so the result does not depend on timing.
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        opened = pool.map(lambda d: _open(d, paths[d.sha256]), ordered)
+        opened = pool.map(lambda d: _open(d, paths[d.sha256], unpacked), ordered)
         for deb, (control_tar, data_tar) in zip(ordered, opened, strict=True):
             info += _one(deb, control_tar, data_tar, base, arch, owner, stanzas, alternatives)
     entries = [e for _, e in owner.values()] + info
@@ -91,22 +99,44 @@ def system_entries(
     return entries
 
 
-def _open(deb: Deb, path: Path) -> tuple[tarfile.TarFile, tarfile.TarFile]:
+def _open(deb: Deb, path: Path, unpacked: Path | None) -> tuple[tarfile.TarFile, tarfile.TarFile]:
     """The .deb verified, its control and data archives decompressed once, into memory
-    (tarfile over an xz stream would decompress again for every backward seek)."""
+    (tarfile over an xz stream would decompress again for every backward seek), or read
+    from the ``unpacked`` cache, which only ever holds what a verified .deb decompressed to."""
     verify(deb, path)
-    tars: dict[str, tarfile.TarFile] = {}
+    cached = unpacked / deb.sha256[:2] / deb.sha256 if unpacked is not None else None
+    raws: dict[str, bytes] = {}
     try:
-        for member in ArFile(str(path)).getmembers():
-            stem, dot, ext = member.name.partition(".tar")
-            if stem in ("control", "data") and dot:
-                raw = _decompress(member.read(), ext.lstrip("."))
-                # in memory: nothing to close
-                tars[stem] = tarfile.open(fileobj=io.BytesIO(raw), mode="r:")  # noqa: SIM115
+        if cached is not None and (cached / "data.tar").is_file():
+            os.utime(cached)  # last use, for `podlock prune`
+            raws = {stem: (cached / f"{stem}.tar").read_bytes() for stem in ("control", "data")}
+        else:
+            for member in ArFile(str(path)).getmembers():
+                stem, dot, ext = member.name.partition(".tar")
+                if stem in ("control", "data") and dot:
+                    raws[stem] = _decompress(member.read(), ext.lstrip("."))
+            if cached is not None:
+                _keep(cached, raws)
+        # in memory: nothing to close
+        tars = {k: tarfile.open(fileobj=io.BytesIO(v), mode="r:") for k, v in raws.items()}  # noqa: SIM115
         return tars["control"], tars["data"]
     except (ArError, OSError, EOFError, lzma.LZMAError, zlib.error, tarfile.TarError,
             KeyError, ValueError, zstandard.ZstdError) as exc:  # fmt: skip
         raise SystemLayerError(f"{deb.filename}: not a readable .deb ({exc!r})") from None
+
+
+def _keep(dest: Path, raws: Mapping[str, bytes]) -> None:
+    """Store the decompressed archives at ``dest`` atomically (a whole directory or none)."""
+    if set(raws) != {"control", "data"}:
+        return
+    part = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}")
+    part.mkdir(parents=True, exist_ok=True)
+    for stem, raw in raws.items():
+        (part / f"{stem}.tar").write_bytes(raw)
+    try:
+        os.rename(part, dest)
+    except OSError:  # another build stored it first
+        shutil.rmtree(part, ignore_errors=True)
 
 
 def _decompress(data: bytes, ext: str) -> bytes:
