@@ -206,7 +206,7 @@ def test_private_index_credentials_never_reach_layers_or_config(
     assert PRIVATE_PASSWORD.encode() not in names
 
 
-def test_daemonless_builder_refuses_system_packages_and_docker_only_flags(
+def test_daemonless_builder_refuses_docker_only_flags(
     hello: Callable[..., Path],
     cli: Any,
     index: IndexServer,
