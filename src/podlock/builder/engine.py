@@ -6,10 +6,7 @@ the old tag where it was.
 
 from __future__ import annotations
 
-import io
-import json
 import re
-import tarfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -216,40 +213,6 @@ class Engine:
         except docker.errors.APIError as exc:
             raise PodlockError(f"docker load failed: {exc.explanation or exc}") from None
         return messages
-
-    def relabel(self, image_id: str, labels: Mapping[str, str]) -> str:
-        """A config-only child of ``image_id`` with ``labels`` added (no new layer)."""
-        dockerfile = f"FROM {image_id}\nLABEL " + " ".join(
-            f"{k}={json.dumps(v)}" for k, v in sorted(labels.items())
-        )
-        stream = self.client.api.build(
-            fileobj=io.BytesIO(dockerfile.encode()), rm=True, decode=True
-        )
-        new_id = None
-        for chunk in stream:
-            if "error" in chunk:
-                raise BuildFailed(str(chunk["error"]), step="LABEL", log=str(chunk))
-            aux = chunk.get("aux")
-            if isinstance(aux, dict) and "ID" in aux:
-                new_id = str(aux["ID"])
-        if new_id is None:
-            raise BuildFailed("relabelling produced no image", step="LABEL", log="")
-        return new_id
-
-    def read_file(self, image_id: str, path: str) -> str | None:
-        """A file's text from an image (through a created, never started, container)."""
-        container = self.client.containers.create(image_id, command=["true"])
-        try:
-            bits, _ = container.get_archive(path)
-            data = b"".join(bits)
-        except docker.errors.NotFound:
-            return None
-        finally:
-            container.remove(force=True)
-        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            member = tar.next()
-            fh = tar.extractfile(member) if member else None
-            return fh.read().decode() if fh else None
 
     def tag(self, image_id: str, ref: str) -> None:
         repo, _, tag = ref.rpartition(":")
