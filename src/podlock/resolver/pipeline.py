@@ -27,7 +27,6 @@ from podlock.resolver.indexes import index_plan
 from podlock.resolver.model import Backend, Mode, Request, Resolved
 from podlock.resolver.sizes import SizeCache, fill_sizes
 from podlock.runtime import VariantRequirements, variant_requirements
-from podlock.system.locking import lock_system
 from podlock.system.model import SystemLock
 
 _MAX_ROUNDS = 3
@@ -177,6 +176,10 @@ def _with_system(lk: Lock, previous: LoadedLock | None, mode: Mode, reporter: Re
     meta = lk.meta
     if not meta.system_packages:
         return lk
+    # Here, not at the top: reading base images needs compiled extensions (zstandard) that
+    # `lock --check` under another interpreter must not import.
+    from podlock.system.locking import lock_system
+
     before = None
     if previous is not None and previous.meta.system:
         with contextlib.suppress(PodlockError):
