@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import sysconfig
 from pathlib import Path
 from typing import Any
@@ -16,15 +17,20 @@ from test_lock_variants import load, make, pins
 from index_server import IndexServer
 from testkit import PYTHON, ROOT, fixture_config
 
-_OTHER_PYTHONS = [
-    Path.home() / ".pyenv" / "versions" / v / "bin" / "python3"
-    for v in ("3.12.1", "3.13.0", "3.11.7", "3.10.13")
-] + [Path("/usr/bin/python3.11")]
+
+def _other_pythons() -> list[Path]:
+    """CPythons beside this one: pyenv's versions (found from this interpreter's own prefix,
+    $PYENV_ROOT or ~/.pyenv, so a changed HOME still finds them), then the system's."""
+    roots = {Path(sys.base_prefix).parent, Path.home() / ".pyenv" / "versions"}
+    if os.environ.get("PYENV_ROOT"):
+        roots.add(Path(os.environ["PYENV_ROOT"]) / "versions")
+    found = sorted(p for root in roots for p in root.glob("*/bin/python3"))
+    return [*found, *(Path(f"/usr/bin/python3.{m}") for m in range(11, 15))]
 
 
 def other_python() -> Path:
     """A CPython of another minor version than this one, or skip."""
-    for path in _OTHER_PYTHONS:
+    for path in _other_pythons():
         if not path.exists():
             continue
         version = subprocess.run(
