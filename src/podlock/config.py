@@ -120,6 +120,10 @@ class Config:
     # them. Not a lock input: it changes the code package, never the dependencies.
     include_secrets: tuple[str, ...] = ()
 
+    def selected(self, names: Sequence[str]) -> list[VariantConfig]:
+        """The variants named (each checked), or all of them when none is."""
+        return [self.variant(n) for n in names] or list(self.variants)
+
     def variant(self, name: str) -> VariantConfig:
         for v in self.variants:
             if v.name == name:

@@ -51,7 +51,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
     inputs = discover(args.project)
     config = inputs.config
-    variants = [config.variant(n) for n in args.variant] or list(config.variants)
+    variants = config.selected(args.variant)
     if args.check:
         if args.report:
             raise InputError("--report goes with `lock` (and --upgrade), not with --check")

@@ -27,7 +27,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
     inputs = discover(args.project)
     config = inputs.config
-    variants = [config.variant(n) for n in args.variant] or list(config.variants)
+    variants = config.selected(args.variant)
     found = outdated(
         inputs, variants, backend=backend(args.resolver or config.resolver), reporter=reporter
     )
