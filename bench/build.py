@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from index_server import IndexServer  # noqa: E402
 from podlock.builder.build import build  # noqa: E402
-from podlock.builder.engine import Engine  # noqa: E402
 from podlock.cli.main import main as podlock  # noqa: E402
+from podlock.engine import Engine  # noqa: E402
 from services import base_image_id  # noqa: E402
 from testkit import BASE_IMAGE, HELLO, project_config  # noqa: E402
 

@@ -26,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from podlock.builder.engine import Engine  # noqa: E402
 from podlock.cli.main import main as podlock  # noqa: E402
+from podlock.engine import Engine  # noqa: E402
 from podlock.oci.build import OciResult, build_oci  # noqa: E402
 from services import base_archive, registry  # noqa: E402
 

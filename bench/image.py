@@ -32,16 +32,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from index_server import IndexServer  # noqa: E402
-from podlock.builder.build import default_platform, load, wheel_cache, write  # noqa: E402
+from podlock.builder.build import write  # noqa: E402
 from podlock.builder.dockerfile import render  # noqa: E402
-from podlock.builder.engine import Engine  # noqa: E402
 from podlock.cli.main import main as podlock  # noqa: E402
-from podlock.oci.base import open_base  # noqa: E402
-from podlock.oci.blobs import BlobStore  # noqa: E402
+from podlock.engine import Engine  # noqa: E402
+from podlock.layers.fetch import fetch_all  # noqa: E402
+from podlock.layers.install import Target, compile_bytecode, compiler_for, install_wheels  # noqa: E402
+from podlock.layers.tarlayer import tree, write_layer  # noqa: E402
+from podlock.layers.wheels import wheel_cache  # noqa: E402
 from podlock.oci.build import build_oci  # noqa: E402
-from podlock.oci.fetch import fetch_all  # noqa: E402
-from podlock.oci.install import Target, compile_bytecode, compiler_for, install_wheels  # noqa: E402
-from podlock.oci.tarlayer import tree, write_layer  # noqa: E402
+from podlock.plan.load import default_platform, load_plan  # noqa: E402
+from podlock.registry.base import open_base  # noqa: E402
+from podlock.registry.blobs import BlobStore  # noqa: E402
 from podlock.reporter import NullReporter  # noqa: E402
 from services import base_archive  # noqa: E402
 from testkit import BASE_IMAGE, HELLO, project_config  # noqa: E402
@@ -86,7 +88,7 @@ def ml_project(work: Path) -> Path:
 
 def floor(root: Path, compression: str, scratch: Path) -> tuple[float, int]:
     """tar + compressor over the installed tree of every wheel layer, one pass, one thread."""
-    project = load(root, "cpu")
+    project = load_plan(root, "cpu")
     wheels = [w for layer in project.plan.wheel_layers for w in layer.wheels.get("linux/amd64", ())]
     paths = fetch_all(wheel_cache(project), wheels)
     tree_root = scratch / f"floor-tree-{compression}"
@@ -110,7 +112,7 @@ def main() -> int:
         os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
         root = ml_project(work) if args.project == "ml" else fixture_project(work)[0]
         assert podlock(["-q", "lock", "--project", str(root)]) == 0
-        project = load(root, "cpu")
+        project = load_plan(root, "cpu")
         fetch_all(
             wheel_cache(project),
             [w for layer in project.plan.wheel_layers for ws in layer.wheels.values() for w in ws],
@@ -141,7 +143,7 @@ def main() -> int:
 
         def theirs(nocache: bool = False) -> None:
             """`podlock dockerfile`, then `docker build` of it (wheels in the context)."""
-            p = load(root, "cpu", heavy_bytes=heavy)
+            p = load_plan(root, "cpu", heavy_bytes=heavy)
             context = work / "dockerfile-context"
             shutil.rmtree(context, ignore_errors=True)
             write(p, render(p.plan, default_platform(p.plan)), context, reporter=NullReporter())

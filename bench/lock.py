@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from podlock.project import discover
+from podlock.inputs.discover import discover
 from podlock.resolver import backend
 from podlock.resolver.model import Mode
 from podlock.resolver.pipeline import lock

@@ -20,8 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from podlock.resolver.interpreters import find_python
-from podlock.resolver.uv_backend import uv_binary
+from podlock.toolchain import find_python, uv_binary
 
 HERE = Path(__file__).resolve().parent
 

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from podlock.builder.engine import Engine  # noqa: E402
+from podlock.engine import Engine  # noqa: E402
 from services import base_archive  # noqa: E402
 from testkit import BASE_IMAGE  # noqa: E402
 

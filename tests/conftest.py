@@ -17,8 +17,8 @@ import pytest
 
 import services
 from index_server import PRIVATE_PASSWORD, IndexServer
-from podlock.builder.engine import Engine
 from podlock.cli.main import main
+from podlock.engine import Engine
 from podlock.errors import PodlockError
 from testkit import HELLO, ROOT, Result, project_config, skip_or_fail
 

@@ -1,4 +1,5 @@
-"""Where podlock keeps its caches: ``$PODLOCK_CACHE_DIR`` or the XDG cache dir."""
+"""Where things live: a variant's lock in the project, and podlock's caches
+(``$PODLOCK_CACHE_DIR`` or the XDG cache dir)."""
 
 from __future__ import annotations
 
@@ -20,3 +21,8 @@ def mark_used(path: Path) -> None:
     goes by. A cache on a read-only disk just keeps its old times."""
     with contextlib.suppress(OSError):
         os.utime(path)
+
+
+def lock_path(root: Path, variant: str) -> Path:
+    """The lock file of ``variant`` in the project at ``root``."""
+    return root / f"pylock.{variant}.toml"

@@ -17,7 +17,6 @@ from test_builder_engine import layers
 from test_builder_plan import MIB, planned
 
 from podlock.builder import build as build_module
-from podlock.builder import uvbin
 from podlock.builder.build import build
 from podlock.builder.dockerfile import (
     INSTALLER,
@@ -27,13 +26,14 @@ from podlock.builder.dockerfile import (
     InstalledLayer,
     render_chain,
 )
-from podlock.builder.engine import Engine
 from podlock.builder.layerimages import marker
-from podlock.builder.plan import Wheel
+from podlock.cli.caches import prune
+from podlock.engine import Engine
+from podlock.layers import uvbin
+from podlock.layers.install import Target
 from podlock.oci.build import build_oci
-from podlock.oci.install import Target
+from podlock.plan.layerplan import Wheel
 from podlock.platforms import host_platform
-from podlock.prune import prune
 from podlock.reporter import ListReporter
 from testkit import blob, layout_manifest
 

@@ -15,11 +15,13 @@ from builder_helpers import BASE_IMAGE, docker
 
 from index_server import PRIVATE_PASSWORD, IndexServer
 from podlock.builder import build as build_module
-from podlock.builder.build import build, load, wheel_cache
-from podlock.builder.engine import BuildFailed, Engine
+from podlock.builder.build import build
+from podlock.engine import BuildFailed, Engine
 from podlock.errors import HashMismatch
-from podlock.lockfile import read_lock
-from podlock.oci.fetch import fetch_all
+from podlock.layers.fetch import fetch_all
+from podlock.layers.wheels import wheel_cache
+from podlock.lock.pylock import read_lock
+from podlock.plan.load import load_plan
 from podlock.reporter import NullReporter
 
 pytestmark = pytest.mark.engine
@@ -178,7 +180,7 @@ def test_wheel_changed_in_the_cache_fails_the_build_naming_it(
     if engine.image("hello:altered") is not None:  # left by an earlier, failed run
         docker("rmi", "-f", "hello:altered")
     root = hello()
-    project = load(root, "cpu")
+    project = load_plan(root, "cpu")
     (wheel,) = [w for layer in project.plan.wheel_layers
                 for w in layer.wheels["linux/amd64"] if w.package == "msgpack"]  # fmt: skip
     cached = fetch_all(wheel_cache(project), [wheel])[wheel.sha256]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from podlock.lockfile import read_lock
+from podlock.lock.pylock import read_lock
 
 
 def test_no_lock_says_to_run_podlock_lock(hello: Callable[..., Path], cli: Any) -> None:

@@ -9,7 +9,7 @@ import tarfile
 from typing import Any
 
 from podlock.builder.loadlayer import history, image_config, layer_tarball
-from podlock.oci.tarlayer import directory, file, normalised, tar_chunks
+from podlock.layers.tarlayer import directory, file, normalised, tar_chunks
 
 PARENT: dict[str, Any] = {
     "Architecture": "amd64",

@@ -16,12 +16,12 @@ import pytest
 from builder_helpers import HELLO, SYSTEM_TABLE, check_golden
 
 from index_server import IndexServer
-from podlock.builder.codepackage import collect
 from podlock.builder.dockerfile import Context, render, render_runtime_base
-from podlock.builder.plan import Wheel, plan
-from podlock.lockfile import LoadedLock, read_lock
-from podlock.project import discover
-from podlock.system.model import SystemTar
+from podlock.inputs.discover import discover
+from podlock.lock.pylock import LoadedLock, read_lock
+from podlock.lock.system import SystemTar
+from podlock.plan.codepackage import collect
+from podlock.plan.layerplan import Wheel, plan
 from testkit import podlock
 
 MIB = 1024 * 1024

@@ -12,7 +12,7 @@ from typing import Any
 
 from builder_helpers import HELLO
 
-from podlock.builder.codepackage import collect, secret_in
+from podlock.plan.codepackage import collect, secret_in
 
 # Token shapes built at run time, so this file itself holds none of them verbatim.
 PEM = "-----BEGIN " + "RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----\n"

@@ -14,13 +14,13 @@ import pytest
 from kube_server import FakeKube
 from launcher_helpers import DIGEST
 
-from podlock.builder.engine import Engine
+from podlock.engine import Engine
 from podlock.launcher.accelerators import parse
 from podlock.launcher.images import DockerPublisher, ImageNotPushed, ImageRef, in_registry
 from podlock.launcher.launch import LaunchSpec, resolve_image
-from podlock.oci.reference import Reference
-from podlock.oci.registry import Registry
 from podlock.oci.sbom import fallback_tag
+from podlock.registry.client import Registry
+from podlock.registry.reference import Reference
 from podlock.reporter import ListReporter
 from testkit import docker
 

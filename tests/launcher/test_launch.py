@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from launcher_helpers import DIGEST
 
-from podlock.config import load_config
 from podlock.errors import PodlockError
+from podlock.inputs.config import load_config
 from podlock.launcher.accelerators import parse
 from podlock.launcher.images import ImageRef
 from podlock.launcher.launch import (

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from launcher_helpers import podlock
 
+from podlock.inputs.discover import discover
 from podlock.launcher import local
 from podlock.launcher.local import STAMP, run_command
-from podlock.project import discover
 from podlock.reporter import ListReporter
 from testkit import child_env, default_signals
 

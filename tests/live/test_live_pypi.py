@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from packaging.pylock import Pylock
 
-from podlock.resolver.uv_backend import uv_binary
+from podlock.toolchain import uv_binary
 from testkit import PYTHON
 
 pytestmark = pytest.mark.live

@@ -7,10 +7,10 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from podlock.oci.blobs import BlobStore
 from podlock.oci.build import build_oci
 from podlock.oci.layout import Built
 from podlock.oci.push import from_layout
+from podlock.registry.blobs import BlobStore
 
 
 def oci_build(cli: Any, root: Path, *extra: str) -> Any:

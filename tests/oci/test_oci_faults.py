@@ -16,14 +16,14 @@ import requests
 from oci_helpers import make_wheel, oci_build
 
 from index_server import PRIVATE_PASSWORD, IndexServer
-from podlock.builder.plan import Wheel
-from podlock.builder.wheels import WheelCache
 from podlock.errors import HashMismatch
-from podlock.oci import blobs as blobs_module
-from podlock.oci.blobs import BlobStore
-from podlock.oci.fetch import fetch_all
-from podlock.oci.install import Target, install_wheels
-from podlock.oci.tarlayer import LayerError, tree
+from podlock.layers.fetch import fetch_all
+from podlock.layers.install import Target, install_wheels
+from podlock.layers.tarlayer import LayerError, tree
+from podlock.layers.wheels import WheelCache
+from podlock.plan.layerplan import Wheel
+from podlock.registry import blobs as blobs_module
+from podlock.registry.blobs import BlobStore
 from testkit import blob, layout_manifest
 
 
@@ -114,7 +114,7 @@ def test_code_package_symlink_out_of_the_project_is_refused(
     secret = tmp_path / "outside.txt"
     secret.write_text("outside the project")
     import podlock.builder.build as builder_build
-    from podlock.builder import codepackage
+    from podlock.plan import codepackage
 
     real = codepackage.collect
 
@@ -145,8 +145,8 @@ def test_unknown_base_references_are_clear_errors(
 def test_base_without_the_lock_python_is_a_clear_error(
     hello: Callable[..., Path], base_archive: str
 ) -> None:
-    from podlock.oci.base import open_base
     from podlock.oci.interpreter import NoInterpreter, interpreter_for
+    from podlock.registry.base import open_base
     from podlock.reporter import NullReporter
 
     store = BlobStore()

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from podlock.errors import PodlockError
-from podlock.oci import auth
-from podlock.oci.gar import ENDPOINT_ENV, ensure_repository, repository_of
-from podlock.oci.reference import Reference
+from podlock.registry import auth
+from podlock.registry.gar import ENDPOINT_ENV, ensure_repository, repository_of
+from podlock.registry.reference import Reference
 from podlock.reporter import ListReporter
 from testkit import skip_or_fail
 
@@ -176,7 +176,7 @@ def test_adc_token_is_accepted_by_a_bearer_registry(
     from registry_proxy import ProxyState, proxy
 
     from podlock.oci.push import push
-    from podlock.oci.registry import Registry
+    from podlock.registry.client import Registry
 
     store, built = built_layout(hello(), tmp_path / "layout", base_archive)
     state = ProxyState(upstream=registry, token_user="oauth2accesstoken", token_password=TOKEN)

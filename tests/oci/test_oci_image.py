@@ -11,7 +11,7 @@ from typing import Any
 
 from oci_helpers import oci_build, run
 
-from podlock.lockfile import read_lock
+from podlock.lock.pylock import read_lock
 from testkit import blob, layout_manifest, podlock, skip_or_fail
 
 
@@ -148,9 +148,9 @@ def test_same_wheels_give_the_same_layer_blobs_across_projects(
 def test_multi_platform_build_writes_an_image_index(
     hello: Callable[..., Path], cli: Any, base_archive: str, tmp_path: Path
 ) -> None:
-    from podlock.oci.base import open_base
-    from podlock.oci.blobs import BlobStore
-    from podlock.oci.model import INDEX, MANIFEST, canonical
+    from podlock.registry.base import open_base
+    from podlock.registry.blobs import BlobStore
+    from podlock.registry.model import INDEX, MANIFEST, canonical
     from podlock.reporter import NullReporter
 
     # A two-platform base layout: the real amd64 base, and the same layers labelled arm64

@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from oci_helpers import make_wheel
 
-from podlock.builder.plan import Wheel
-from podlock.oci import installed
+from podlock.layers import installed
+from podlock.layers.install import Target
+from podlock.layers.tarlayer import LayerError
 from podlock.oci.build import build_oci
-from podlock.oci.install import Target
-from podlock.oci.tarlayer import LayerError
+from podlock.plan.layerplan import Wheel
 from podlock.reporter import NullReporter
 from testkit import layout_manifest
 

@@ -8,9 +8,17 @@ import os
 import tarfile
 from pathlib import Path
 
-from podlock.oci.blobs import BlobStore
-from podlock.oci.model import canonical
-from podlock.oci.tarlayer import directory, file, normalised, symlink, tree, write_layer, write_tar
+from podlock.layers.tarlayer import (
+    directory,
+    file,
+    normalised,
+    symlink,
+    tree,
+    write_layer,
+    write_tar,
+)
+from podlock.registry.blobs import BlobStore
+from podlock.registry.model import canonical
 
 
 def tar_bytes(entries: list, mtime: int = 315532800) -> bytes:  # type: ignore[type-arg]

@@ -14,12 +14,12 @@ import pytest
 from oci_helpers import built_layout, oci_build, run
 from registry_proxy import ProxyState, proxy
 
-from podlock.oci.auth import Credential
-from podlock.oci.blobs import BlobStore
 from podlock.oci.build import build_oci
 from podlock.oci.push import push
-from podlock.oci.reference import Reference
-from podlock.oci.registry import AuthFailed, Registry, Unreachable
+from podlock.registry.auth import Credential
+from podlock.registry.blobs import BlobStore
+from podlock.registry.client import AuthFailed, Registry, Unreachable
+from podlock.registry.reference import Reference
 from services import Registry as TestRegistry
 
 
@@ -192,7 +192,7 @@ def test_base_from_registry_is_pinned_and_its_layers_mounted_not_uploaded(
     assert result.pushed is not None and result.pushed.mounted == 1
     image = result.built.images[0]
     assert image.names[0] == "base" and image.layers[0].digest not in result.pushed.uploaded
-    from podlock.oci.model import digest_of
+    from podlock.registry.model import digest_of
 
     store = BlobStore()
     manifest = json.loads(store.read(result.digest))

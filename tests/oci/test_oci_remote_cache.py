@@ -16,14 +16,14 @@ import requests
 from registry_proxy import ProxyState, proxy
 from test_oci_push import docker_config
 
-from podlock.builder.plan import Wheel
 from podlock.oci import build as oci_build_module
 from podlock.oci import image as oci_image_module
 from podlock.oci.build import OciResult, build_oci
 from podlock.oci.layercache import TAG_PREFIX
-from podlock.oci.model import MANIFEST
-from podlock.oci.reference import Reference
-from podlock.oci.registry import Registry
+from podlock.plan.layerplan import Wheel
+from podlock.registry.client import Registry
+from podlock.registry.model import MANIFEST
+from podlock.registry.reference import Reference
 from podlock.reporter import ListReporter
 from services import Registry as TestRegistry
 

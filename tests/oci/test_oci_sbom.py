@@ -16,9 +16,9 @@ from registry_proxy import ProxyState, proxy
 
 from index_server import PRIVATE_PASSWORD
 from podlock.oci.build import build_oci
-from podlock.oci.reference import Reference
-from podlock.oci.registry import Registry
 from podlock.oci.sbom import SPDX_TYPE, fallback_tag
+from podlock.registry.client import Registry
+from podlock.registry.reference import Reference
 
 
 def repo() -> str:

@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
+from checker import Dependencies, Problem, check_lock
 from index_server import IndexServer
-from podlock.checker import Dependencies, Problem, check_lock
-from podlock.config import VariantConfig
+from podlock.inputs.config import VariantConfig
+from podlock.inputs.discover import Inputs, discover
+from podlock.inputs.runtime import variant_requirements
 from podlock.platforms import Platform
-from podlock.project import Inputs, discover
 from podlock.resolver import backend
 from podlock.resolver.pipeline import lock
-from podlock.runtime import variant_requirements
 from testkit import fixture_config
 
 

@@ -14,8 +14,8 @@ from test_lock_variants import load, make, pins
 
 import index_server
 from index_server import IndexServer
+from podlock.inputs.indexes import Index, IndexPlan
 from podlock.resolver.freshness import Record, Scope, from_cache_only, searched, verified
-from podlock.resolver.indexes import Index, IndexPlan
 
 FLAX = 'variants = ["cpu"]\n'
 

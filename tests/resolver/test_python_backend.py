@@ -19,11 +19,11 @@ import pytest
 from packaging.version import Version
 
 from index_server import PRIVATE_PASSWORD, PRIVATE_USER, IndexServer
+from podlock.inputs.discover import discover
+from podlock.inputs.indexes import Index
 from podlock.paths import cache_dir
 from podlock.platforms import Platform
-from podlock.project import discover
 from podlock.reporter import ListReporter
-from podlock.resolver.indexes import Index
 from podlock.resolver.model import Mode
 from podlock.resolver.pipeline import lock
 from podlock.resolver.python import PythonBackend, http_cache, pages

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from podlock.project import discover
+from podlock.inputs.discover import discover
 from podlock.resolver import backend
 from podlock.resolver.model import Mode
 from podlock.resolver.pipeline import lock

@@ -21,7 +21,7 @@ import pytest
 
 from index_server import IndexServer
 from podlock.errors import PodlockError
-from podlock.project import discover
+from podlock.inputs.discover import discover
 from podlock.resolver import backend
 from podlock.resolver.pipeline import lock
 from testkit import fixture_config

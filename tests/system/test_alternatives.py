@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from podlock.system.layer import _alternatives
+from podlock.layers.debs import _alternatives
 
 LIBBLAS3 = b"""#!/bin/sh
 set -e

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from podlock.errors import PodlockError
-from podlock.oci import fetch as fetch_module
-from podlock.system.install import fetch_debs
-from podlock.system.model import Deb
+from podlock.layers import fetch as fetch_module
+from podlock.layers.system import fetch_debs
+from podlock.lock.system import Deb
 
 SNAPSHOT = "archive/debian/20260711T101637Z"
 

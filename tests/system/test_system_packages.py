@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from podlock.builder.engine import Engine
-from podlock.system.install import deb_cache
-from podlock.system.model import Deb
+from podlock.engine import Engine
+from podlock.layers.system import deb_cache
+from podlock.lock.system import Deb
 from testkit import BASE_IMAGE, docker
 
 pytestmark = pytest.mark.live

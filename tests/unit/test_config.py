@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from podlock.config import load_config
 from podlock.errors import ConfigError
+from podlock.inputs.config import load_config
 from podlock.platforms import Platform
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from podlock.errors import ConfigError, InputError
-from podlock.project import discover
+from podlock.inputs.discover import discover
 
 
 def test_requirements_txt_wins_and_podlock_says_so(tmp_path: Path) -> None:

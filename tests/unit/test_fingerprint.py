@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from podlock.fingerprint import fingerprint, input_digests, what_changed
-from podlock.project import discover
+from podlock.inputs.discover import discover
+from podlock.lock.fingerprint import fingerprint, input_digests, what_changed
 
 
 def fp(tmp_path: Path, requirements: str, config: str = "") -> str:

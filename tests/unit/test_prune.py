@@ -9,13 +9,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from podlock.builder.plan import Wheel
-from podlock.builder.wheels import WheelCache
+from podlock.cli.caches import prune as prune_cache
+from podlock.cli.caches import since
 from podlock.launcher.local import STAMP
-from podlock.oci.fetch import fetch_all
+from podlock.layers.fetch import fetch_all
+from podlock.layers.wheels import WheelCache
 from podlock.paths import cache_dir
-from podlock.prune import prune as prune_cache
-from podlock.prune import since
+from podlock.plan.layerplan import Wheel
 
 OLD = time.time() - 40 * 86400
 

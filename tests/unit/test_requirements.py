@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from podlock.errors import InputError
-from podlock.requirements import parse_requirements
+from podlock.inputs.requirements import parse_requirements
 
 
 def write(path: Path, text: str) -> Path:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from podlock.project import discover
-from podlock.runtime import variant_requirements
+from podlock.inputs.discover import discover
+from podlock.inputs.runtime import variant_requirements
 
 
 def project(tmp_path: Path, requirements: str, config: str = "") -> Path:

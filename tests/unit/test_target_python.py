@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from podlock.errors import InputError
-from podlock.project import discover
-from podlock.target_python import choose_python
+from podlock.inputs.discover import discover
+from podlock.inputs.target_python import choose_python
 from testkit import PYTHON
 
 

@@ -1,5 +1,5 @@
 """Images from locks: ``plan`` (pure) → Dockerfile + context → the Docker engine."""
 
-from podlock.builder.plan import Layer, LayerPlan, Wheel, plan
+from podlock.plan.layerplan import Layer, LayerPlan, Wheel, plan
 
 __all__ = ["Layer", "LayerPlan", "Wheel", "plan"]

@@ -9,12 +9,10 @@ import hashlib
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
 
-from podlock.builder import uvbin
-from podlock.builder.codepackage import collect
 from podlock.builder.dockerfile import (
     EPOCH,
     ChainStep,
@@ -27,19 +25,16 @@ from podlock.builder.dockerfile import (
     render_runtime_base,
     write_context,
 )
-from podlock.builder.engine import BuiltImage, Engine, ImageMissing
 from podlock.builder.layerimages import LAYER_REPO, mark_layer_image
 from podlock.builder.loadlayer import layer_tarball
-from podlock.builder.plan import HEAVY_BYTES, LayerPlan, Wheel, plan
-from podlock.builder.uvbin import UvBinary
-from podlock.builder.wheels import WheelCache
-from podlock.config import VariantConfig
-from podlock.errors import LockError, PodlockError
-from podlock.lockfile import LoadedLock
-from podlock.oci.fetch import Fetcher, fetch_all
-from podlock.oci.install import Target, compiler_for
-from podlock.oci.installed import wheel_entries
-from podlock.oci.tarlayer import (
+from podlock.engine import BuiltImage, Engine, ImageMissing
+from podlock.errors import PodlockError
+from podlock.inputs.discover import discover
+from podlock.layers import uvbin
+from podlock.layers.fetch import Fetcher, fetch_all
+from podlock.layers.install import Target, compiler_for
+from podlock.layers.installed import wheel_entries
+from podlock.layers.tarlayer import (
     Entry,
     entry_chunks,
     file,
@@ -47,40 +42,16 @@ from podlock.oci.tarlayer import (
     normalised,
     tar_end,
 )
+from podlock.layers.uvbin import UvBinary
+from podlock.layers.wheels import WheelCache, wheel_cache
+from podlock.lock.system import SystemTar
+from podlock.plan.layerplan import HEAVY_BYTES, Wheel
+from podlock.plan.load import BuildPlan, default_platform, load_plan
 from podlock.platforms import Platform
-from podlock.project import Inputs, discover
 from podlock.reporter import NullReporter, Reporter
-from podlock.resolver.indexes import auth_headers, index_plan
-from podlock.resolver.pipeline import check
-from podlock.system.model import SystemTar
 
 BuildMode = Literal["bundled", "prebuilt", "custom"]
 MODES: tuple[BuildMode, ...] = ("bundled", "prebuilt", "custom")
-
-
-@dataclass(frozen=True, kw_only=True)
-class Project:
-    inputs: Inputs
-    variant: VariantConfig
-    lock: LoadedLock
-    heavy_bytes: int
-    plan: LayerPlan
-
-    def pinned(self, engine: Engine) -> Project:
-        """This project on ``engine``'s digest of its base image: planned again, not reloaded."""
-        base = engine.pinned(self.plan.base_image)
-        if base == self.plan.base_image:
-            return self
-        again = plan(
-            self.lock,
-            self.variant,
-            self.plan.code,
-            base_image=base,
-            heavy_bytes=self.heavy_bytes,
-            project=self.plan.project,
-            lock_text=self.plan.lock_text,
-        )
-        return replace(self, plan=again)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -92,54 +63,8 @@ class BuildResult:
     steps: int = 0
 
 
-def load(
-    root: Path, variant_name: str, *, base: str | None = None, heavy_bytes: int = HEAVY_BYTES
-) -> Project:
-    """The project's plan; a missing or stale lock is a LockError saying to run `podlock lock`."""
-    inputs = discover(root)
-    variant = inputs.config.variant(variant_name)
-    status = check(inputs, [variant])[0]
-    loaded = status.loaded
-    if not status.ok or loaded is None:
-        raise LockError(
-            f"{status.state}: {status.reason}" if status.reason else status.state,
-            path=str(status.path),
-            hint=f"run `podlock lock --variant {variant.name}` first",
-        )
-    code = collect(inputs.root, name=inputs.name, include_secrets=inputs.config.include_secrets)
-    layer_plan = plan(
-        loaded,
-        variant,
-        code,
-        base_image=base,
-        heavy_bytes=heavy_bytes,
-        project=inputs.name,
-    )
-    return Project(
-        inputs=inputs, variant=variant, lock=loaded, heavy_bytes=heavy_bytes, plan=layer_plan
-    )
-
-
-def default_platform(layer_plan: LayerPlan, engine_arch: str | None = None) -> str:
-    wanted = f"linux/{engine_arch}" if engine_arch else "linux/amd64"
-    if wanted in layer_plan.platforms:
-        return wanted
-    linux = [p for p in layer_plan.platforms if p.startswith("linux/")]
-    if not linux:
-        raise PodlockError(
-            f"{layer_plan.lock_name} has no linux platform; images need one",
-            hint=f"add linux/amd64 to [variants.{layer_plan.variant}] platforms",
-        )
-    return linux[0]
-
-
-def wheel_cache(project: Project) -> WheelCache:
-    """The cache, with the variant's index credentials (host side only)."""
-    return WheelCache(auth=auth_headers(index_plan(project.inputs, project.variant).indexes))
-
-
 def write(
-    project: Project,
+    project: BuildPlan,
     context: Context,
     out: Path,
     *,
@@ -174,7 +99,7 @@ def context_stream(
         elif isinstance(source, UvBinary):
             entries.append(file(rel, source.read(), executable=True))
         elif isinstance(source, SystemTar):
-            from podlock.system.install import tar_entries
+            from podlock.layers.system import tar_entries
 
             nested[rel] = tar_entries(source)
         else:
@@ -282,7 +207,7 @@ def build(
         raise PodlockError(f"unknown mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
     if mode == "custom":
         return _custom(root, variant_name, base, engine)
-    project = load(root, variant_name, base=base, heavy_bytes=heavy_bytes)
+    project = load_plan(root, variant_name, base=base, heavy_bytes=heavy_bytes)
     engine = engine or Engine.connect()
     arch = engine.architecture()
     target = platform or default_platform(project.plan, arch)
@@ -342,7 +267,7 @@ def build(
 
 
 def _build_chain(
-    project: Project,
+    project: BuildPlan,
     steps: tuple[ChainStep, ...],
     engine: Engine,
     network: str | None,
@@ -446,7 +371,7 @@ def _content_key(source: FileSource) -> str:
     raise TypeError(f"dependency layers hold no {type(source).__name__}")
 
 
-def _runtime_base(project: Project, platform: str, ca_cert: bytes | None) -> tuple[str, Context]:
+def _runtime_base(project: BuildPlan, platform: str, ca_cert: bytes | None) -> tuple[str, Context]:
     """The runtime base's context, and a tag that names its inputs so that it is built (and
     published) once."""
     context = render_runtime_base(project.plan, platform, ca_cert=ca_cert)
@@ -468,7 +393,7 @@ def build_base(
 ) -> BuildResult:
     """Build the prebuilt mode's runtime base (base, system packages, runtime) and tag it."""
     reporter = reporter or NullReporter()
-    project = load(root, variant_name, base=base)
+    project = load_plan(root, variant_name, base=base)
     engine = engine or Engine.connect()
     target = default_platform(project.plan, engine.architecture())
     project = project.pinned(engine)

@@ -22,16 +22,16 @@ from pathlib import Path
 from typing import Literal
 
 from podlock import __version__
-from podlock.builder.codepackage import CodeFile
-from podlock.builder.plan import APP, PODLOCK_DIR, VENV, Layer, LayerPlan, Wheel
 from podlock.builder.scripts import INSTALL_SH
-from podlock.builder.uvbin import UvBinary
 from podlock.errors import PodlockError
-from podlock.oci.install import Target
-from podlock.oci.installed import tree_key
-from podlock.oci.tarlayer import write_tar
+from podlock.layers.install import Target
+from podlock.layers.installed import tree_key
+from podlock.layers.tarlayer import write_tar
+from podlock.layers.uvbin import UvBinary
+from podlock.lock.system import SystemTar, read_system
+from podlock.plan.codepackage import CodeFile
+from podlock.plan.layerplan import APP, PODLOCK_DIR, VENV, Layer, LayerPlan, Wheel
 from podlock.reporter import Reporter
-from podlock.system.model import SystemTar, read_system
 
 Mode = Literal["bundled", "prebuilt"]
 # Every context file and directory gets this mtime (1980-01-01), so the context's bytes
@@ -383,7 +383,7 @@ def write_context(
             dest.write_bytes(source.read())
             os.chmod(dest, 0o755)
         elif isinstance(source, SystemTar):
-            from podlock.system.install import tar_entries
+            from podlock.layers.system import tar_entries
 
             with open(dest, "wb") as sink:
                 write_tar(tar_entries(source, reporter), sink.write, mtime=EPOCH)

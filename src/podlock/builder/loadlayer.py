@@ -21,8 +21,8 @@ import hashlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from podlock.oci.model import canonical, rfc3339
-from podlock.oci.tarlayer import Entry, entry_chunks, file, nested_chunks, tar_end
+from podlock.layers.tarlayer import Entry, entry_chunks, file, nested_chunks, tar_end
+from podlock.registry.model import canonical, rfc3339
 
 LAYER = "layer.tar"
 CONFIG = "config.json"

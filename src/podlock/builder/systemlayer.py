@@ -7,24 +7,24 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from podlock.builder.build import Project
-from podlock.builder.engine import Engine
 from podlock.builder.layerimages import LAYER_REPO
 from podlock.builder.loadlayer import layer_tarball
+from podlock.engine import Engine
 from podlock.errors import PodlockError
-from podlock.oci.blobs import BlobStore
-from podlock.oci.compress import identity
-from podlock.oci.model import source_epoch
-from podlock.oci.tarlayer import normalised
+from podlock.layers.compress import identity
+from podlock.layers.system import checked_base, entries_for, layer_key
+from podlock.layers.tarlayer import normalised
+from podlock.lock.system import read_system
+from podlock.plan.load import BuildPlan
+from podlock.registry.blobs import BlobStore
+from podlock.registry.model import source_epoch
 from podlock.reporter import Reporter
 from podlock.system.basefs import open_system_base
-from podlock.system.install import checked_base, entries_for, layer_key
-from podlock.system.model import read_system
 
 
 def with_system_layer(
-    project: Project, engine: Engine, platform: str, reporter: Reporter
-) -> Project:
+    project: BuildPlan, engine: Engine, platform: str, reporter: Reporter
+) -> BuildPlan:
     """``project`` planned on its base plus the system layer (loaded if the engine lacks
     it), with the system layer taken out of the plan."""
     plan = project.plan

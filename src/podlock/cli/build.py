@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from podlock.builder.build import MODES, build, build_base
-from podlock.builder.engine import Engine
-from podlock.builder.plan import HEAVY_BYTES
 from podlock.cli.built import docker_document, oci_document
 from podlock.cli.output import add_format, emit, wants_json
+from podlock.engine import Engine
 from podlock.errors import PodlockError
-from podlock.oci.base import BaseImageError
+from podlock.plan.layerplan import HEAVY_BYTES
+from podlock.registry.base import BaseImageError
 from podlock.reporter import Reporter
 
 

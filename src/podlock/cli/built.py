@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the CLI imports only the chosen command's modules
     from podlock.builder.build import BuildResult
-    from podlock.builder.engine import Engine
+    from podlock.engine import Engine
     from podlock.oci.layout import Built
     from podlock.oci.push import PushResult
 

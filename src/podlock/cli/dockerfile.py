@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from podlock.builder.build import default_platform, load, write
+from podlock.builder.build import write
 from podlock.builder.dockerfile import render
-from podlock.builder.plan import HEAVY_BYTES
+from podlock.plan.layerplan import HEAVY_BYTES
+from podlock.plan.load import default_platform, load_plan
 from podlock.reporter import Reporter
 
 
@@ -31,7 +32,7 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
     heavy = int(args.heavy_mb * 2**20)
-    project = load(args.project, args.variant, base=args.base, heavy_bytes=heavy)
+    project = load_plan(args.project, args.variant, base=args.base, heavy_bytes=heavy)
     platform = args.platform or default_platform(project.plan)
     context = render(
         project.plan, platform, ca_cert=args.ca_cert.read_bytes() if args.ca_cert else None

@@ -7,12 +7,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from podlock.export import export_requirements
-from podlock.lockfile import read_lock
+from podlock.inputs.discover import discover
+from podlock.lock.export import export_requirements
+from podlock.lock.pylock import read_lock
+from podlock.lock.status import check
 from podlock.platforms import Platform
-from podlock.project import discover
 from podlock.reporter import Reporter
-from podlock.resolver.pipeline import check
 
 
 def add_parser(sub: Any) -> None:

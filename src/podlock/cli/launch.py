@@ -9,12 +9,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from podlock.builder.codepackage import collect
 from podlock.cli.jobs import add_cluster_args, connect
 from podlock.cli.output import add_format, emit, wants_json
 from podlock.cli.render import add_job_args, spec_of
-from podlock.config import VariantConfig
 from podlock.errors import InputError, PodlockError
+from podlock.inputs.config import VariantConfig
+from podlock.inputs.discover import Inputs, discover
 from podlock.launcher import preflight
 from podlock.launcher.images import DockerPublisher, ImageRef, OciPublisher, Publisher
 from podlock.launcher.launch import (
@@ -28,8 +28,9 @@ from podlock.launcher.launch import (
 )
 from podlock.launcher.manifests import render, to_yaml
 from podlock.launcher.provenance import Provenance
-from podlock.lockfile import lock_path, read_lock
-from podlock.project import Inputs, discover
+from podlock.lock.pylock import read_lock
+from podlock.paths import lock_path
+from podlock.plan.codepackage import collect
 from podlock.reporter import Reporter
 
 
@@ -205,7 +206,7 @@ class _BuilderPublisher:
     def publish(
         self, root: Path, variant: str, *, mode: str, repository: str, reporter: Reporter
     ) -> str:
-        from podlock.builder.engine import Engine
+        from podlock.engine import Engine
 
         builder = self.args.builder
         if builder is None:

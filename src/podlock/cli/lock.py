@@ -9,12 +9,13 @@ from typing import Any, Literal
 
 from podlock.cli.output import add_format, emit, wants_json
 from podlock.errors import InputError
-from podlock.project import discover
+from podlock.inputs.discover import discover
+from podlock.lock.status import LockState, LockStatus, check
 from podlock.reporter import Reporter
 from podlock.resolver import backend
 from podlock.resolver.changes import LockChanges, diff, to_markdown, versions
 from podlock.resolver.model import Mode
-from podlock.resolver.pipeline import LockResult, LockState, LockStatus, check, lock
+from podlock.resolver.pipeline import LockResult, lock
 
 # What `--format json` says of each lock.
 Status = Literal["written", "up-to-date", "stale", "missing", "corrupt"]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from podlock.cli.output import add_format, emit, wants_json
-from podlock.project import discover
+from podlock.inputs.discover import discover
 from podlock.reporter import Reporter
 from podlock.resolver import backend
 from podlock.resolver.outdated import outdated

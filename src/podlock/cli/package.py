@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from podlock.builder.codepackage import collect
 from podlock.cli.output import add_format, emit, wants_json
 from podlock.errors import PodlockError
-from podlock.project import discover
+from podlock.inputs.discover import discover
+from podlock.plan.codepackage import collect
 from podlock.reporter import Reporter
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from podlock.cli.caches import prune
 from podlock.errors import PodlockError
 from podlock.paths import cache_dir
-from podlock.prune import prune
 from podlock.reporter import Reporter
 
 
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         )
     engine = None
     if not args.no_engine:
-        from podlock.builder.engine import Engine, EngineUnavailable
+        from podlock.engine import Engine, EngineUnavailable
 
         try:
             engine = Engine.connect(timeout=30)

@@ -7,9 +7,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from podlock.builder.plan import HEAVY_BYTES
 from podlock.cli.built import oci_document
 from podlock.cli.output import add_format, emit, wants_json
+from podlock.plan.layerplan import HEAVY_BYTES
 from podlock.reporter import Reporter
 
 
@@ -39,16 +39,16 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
     from podlock.errors import PodlockError
-    from podlock.oci.base import split_layout
-    from podlock.oci.blobs import BlobStore
     from podlock.oci.build import build_oci
     from podlock.oci.push import from_layout, push
-    from podlock.oci.reference import Reference
+    from podlock.registry.base import split_layout
+    from podlock.registry.blobs import BlobStore
+    from podlock.registry.reference import Reference
 
     if args.layout:
         ref = Reference.parse(args.ref)
         if args.create_repository:
-            from podlock.oci.gar import ensure_repository
+            from podlock.registry.gar import ensure_repository
 
             ensure_repository(ref, create=True, reporter=reporter)
         path, tag = split_layout(args.layout)

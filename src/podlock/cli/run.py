@@ -7,12 +7,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from podlock.config import Config, VariantConfig
 from podlock.errors import PodlockError
+from podlock.inputs.config import Config, VariantConfig
+from podlock.inputs.discover import discover
 from podlock.launcher import dotenv
 from podlock.launcher.local import command_env, exec_command, prepare, run_command
 from podlock.platforms import Platform, host_platform
-from podlock.project import discover
 from podlock.reporter import Reporter
 
 

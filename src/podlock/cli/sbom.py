@@ -24,12 +24,12 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
-    from podlock.builder.build import load
     from podlock.oci.build import target_platforms
-    from podlock.oci.model import source_epoch
     from podlock.oci.sbom import spdx
+    from podlock.plan.load import load_plan
+    from podlock.registry.model import source_epoch
 
-    plan = load(args.project, args.variant).plan
+    plan = load_plan(args.project, args.variant).plan
     wanted = [p.strip() for p in args.platform.split(",")] if args.platform else None
     sys.stdout.buffer.write(spdx(plan, target_platforms(plan, wanted), epoch=source_epoch()))
     return 0

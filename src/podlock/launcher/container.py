@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from podlock.builder.build import build
-from podlock.builder.engine import Engine
+from podlock.engine import Engine
 from podlock.errors import PodlockError
 from podlock.reporter import NullReporter, Reporter
 

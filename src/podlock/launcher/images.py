@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from podlock.errors import PodlockError
-from podlock.oci.reference import is_loopback
+from podlock.registry.reference import is_loopback
 from podlock.reporter import NullReporter, Reporter
 
 if TYPE_CHECKING:
-    from podlock.builder.engine import Engine
+    from podlock.engine import Engine
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _MANIFEST_TYPES = ", ".join(
@@ -133,7 +133,7 @@ class DockerPublisher:
         self, root: Path, variant: str, *, mode: str, repository: str, reporter: Reporter
     ) -> str:
         from podlock.builder.build import build
-        from podlock.builder.engine import Engine
+        from podlock.engine import Engine
 
         engine = self.engine or Engine.connect()
         built = build(
@@ -153,11 +153,11 @@ class DockerPublisher:
         root: Path, variant: str, engine: Engine, pushed: str, reporter: Reporter
     ) -> None:
         """The same SBOM the oci builder attaches, for the engine's platform."""
-        from podlock.builder.build import default_platform, load
-        from podlock.oci.model import source_epoch
         from podlock.oci.sbom import attach_pushed, spdx
+        from podlock.plan.load import default_platform, load_plan
+        from podlock.registry.model import source_epoch
 
-        plan = load(root, variant).plan
+        plan = load_plan(root, variant).plan
         document = spdx(plan, [default_platform(plan, engine.architecture())], epoch=source_epoch())
         sbom = attach_pushed(pushed, document)
         reporter.info(f"attached the SBOM {sbom.digest[:19]} to {pushed} ({sbom.via})")
@@ -173,8 +173,8 @@ class OciPublisher:
     def publish(
         self, root: Path, variant: str, *, mode: str, repository: str, reporter: Reporter
     ) -> str:
-        from podlock.builder.build import load
         from podlock.oci.build import build_oci
+        from podlock.plan.load import load_plan
 
         if mode != "bundled":
             raise PodlockError(
@@ -182,7 +182,7 @@ class OciPublisher:
                 hint="use --builder docker, or --mode bundled",
             )
         target = ImageRef.parse(repository)
-        tag = load(root, variant, base=self.base).plan.default_tag.rsplit(":", 1)[1]
+        tag = load_plan(root, variant, base=self.base).plan.default_tag.rsplit(":", 1)[1]
         result = build_oci(
             root, variant, base=self.base, push_to=f"{target.name}:{tag}", reporter=reporter
         )

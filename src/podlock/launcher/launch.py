@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from podlock.config import Config, VariantConfig
 from podlock.errors import PodlockError
+from podlock.inputs.config import Config, VariantConfig
 from podlock.launcher.accelerators import AcceleratorSpec
 from podlock.launcher.cluster import Cluster, ClusterError
 from podlock.launcher.images import ImageNotPushed, ImageRef, Publisher, in_registry

@@ -23,20 +23,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from podlock.config import VariantConfig
 from podlock.errors import LockError, PodlockError, ToolError
-from podlock.fingerprint import fingerprint
-from podlock.lockfile import LoadedLock, lock_path
-from podlock.paths import cache_dir, mark_used
+from podlock.inputs.config import VariantConfig
+from podlock.inputs.discover import Inputs
+from podlock.lock.fingerprint import fingerprint
+from podlock.lock.pylock import LoadedLock
+from podlock.paths import cache_dir, lock_path, mark_used
 from podlock.platforms import Platform, host_platform
 from podlock.process import run
-from podlock.project import Inputs
 from podlock.reporter import NullReporter, Reporter
 
 STAMP = ".podlock-env.json"
-_UV_ENV_DROP = re.compile(
-    r"^UV_(INDEX|DEFAULT_INDEX|INDEX_URL|EXTRA_INDEX_URL|FIND_LINKS|NO_INDEX)"
-)
 _FORWARDED = ("SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 
 
@@ -97,9 +94,10 @@ def prepare(
     hit = cached(inputs, variant, target)
     if hit is not None:
         return LocalEnv(path=hit, reused=True)
-    from podlock.lockfile import read_lock
+    from podlock.lock.pylock import read_lock
+    from podlock.lock.status import check
     from podlock.resolver import backend
-    from podlock.resolver.pipeline import check, lock
+    from podlock.resolver.pipeline import lock
 
     status = check(inputs, [variant])[0]
     loaded = status.loaded if status.ok else None
@@ -136,9 +134,8 @@ def build(
     reporter: Reporter,
 ) -> LocalEnv:
     """Build the venv in a temporary directory and rename it into place."""
-    from podlock.resolver.indexes import index_plan
-    from podlock.resolver.interpreters import find_python
-    from podlock.resolver.uv_backend import uv_binary
+    from podlock.inputs.indexes import index_plan
+    from podlock.toolchain import find_python, uv_binary, uv_env
 
     final = venv_dir(inputs, variant, loaded.path.read_bytes(), target)
     if (final / STAMP).is_file():
@@ -148,8 +145,7 @@ def build(
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f".{final.name}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    env = {k: v for k, v in os.environ.items() if not _UV_ENV_DROP.match(k)}
-    env["UV_PYTHON_DOWNLOADS"] = "never"
+    env = uv_env()
     plan = index_plan(inputs, variant)
     # The lock's URLs carry no credentials: uv matches them to these named indexes.
     named = [i for i in plan.indexes if i.username is not None or i.password is not None]

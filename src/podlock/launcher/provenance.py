@@ -17,8 +17,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from podlock.builder.codepackage import CodeFile, CodePackage, files_digest
 from podlock.errors import PodlockError
+from podlock.plan.codepackage import CodeFile, CodePackage, files_digest
 
 PREFIX = "podlock.dev/"
 IMAGE = PREFIX + "image"

@@ -12,13 +12,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from podlock.builder.build import default_platform, load, wheel_cache
-from podlock.builder.plan import HEAVY_BYTES, LayerPlan
 from podlock.errors import PodlockError
-from podlock.oci.base import BaseImage, open_base
-from podlock.oci.blobs import BlobStore
-from podlock.oci.compress import LAYER_TYPES, identity, known
-from podlock.oci.fetch import fetch_all
+from podlock.layers.compress import LAYER_TYPES, identity, known
+from podlock.layers.fetch import fetch_all
+from podlock.layers.install import Target, compiler_for
+from podlock.layers.system import checked_base, entries_for, layer_key
+from podlock.layers.tarlayer import LayerBlob
+from podlock.layers.wheels import wheel_cache
+from podlock.lock.system import SystemLock, read_system
 from podlock.oci.image import (
     LayerSpec,
     PlatformImage,
@@ -29,21 +30,21 @@ from podlock.oci.image import (
     layer_specs,
     remember,
 )
-from podlock.oci.install import Target, compiler_for
 from podlock.oci.interpreter import interpreter_for
 from podlock.oci.layercache import RemoteLayerCache, materialise
 from podlock.oci.layout import Built, finish, write_docker_tar, write_layout
 from podlock.oci.layout import load as load_into_engine
-from podlock.oci.model import source_epoch
 from podlock.oci.push import PushResult, push
-from podlock.oci.reference import Reference
-from podlock.oci.registry import Registry
 from podlock.oci.sbom import FILE_NAME, SbomPush, attach, spdx
-from podlock.oci.tarlayer import LayerBlob
+from podlock.plan.layerplan import HEAVY_BYTES, LayerPlan
+from podlock.plan.load import default_platform, load_plan
 from podlock.platforms import Platform
+from podlock.registry.base import BaseImage, open_base
+from podlock.registry.blobs import BlobStore
+from podlock.registry.client import Registry
+from podlock.registry.model import source_epoch
+from podlock.registry.reference import Reference
 from podlock.reporter import NullReporter, Reporter
-from podlock.system.install import checked_base, entries_for, layer_key
-from podlock.system.model import SystemLock, read_system
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,7 +91,7 @@ def build_oci(
     reporter = reporter or NullReporter()
     store = store or BlobStore()
     known(compression)
-    project = load(root, variant_name, base=base, heavy_bytes=heavy_bytes)
+    project = load_plan(root, variant_name, base=base, heavy_bytes=heavy_bytes)
     plan = project.plan
     targets = target_platforms(plan, platforms)
     system = (
@@ -100,7 +101,7 @@ def build_oci(
     )
     push_ref = Reference.parse(push_to) if push_to else None
     if push_ref and create_repository:
-        from podlock.oci.gar import ensure_repository
+        from podlock.registry.gar import ensure_repository
 
         ensure_repository(push_ref, create=True, reporter=reporter)
     bases = open_base(plan.base_image, targets, store, reporter)

@@ -17,18 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from podlock import __version__
-from podlock.builder.codepackage import CodePackage
-from podlock.builder.plan import APP, PODLOCK_DIR, VENV, Layer, LayerPlan, Wheel
 from podlock.errors import PodlockError
-from podlock.oci.base import BaseImage
-from podlock.oci.blobs import BlobStore
-from podlock.oci.compress import identity
-from podlock.oci.install import Target, venv_entries
-from podlock.oci.installed import wheel_entries
-from podlock.oci.model import CONFIG, MANIFEST, Descriptor, canonical, oci_platform, rfc3339
-from podlock.oci.reference import Reference
-from podlock.oci.tarlayer import Entry, LayerBlob, LayerError, file, write_layer
+from podlock.layers.compress import identity
+from podlock.layers.install import Target, venv_entries
+from podlock.layers.installed import wheel_entries
+from podlock.layers.tarlayer import Entry, LayerBlob, LayerError, file, write_layer
 from podlock.paths import cache_dir, mark_used
+from podlock.plan.codepackage import CodePackage
+from podlock.plan.layerplan import APP, PODLOCK_DIR, VENV, Layer, LayerPlan, Wheel
+from podlock.registry.base import BaseImage
+from podlock.registry.blobs import BlobStore
+from podlock.registry.model import CONFIG, MANIFEST, Descriptor, canonical, oci_platform, rfc3339
+from podlock.registry.reference import Reference
 from podlock.reporter import Reporter
 
 LAYOUT_VERSION = 1  # bump when the bytes of a layer built from the same inputs change

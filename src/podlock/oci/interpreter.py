@@ -18,10 +18,10 @@ from typing import IO
 import zstandard
 
 from podlock.errors import PodlockError
-from podlock.oci.base import BaseImage
-from podlock.oci.blobs import BlobStore
-from podlock.oci.model import LAYER_ZSTD, canonical, digest_of, hex_of
 from podlock.paths import cache_dir
+from podlock.registry.base import BaseImage
+from podlock.registry.blobs import BlobStore
+from podlock.registry.model import LAYER_ZSTD, canonical, digest_of, hex_of
 
 DIRS = ("usr/local/bin", "usr/bin", "opt/conda/bin", "opt/python/bin", "bin")
 _NAME = re.compile(r"^python(3\.\d+)$")

@@ -26,12 +26,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from podlock.errors import PodlockError
-from podlock.oci.artifact import EMPTY, artifact, ensure_small_blob
-from podlock.oci.blobs import BlobStore
-from podlock.oci.model import LAYER_GZIP, LAYER_TAR, LAYER_ZSTD, MANIFEST, Descriptor, hex_of
-from podlock.oci.reference import Reference
-from podlock.oci.registry import Registry, RegistryError, Unreachable
-from podlock.oci.tarlayer import LayerBlob
+from podlock.layers.tarlayer import LayerBlob
+from podlock.registry.artifact import EMPTY, artifact, ensure_small_blob
+from podlock.registry.blobs import BlobStore
+from podlock.registry.client import Registry, RegistryError, Unreachable
+from podlock.registry.model import LAYER_GZIP, LAYER_TAR, LAYER_ZSTD, MANIFEST, Descriptor, hex_of
+from podlock.registry.reference import Reference
 from podlock.reporter import NullReporter, Reporter
 
 ARTIFACT_TYPE = "application/vnd.podlock.layer-cache.v1+json"

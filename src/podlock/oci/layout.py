@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from podlock.oci.blobs import BlobStore
+from podlock.layers.tarlayer import Entry, directory, file, normalised, write_tar
 from podlock.oci.image import PlatformImage
-from podlock.oci.model import INDEX, REF_NAME, Descriptor, canonical, hex_of
-from podlock.oci.tarlayer import Entry, directory, file, normalised, write_tar
+from podlock.registry.blobs import BlobStore
+from podlock.registry.model import INDEX, REF_NAME, Descriptor, canonical, hex_of
 
 LAYOUT = canonical({"imageLayoutVersion": "1.0.0"})
 
@@ -132,7 +132,7 @@ def write_docker_tar(
 
 def load(tarball: Path) -> str:
     """``docker load`` the tarball into the reachable engine; returns what it reported."""
-    from podlock.builder.engine import Engine
+    from podlock.engine import Engine
 
     with open(tarball, "rb") as fh:
         return "; ".join(Engine.connect().load(fh))

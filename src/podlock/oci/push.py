@@ -14,13 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from podlock.oci.base import copy_layout_blob, read_layout_index
-from podlock.oci.blobs import BlobStore
 from podlock.oci.image import PlatformImage
 from podlock.oci.layout import Built
-from podlock.oci.model import INDEX_TYPES, MANIFEST, Descriptor
-from podlock.oci.reference import Reference
-from podlock.oci.registry import Registry
+from podlock.registry.base import copy_layout_blob, read_layout_index
+from podlock.registry.blobs import BlobStore
+from podlock.registry.client import Registry
+from podlock.registry.model import INDEX_TYPES, MANIFEST, Descriptor
+from podlock.registry.reference import Reference
 from podlock.reporter import NullReporter, Reporter
 
 WORKERS = 4

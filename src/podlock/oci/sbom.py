@@ -20,12 +20,20 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from podlock import __version__
-from podlock.builder.plan import LayerPlan, Wheel
 from podlock.errors import PodlockError
-from podlock.oci.artifact import EMPTY, artifact, ensure_small_blob
-from podlock.oci.model import INDEX, MANIFEST, Descriptor, canonical, digest_of, hex_of, rfc3339
-from podlock.oci.reference import Reference
-from podlock.oci.registry import Registry
+from podlock.plan.layerplan import LayerPlan, Wheel
+from podlock.registry.artifact import EMPTY, artifact, ensure_small_blob
+from podlock.registry.client import Registry
+from podlock.registry.model import (
+    INDEX,
+    MANIFEST,
+    Descriptor,
+    canonical,
+    digest_of,
+    hex_of,
+    rfc3339,
+)
+from podlock.registry.reference import Reference
 from podlock.urls import redact, strip_credentials
 
 SPDX_TYPE = "application/spdx+json"

@@ -12,12 +12,12 @@ from typing import Any
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from podlock.errors import HashMismatch, PodlockError
-from podlock.fingerprint import fingerprint_of
-from podlock.lockfile import Artifact, Lock, LockedPackage, LockMeta
+from podlock.inputs.discover import Inputs
+from podlock.inputs.runtime import VariantRequirements, in_runtime_layer
+from podlock.lock.fingerprint import fingerprint_of
+from podlock.lock.pylock import Artifact, Lock, LockedPackage, LockMeta
 from podlock.platforms import Platform
-from podlock.project import Inputs
 from podlock.resolver.model import RawArtifact, Resolved
-from podlock.runtime import VariantRequirements, in_runtime_layer
 from podlock.urls import strip_credentials
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from packaging.utils import canonicalize_name
 
-from podlock.config import Config, VariantConfig
+from podlock.inputs.config import Config, VariantConfig
 from podlock.resolver.model import Resolved
 
 # cuda-toolkit, cuda-bindings, cuda-python...: what torch >= 2.9 pulls in beside nvidia-*.

@@ -30,8 +30,8 @@ from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
 
-from podlock.lockfile import write_atomic
-from podlock.resolver.indexes import Index, IndexPlan, auth_headers
+from podlock.inputs.indexes import Index, IndexPlan, auth_headers
+from podlock.lock.pylock import write_atomic
 from podlock.resolver.python.simple_api import ACCEPT
 
 if TYPE_CHECKING:

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from podlock.inputs.discover import Inputs
+from podlock.inputs.runtime import VariantRequirements
 from podlock.platforms import Platform
-from podlock.project import Inputs
 from podlock.reporter import Reporter
-from podlock.runtime import VariantRequirements
 from podlock.urls import filename_of
 
 

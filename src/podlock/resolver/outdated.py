@@ -15,20 +15,21 @@ from typing import Any
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from podlock.config import VariantConfig
 from podlock.errors import LockError
-from podlock.lockfile import LoadedLock
+from podlock.inputs.config import VariantConfig
+from podlock.inputs.discover import Inputs
+from podlock.inputs.indexes import Index, IndexPlan, index_plan
+from podlock.inputs.runtime import variant_requirements
+from podlock.lock.pylock import LoadedLock
+from podlock.lock.status import check
 from podlock.paths import cache_dir
 from podlock.platforms import Platform
-from podlock.project import Inputs
 from podlock.reporter import Reporter
 from podlock.resolver.changes import versions
-from podlock.resolver.indexes import Index, IndexPlan, index_plan
 from podlock.resolver.model import Backend, Mode
-from podlock.resolver.pipeline import check, resolve_locks
+from podlock.resolver.pipeline import resolve_locks
 from podlock.resolver.python.http_cache import HttpClient
 from podlock.resolver.python.pages import ProjectPages
-from podlock.runtime import variant_requirements
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,73 +10,27 @@ import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
 
 from packaging.requirements import Requirement
 
-from podlock.config import RUNTIME_PACKAGES, VariantConfig
-from podlock.errors import InputError, LockError, PodlockError
-from podlock.fingerprint import fingerprint_of, input_digests, what_changed
-from podlock.lockfile import LoadedLock, Lock, lock_path, read_lock, write_atomic
-from podlock.project import Inputs
-from podlock.pyproject import PYPROJECT
+from podlock.errors import InputError, PodlockError
+from podlock.inputs.config import RUNTIME_PACKAGES, VariantConfig
+from podlock.inputs.discover import Inputs
+from podlock.inputs.indexes import index_plan
+from podlock.inputs.pyproject import PYPROJECT
+from podlock.inputs.runtime import VariantRequirements, variant_requirements
+from podlock.lock.fingerprint import input_digests
+from podlock.lock.pylock import LoadedLock, Lock, write_atomic
+from podlock.lock.status import check
+from podlock.lock.system import SystemLock
+from podlock.paths import lock_path
 from podlock.reporter import NullReporter, Reporter
 from podlock.resolver.assemble import artifacts, assemble, prune
 from podlock.resolver.cuda_wheels import cuda_warnings
-from podlock.resolver.indexes import index_plan
 from podlock.resolver.model import Backend, Mode, Request, Resolved
 from podlock.resolver.sizes import SizeCache, fill_sizes
-from podlock.runtime import VariantRequirements, variant_requirements
-from podlock.system.model import SystemLock
 
 _MAX_ROUNDS = 3
-
-LockState = Literal["ok", "missing", "stale", "corrupt"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class LockStatus:
-    """Whether ``path`` is an up-to-date lock for ``variant`` (checked without network)."""
-
-    variant: str
-    path: Path
-    state: LockState
-    reason: str = ""
-    loaded: LoadedLock | None = None  # the lock as read; None when missing or corrupt
-
-    @property
-    def ok(self) -> bool:
-        return self.state == "ok"
-
-
-def check(inputs: Inputs, variants: Sequence[VariantConfig]) -> list[LockStatus]:
-    """Each variant's lock state. Cost: one file read and one hash per variant.
-
-    A status carries the lock it read, so callers need not read and validate it again.
-    """
-    out: list[LockStatus] = []
-    for variant in variants:
-        path = lock_path(inputs.root, variant.name)
-        try:
-            loaded = read_lock(path)
-        except LockError as exc:
-            state: LockState = "missing" if not path.exists() else "corrupt"
-            out.append(LockStatus(variant=variant.name, path=path, state=state, reason=exc.message))
-            continue
-        state, reason = "stale", ""
-        digests = input_digests(inputs, variant)
-        if loaded.meta.variant != variant.name:
-            reason = f"it is a lock for variant {loaded.meta.variant!r}"
-        elif loaded.meta.fingerprint != fingerprint_of(digests):
-            reason = what_changed(loaded.meta.inputs, digests, inputs.config)
-        elif loaded.meta.system_packages and not loaded.meta.system:
-            reason = "its system packages are not locked as .debs (an older podlock wrote it)"
-        else:
-            state = "ok"
-        out.append(
-            LockStatus(variant=variant.name, path=path, state=state, reason=reason, loaded=loaded)
-        )
-    return out
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,9 +15,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from podlock.errors import IndexError_
-from podlock.lockfile import write_atomic
+from podlock.inputs.indexes import Index, auth_headers
+from podlock.lock.pylock import write_atomic
 from podlock.paths import cache_dir
-from podlock.resolver.indexes import Index, auth_headers
 from podlock.resolver.model import RawArtifact
 from podlock.urls import redact
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +24,9 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from podlock.errors import IndexError_, PodlockError, ResolutionError
-from podlock.lockfile import write_atomic
+from podlock.inputs.indexes import IndexPlan, index_plan
+from podlock.inputs.runtime import VariantRequirements
+from podlock.lock.pylock import write_atomic
 from podlock.paths import cache_dir
 from podlock.platforms import Platform
 from podlock.process import Completed, run
@@ -39,24 +40,10 @@ from podlock.resolver.freshness import (
     strip_log,
     verified,
 )
-from podlock.resolver.indexes import IndexPlan, index_plan
-from podlock.resolver.interpreters import find_python
 from podlock.resolver.model import Request, Resolved
 from podlock.resolver.uvlock import ROOT, UvLock
-from podlock.runtime import VariantRequirements
+from podlock.toolchain import find_python, uv_binary, uv_env
 from podlock.urls import redact
-
-# Settings from the user's environment that would change what the generated project means.
-_UV_ENV_DROP = re.compile(
-    r"^UV_(INDEX|DEFAULT_INDEX|INDEX_URL|EXTRA_INDEX_URL|FIND_LINKS|NO_INDEX|PRERELEASE|"
-    r"CONSTRAINT|OVERRIDE|EXCLUDE_NEWER|RESOLUTION|INDEX_STRATEGY|PROJECT|CONFIG_FILE).*"
-)
-
-
-def uv_binary() -> str:
-    import uv
-
-    return str(uv.find_uv_bin())
 
 
 class UvBackend:
@@ -101,8 +88,7 @@ class UvBackend:
         project = cache_dir() / "uv-projects" / ident
         project.mkdir(parents=True, exist_ok=True)
         write_atomic(project / "pyproject.toml", tomli_w.dumps(generated_project(group, python)))
-        env = {k: v for k, v in os.environ.items() if not _UV_ENV_DROP.match(k)}
-        env["UV_PYTHON_DOWNLOADS"] = "never"
+        env = uv_env()
         secrets: list[str] = []
         for _, plan in group:
             secrets += plan.secrets

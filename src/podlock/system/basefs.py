@@ -21,10 +21,10 @@ from pathlib import Path
 import zstandard
 
 from podlock.errors import PodlockError
-from podlock.oci.base import DOCKER_ARCHIVE, OCI_LAYOUT, BaseImage, PlatformMissing, open_base
-from podlock.oci.blobs import BlobStore
-from podlock.oci.model import LAYER_ZSTD, hex_of
 from podlock.paths import cache_dir
+from podlock.registry.base import DOCKER_ARCHIVE, OCI_LAYOUT, BaseImage, PlatformMissing, open_base
+from podlock.registry.blobs import BlobStore
+from podlock.registry.model import LAYER_ZSTD, hex_of
 from podlock.reporter import Reporter
 
 _FILES = ("etc/os-release", "usr/lib/os-release", "var/lib/dpkg/status")
@@ -158,7 +158,7 @@ def open_system_base(
 
 def _from_engine(ref: str) -> Path | None:
     """``ref`` saved from the local engine (cached by image ID); None without engine or image."""
-    from podlock.builder.engine import Engine
+    from podlock.engine import Engine
 
     try:
         engine = Engine.connect(timeout=30)

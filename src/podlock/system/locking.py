@@ -8,12 +8,12 @@ from collections.abc import Sequence
 import requests
 
 from podlock.errors import PodlockError
-from podlock.oci.blobs import BlobStore
+from podlock.lock.system import Deb, SystemLock, debian_arch
+from podlock.registry.blobs import BlobStore
 from podlock.reporter import Reporter
 from podlock.system.archive import candidates
 from podlock.system.basefs import open_system_base
 from podlock.system.distro import distribution
-from podlock.system.model import Deb, SystemLock, debian_arch
 from podlock.system.solve import index_of, solve
 
 SNAPSHOT = "https://snapshot.debian.org/archive/"

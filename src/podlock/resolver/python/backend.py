@@ -27,11 +27,11 @@ from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Re
 from resolvelib.structs import RequirementInformation
 
 from podlock.errors import ResolutionError
-from podlock.lockfile import lock_path
-from podlock.paths import cache_dir
+from podlock.inputs.indexes import Index, IndexPlan, index_plan
+from podlock.inputs.runtime import VariantRequirements
+from podlock.paths import cache_dir, lock_path
 from podlock.platforms import Platform
 from podlock.reporter import Reporter
-from podlock.resolver.indexes import Index, IndexPlan, index_plan
 from podlock.resolver.model import Mode, RawArtifact, Request, Resolved
 from podlock.resolver.python.candidates import PYTHON, AnyCandidate, Candidate
 from podlock.resolver.python.consulted import Consulted, memory_path, recall, remember
@@ -41,7 +41,6 @@ from podlock.resolver.python.metadata import MetadataStore
 from podlock.resolver.python.pages import ProjectPages
 from podlock.resolver.python.provider import PythonProvider
 from podlock.resolver.python.requirements import AnyRequirement, RequiresPython
-from podlock.runtime import VariantRequirements
 
 _WORKERS = 16
 _MAX_ROUNDS = 500_000

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field, replace
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
+from podlock.inputs.indexes import Index
 from podlock.platforms import Platform
-from podlock.resolver.indexes import Index
 from podlock.resolver.python.pages import Release
 from podlock.resolver.python.simple_api import Dist
 

@@ -20,11 +20,11 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from podlock.config import VariantConfig
 from podlock.errors import PodlockError, ResolutionError
+from podlock.inputs.config import VariantConfig
+from podlock.inputs.indexes import Index, IndexPlan
 from podlock.platforms import Platform
 from podlock.reporter import Reporter
-from podlock.resolver.indexes import Index, IndexPlan
 from podlock.resolver.python.candidates import PYTHON, AnyCandidate, Candidate, PythonCandidate
 from podlock.resolver.python.metadata import MetadataStore
 from podlock.resolver.python.pages import ProjectPages

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from podlock.errors import IndexError_
-from podlock.resolver.indexes import Index, auth_headers
+from podlock.inputs.indexes import Index, auth_headers
 from podlock.urls import basic_auth, redact, strip_credentials
 
 _MAX_REDIRECTS = 5

@@ -30,8 +30,8 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from podlock.errors import IndexError_
+from podlock.inputs.indexes import Index
 from podlock.platforms import Platform
-from podlock.resolver.indexes import Index
 from podlock.resolver.python.http_cache import HttpClient, Response, write_file
 from podlock.resolver.python.simple_api import ACCEPT, Dist, Link, parse_dist, parse_page
 from podlock.urls import redact, strip_credentials

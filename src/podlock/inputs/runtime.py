@@ -14,9 +14,9 @@ from functools import cached_property
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from podlock.config import RUNTIME_PACKAGES, VariantConfig
-from podlock.project import Inputs
-from podlock.requirements import RequirementLine
+from podlock.inputs.config import RUNTIME_PACKAGES, VariantConfig
+from podlock.inputs.discover import Inputs
+from podlock.inputs.requirements import RequirementLine
 
 # Packages that belong in the runtime layer whatever pulled them in.
 _RUNTIME_FAMILY_PREFIXES = ("nvidia-", "jax-cuda", "libtpu")

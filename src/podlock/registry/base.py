@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from podlock.errors import PodlockError
-from podlock.oci.blobs import BlobStore
-from podlock.oci.model import (
+from podlock.paths import cache_dir
+from podlock.registry.blobs import BlobStore
+from podlock.registry.client import Registry
+from podlock.registry.model import (
     INDEX_TYPES,
     LAYER_GZIP,
     LAYER_TAR,
@@ -30,9 +32,7 @@ from podlock.oci.model import (
     digest_of,
     hex_of,
 )
-from podlock.oci.reference import Reference
-from podlock.oci.registry import Registry
-from podlock.paths import cache_dir
+from podlock.registry.reference import Reference
 from podlock.reporter import Reporter
 
 DOCKER_ARCHIVE = "docker-archive:"

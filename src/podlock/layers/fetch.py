@@ -22,10 +22,10 @@ from urllib.parse import unquote, urlsplit
 
 import requests
 
-from podlock.builder.plan import Wheel
-from podlock.builder.wheels import WheelCache
 from podlock.errors import HashMismatch, IndexError_
+from podlock.layers.wheels import WheelCache
 from podlock.paths import mark_used
+from podlock.plan.layerplan import Wheel
 from podlock.reporter import NullReporter, Reporter
 from podlock.urls import redact
 

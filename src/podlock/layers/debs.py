@@ -33,9 +33,9 @@ import zstandard
 from debian.arfile import ArError, ArFile
 
 from podlock.errors import HashMismatch, PodlockError
-from podlock.oci.tarlayer import Entry, file, symlink
+from podlock.layers.tarlayer import Entry, file, symlink
+from podlock.lock.system import Deb
 from podlock.system.basefs import BaseFiles
-from podlock.system.model import Deb
 
 INFO = "var/lib/dpkg/info"
 STATUS = "var/lib/dpkg/status"

@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
-from podlock.config import PYPI, VariantConfig
 from podlock.errors import InputError
-from podlock.project import Inputs
+from podlock.inputs.config import PYPI, VariantConfig
+from podlock.inputs.discover import Inputs
 from podlock.urls import basic_auth, expand_vars, normalize_index, redact, strip_credentials
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from packaging.pylock import PackageArchive, PackageSdist, PackageWheel, PylockSelectError
 
 from podlock.errors import PodlockError
-from podlock.lockfile import LoadedLock
+from podlock.lock.pylock import LoadedLock
 from podlock.platforms import Platform
 
 

@@ -19,10 +19,10 @@ from urllib.parse import urlencode, urljoin
 import requests
 
 from podlock.errors import PodlockError
-from podlock.oci import auth
-from podlock.oci.blobs import BlobStore
-from podlock.oci.model import INDEX_TYPES, MANIFEST_TYPES
-from podlock.oci.reference import Reference
+from podlock.registry import auth
+from podlock.registry.blobs import BlobStore
+from podlock.registry.model import INDEX_TYPES, MANIFEST_TYPES
+from podlock.registry.reference import Reference
 from podlock.urls import basic_auth, redact
 
 ACCEPT = ", ".join((*INDEX_TYPES, *MANIFEST_TYPES))

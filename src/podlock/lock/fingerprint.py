@@ -16,9 +16,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from podlock.config import Config, VariantConfig
-from podlock.project import Inputs
-from podlock.requirements import RequirementLine
+from podlock.inputs.config import Config, VariantConfig
+from podlock.inputs.discover import Inputs
+from podlock.inputs.requirements import RequirementLine
 from podlock.urls import redact
 
 # Bump when the lock's content for the same inputs would change (new fields, new rules).

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from podlock.errors import PodlockError
-from podlock.oci.auth import google_credentials
-from podlock.oci.reference import Reference
+from podlock.registry.auth import google_credentials
+from podlock.registry.reference import Reference
 from podlock.reporter import Reporter
 
 ENDPOINT_ENV = "PODLOCK_ARTIFACT_REGISTRY_ENDPOINT"

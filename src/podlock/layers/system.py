@@ -11,19 +11,19 @@ from pathlib import Path
 
 import requests
 
-from podlock.builder.plan import Wheel
-from podlock.builder.wheels import WheelCache
 from podlock.errors import IndexError_, PodlockError
-from podlock.oci.base import BaseImage
-from podlock.oci.blobs import BlobStore
-from podlock.oci.fetch import WORKERS, Progress, fetch
-from podlock.oci.model import canonical
-from podlock.oci.tarlayer import Entry, normalised
+from podlock.layers.debs import system_entries
+from podlock.layers.fetch import WORKERS, Progress, fetch
+from podlock.layers.tarlayer import Entry, normalised
+from podlock.layers.wheels import WheelCache
+from podlock.lock.system import Deb, SystemLock, SystemTar, debian_arch
 from podlock.paths import cache_dir
+from podlock.plan.layerplan import Wheel
+from podlock.registry.base import BaseImage
+from podlock.registry.blobs import BlobStore
+from podlock.registry.model import canonical
 from podlock.reporter import NullReporter, Reporter
 from podlock.system.basefs import BaseFiles, base_files, open_system_base
-from podlock.system.layer import system_entries
-from podlock.system.model import Deb, SystemLock, SystemTar, debian_arch
 
 LAYER_FORMAT = 3  # bump when the system layer's bytes for the same debs change
 

@@ -17,11 +17,11 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from podlock.config import Config, DefaultPython, VariantConfig, load_config
 from podlock.errors import ConfigError, InputError
-from podlock.pyproject import PYPROJECT, pyproject_requirements, unselected_extras
-from podlock.requirements import RequirementsSet, parse_requirements
-from podlock.target_python import TargetPython, choose_python
+from podlock.inputs.config import Config, DefaultPython, VariantConfig, load_config
+from podlock.inputs.pyproject import PYPROJECT, pyproject_requirements, unselected_extras
+from podlock.inputs.requirements import RequirementsSet, parse_requirements
+from podlock.inputs.target_python import TargetPython, choose_python
 
 REQUIREMENTS = "requirements.txt"
 PODLOCK_TOML = "podlock.toml"

@@ -1,13 +1,15 @@
-"""Finding a CPython X.Y to hand to uv: ``uv lock`` insists on one matching the target.
+"""The tools podlock drives: its own uv, the environment uv runs in, and a CPython X.Y.
 
-Only the version matters (nothing is installed into it); without one podlock says how to
-get it rather than letting uv try downloads that cannot work offline.
+``uv lock`` insists on a CPython matching the target; only the version matters (nothing is
+installed into it). Without one podlock says how to get it rather than letting uv try
+downloads that cannot work offline.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -16,6 +18,27 @@ from podlock.errors import PodlockError
 from podlock.process import run
 
 _found: dict[str, str] = {}
+
+# Settings from the user's environment that would change what podlock asks uv to do.
+_UV_ENV_DROP = re.compile(
+    r"^UV_(INDEX|DEFAULT_INDEX|INDEX_URL|EXTRA_INDEX_URL|FIND_LINKS|NO_INDEX|PRERELEASE|"
+    r"CONSTRAINT|OVERRIDE|EXCLUDE_NEWER|RESOLUTION|INDEX_STRATEGY|PROJECT|CONFIG_FILE).*"
+)
+
+
+def uv_binary() -> str:
+    """The uv that ships with podlock (the ``uv`` wheel)."""
+    import uv
+
+    return str(uv.find_uv_bin())
+
+
+def uv_env() -> dict[str, str]:
+    """The environment for a uv child: the user's, without the settings podlock decides
+    (indexes, pre-releases, constraints...), and never a Python download."""
+    env = {k: v for k, v in os.environ.items() if not _UV_ENV_DROP.match(k)}
+    env["UV_PYTHON_DOWNLOADS"] = "never"
+    return env
 
 
 def find_python(version: str, uv: str) -> str:

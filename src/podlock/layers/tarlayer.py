@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Literal
 
 from podlock.errors import PodlockError
-from podlock.oci.blobs import BlobStore
-from podlock.oci.compress import Compressor, compressor
+from podlock.layers.compress import Compressor, compressor
+from podlock.registry.blobs import BlobStore
 
 EntryKind = Literal["dir", "file", "symlink"]
 _BLOCK = 512

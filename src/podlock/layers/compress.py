@@ -17,7 +17,7 @@ from isal import __version__ as isal_version
 from isal import isal_zlib
 
 from podlock.errors import PodlockError
-from podlock.oci.model import LAYER_GZIP, LAYER_ZSTD
+from podlock.registry.model import LAYER_GZIP, LAYER_ZSTD
 
 COMPRESSIONS = ("gzip", "zstd")
 LAYER_TYPES = {"gzip": LAYER_GZIP, "zstd": LAYER_ZSTD}  # the media type each one writes

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from podlock.oci.model import MANIFEST, Descriptor, canonical, digest_of
-from podlock.oci.registry import Registry
+from podlock.registry.client import Registry
+from podlock.registry.model import MANIFEST, Descriptor, canonical, digest_of
 
 EMPTY_TYPE = "application/vnd.oci.empty.v1+json"
 EMPTY = b"{}"

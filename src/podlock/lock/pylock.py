@@ -25,10 +25,6 @@ from podlock.urls import filename_of
 CREATED_BY = "podlock"
 
 
-def lock_path(root: Path, variant: str) -> Path:
-    return root / f"pylock.{variant}.toml"
-
-
 @dataclass(frozen=True, kw_only=True)
 class Artifact:
     """A wheel, sdist or archive: where it is, how big, and its sha256."""
@@ -110,7 +106,7 @@ class LockMeta:
     system_packages: tuple[str, ...] = ()
     base_image: str | None = None
     source: str = ""
-    # The locked .debs of the system packages (podlock.system.model.SystemLock.to_dict()).
+    # The locked .debs of the system packages (podlock.lock.system.SystemLock.to_dict()).
     system: Mapping[str, Any] = field(default_factory=dict)
     # What the fingerprint covers, input by input (python, files, config keys), so that
     # `lock --check` can name what changed.

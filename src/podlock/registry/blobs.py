@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from podlock.errors import PodlockError
-from podlock.oci.model import digest_of, hex_of
 from podlock.paths import cache_dir
+from podlock.registry.model import digest_of, hex_of
 
 _DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES)
 

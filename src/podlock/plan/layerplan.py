@@ -16,12 +16,12 @@ from packaging.pylock import PackageWheel, PylockSelectError
 from packaging.utils import canonicalize_name
 
 from podlock import __version__
-from podlock.builder.codepackage import CodePackage
-from podlock.config import VariantConfig
 from podlock.errors import PodlockError
-from podlock.lockfile import LoadedLock
+from podlock.inputs.config import VariantConfig
+from podlock.lock.pylock import LoadedLock
+from podlock.lock.system import SystemLock
+from podlock.plan.codepackage import CodePackage
 from podlock.platforms import Platform
-from podlock.system.model import SystemLock
 
 LayerKind = Literal["base", "system", "runtime", "heavy", "deps", "code", "config"]
 

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from podlock.config import running_python
 from podlock.errors import InputError
-from podlock.lockfile import lock_path
+from podlock.inputs.config import running_python
+from podlock.paths import lock_path
 from podlock.platforms import parse_python
 
 PYTHON_VERSION_FILE = ".python-version"

@@ -25,9 +25,9 @@ from installer.destinations import SchemeDictionaryDestination
 from installer.exceptions import InstallerError
 from installer.sources import WheelFile
 
-from podlock.builder.plan import VENV, Wheel
 from podlock.errors import PodlockError, ToolError
-from podlock.oci.tarlayer import Entry, LayerError, directory, file, symlink
+from podlock.layers.tarlayer import Entry, LayerError, directory, file, symlink
+from podlock.plan.layerplan import VENV, Wheel
 from podlock.process import run
 from podlock.reporter import Reporter
 
@@ -151,8 +151,7 @@ def compiler_for(python: str) -> tuple[str | None, str]:
     if f"{sys.version_info[0]}.{sys.version_info[1]}" == python:
         return sys.executable, ".".join(map(str, sys.version_info[:3]))
     try:
-        from podlock.resolver.interpreters import find_python
-        from podlock.resolver.uv_backend import uv_binary
+        from podlock.toolchain import find_python, uv_binary
 
         path = find_python(python, uv_binary())
     except PodlockError:

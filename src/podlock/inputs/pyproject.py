@@ -14,9 +14,9 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from podlock.config import Config, VariantConfig
 from podlock.errors import ConfigError, InputError
-from podlock.requirements import IndexOptions, Line, RequirementLine, RequirementsSet
+from podlock.inputs.config import Config, VariantConfig
+from podlock.inputs.requirements import IndexOptions, Line, RequirementLine, RequirementsSet
 from podlock.urls import redact
 
 PYPROJECT = "pyproject.toml"

@@ -23,17 +23,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from podlock.builder.layerimages import LAYER_REPO, marker
-from podlock.builder.wheels import WheelCache
 from podlock.launcher.local import STAMP, venvs_root
-from podlock.oci.blobs import BlobStore
+from podlock.layers.installed import trees_root
+from podlock.layers.system import deb_cache, unpacked_root
+from podlock.layers.wheels import WheelCache
 from podlock.oci.image import memos_root
-from podlock.oci.installed import trees_root
-from podlock.oci.model import hex_of
 from podlock.paths import cache_dir
-from podlock.system.install import deb_cache, unpacked_root
+from podlock.registry.blobs import BlobStore
+from podlock.registry.model import hex_of
 
 if TYPE_CHECKING:
-    from podlock.builder.engine import Engine
+    from podlock.engine import Engine
 
 DAY = 86400.0
 

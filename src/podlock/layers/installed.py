@@ -22,12 +22,12 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from podlock.builder.plan import Wheel
 from podlock.errors import HashMismatch
-from podlock.oci.install import Target, compile_bytecode, install_wheels
-from podlock.oci.model import canonical
-from podlock.oci.tarlayer import Entry, LayerError, tree
+from podlock.layers.install import Target, compile_bytecode, install_wheels
+from podlock.layers.tarlayer import Entry, LayerError, tree
 from podlock.paths import cache_dir, mark_used
+from podlock.plan.layerplan import Wheel
+from podlock.registry.model import canonical
 from podlock.reporter import Reporter
 
 TREE_VERSION = 1  # bump when the files installed from the same wheel change
