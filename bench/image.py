@@ -3,7 +3,7 @@
 Same project, same lock, same verified wheel cache (downloads are not timed). Rows:
 - cold: no layer cache and no installed-wheel trees (a fresh OCI blob store;
   `docker build --no-cache`);
-- warm: no layer cache, the installed-wheel trees cached (podlock/oci/installed.py; the
+- warm: no layer cache, the installed-wheel trees cached (podlock/layers/installed.py; the
   issue's "warm-cache build"), against the same `docker build --no-cache`;
 - code-only change: everything cached but the code layer;
 - zstd: the same two builds with --compression zstd;
