@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Literal, cast
 
 from podlock.builder.dockerfile import (
-    EPOCH,
     ChainStep,
     Context,
     FileSource,
@@ -48,6 +47,7 @@ from podlock.lock.system import SystemTar
 from podlock.plan.layerplan import HEAVY_BYTES, Wheel
 from podlock.plan.load import BuildPlan, default_platform, load_plan
 from podlock.platforms import Platform
+from podlock.registry.model import DEFAULT_EPOCH
 from podlock.reporter import NullReporter, Reporter
 
 BuildMode = Literal["bundled", "prebuilt", "custom"]
@@ -108,9 +108,9 @@ def context_stream(
     total = 0
     for entry in normalised(entries):
         if entry.path in nested:
-            chunks = nested_chunks(entry.path, nested[entry.path], mtime=EPOCH)
+            chunks = nested_chunks(entry.path, nested[entry.path], mtime=DEFAULT_EPOCH)
         else:
-            chunks = entry_chunks(entry, mtime=EPOCH)
+            chunks = entry_chunks(entry, mtime=DEFAULT_EPOCH)
         for chunk in chunks:
             total += len(chunk)
             yield chunk
@@ -176,7 +176,7 @@ class HostLayers:
             self.entries(step.installed),
             tag=tag,
             created_by=f"podlock: {comment}",
-            mtime=EPOCH,
+            mtime=DEFAULT_EPOCH,
         )
         engine.load(tarball)
         self.reporter.info(f"layer {step.name}: loaded")

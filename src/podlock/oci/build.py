@@ -270,10 +270,6 @@ def target_platforms(plan: LayerPlan, wanted: Sequence[str] | None) -> list[str]
     out = []
     for text in wanted:
         platform = str(Platform.parse(text))
-        if platform not in plan.platforms:
-            raise PodlockError(
-                f"{plan.lock_name} has no {platform} (it has {', '.join(plan.platforms)})",
-                hint=f"add {platform} to [variants.{plan.variant}] platforms, then `podlock lock`",
-            )
+        plan.require_platform(platform)
         out.append(platform)
     return list(dict.fromkeys(out))

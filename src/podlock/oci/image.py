@@ -24,7 +24,16 @@ from podlock.layers.installed import wheel_entries
 from podlock.layers.tarlayer import Entry, LayerBlob, LayerError, file, write_layer
 from podlock.paths import cache_dir, mark_used
 from podlock.plan.codepackage import CodePackage
-from podlock.plan.layerplan import APP, PODLOCK_DIR, VENV, Layer, LayerPlan, Wheel
+from podlock.plan.layerplan import (
+    APP,
+    BASE_PATH,
+    CMD,
+    LABEL_PREFIX,
+    PODLOCK_DIR,
+    Layer,
+    LayerPlan,
+    Wheel,
+)
 from podlock.registry.base import BaseImage
 from podlock.registry.blobs import BlobStore
 from podlock.registry.model import CONFIG, MANIFEST, Descriptor, canonical, oci_platform, rfc3339
@@ -228,15 +237,10 @@ def assemble(
     inner = dict(base_cfg.get("config") or {})
     env = [e for e in inner.get("Env") or [] if isinstance(e, str)]
     path = next((e.split("=", 1)[1] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
-    ours = {
-        "VIRTUAL_ENV": VENV,
-        "PATH": f"{VENV}/bin:{path}",
-        "PYTHONUNBUFFERED": "1",
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-    }
+    ours = {k: v.replace(BASE_PATH, path) for k, v in plan.env.items()}
     env = [e for e in env if e.split("=", 1)[0] not in ours] + [f"{k}={v}" for k, v in ours.items()]
     labels = {**(inner.get("Labels") or {}), **image_labels(plan, base, platform)}
-    inner.update(Env=env, WorkingDir=APP, Cmd=["python"], Labels=dict(sorted(labels.items())))
+    inner.update(Env=env, WorkingDir=APP, Cmd=list(CMD), Labels=dict(sorted(labels.items())))
     history = list(base_cfg.get("history") or [])
     history += [
         {
@@ -298,12 +302,12 @@ def assemble(
 def image_labels(plan: LayerPlan, base: BaseImage, platform: str) -> dict[str, str]:
     """The plan's labels, with the base as resolved (never a host path) and the build's."""
     labels = {
-        k: v for k, v in plan.labels.items() if not k.startswith("org.opencontainers.image.base.")
+        k: v
+        for k, v in plan.image_labels("bundled", platform).items()
+        if not k.startswith("org.opencontainers.image.base.")
     }
     if base.name:
         labels["org.opencontainers.image.base.name"] = base.name
     labels["org.opencontainers.image.base.digest"] = base.digest
-    labels["dev.podlock.mode"] = "bundled"
-    labels["dev.podlock.platform"] = platform
-    labels["dev.podlock.builder"] = "oci"
+    labels[f"{LABEL_PREFIX}.builder"] = "oci"
     return dict(sorted(labels.items()))

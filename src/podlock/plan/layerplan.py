@@ -24,12 +24,16 @@ from podlock.plan.codepackage import CodePackage
 from podlock.platforms import Platform
 
 LayerKind = Literal["base", "system", "runtime", "heavy", "deps", "code", "config"]
+ImageMode = Literal["bundled", "prebuilt"]  # wheels in the image, or installed at start
 
 HEAVY_BYTES = 10 * 1024 * 1024
 VENV = "/opt/venv"
 APP = "/app"
 PODLOCK_DIR = "/opt/podlock"
 LABEL_PREFIX = "dev.podlock"
+BASE_PATH = "$PATH"  # in ENV: the base image's PATH
+CMD = ("python",)
+REQUIREMENTS = f"{PODLOCK_DIR}/requirements.txt"  # prebuilt mode: every wheel of the platform
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -93,6 +97,42 @@ class LayerPlan:
     @property
     def default_tag(self) -> str:
         return f"{self.project}:{self.variant}-{self.short_fingerprint}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The image's environment, in order; ``BASE_PATH`` stands for the base's PATH."""
+        return {
+            "VIRTUAL_ENV": VENV,
+            "PATH": f"{VENV}/bin:{BASE_PATH}",
+            "PYTHONUNBUFFERED": "1",
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        }
+
+    def image_labels(self, mode: ImageMode, platform: str) -> dict[str, str]:
+        """The image's labels (sorted): the plan's, with the build's mode and platform."""
+        labels = {
+            **self.labels,
+            f"{LABEL_PREFIX}.mode": mode,
+            f"{LABEL_PREFIX}.platform": platform,
+        }
+        return dict(sorted(labels.items()))
+
+    @staticmethod
+    def entrypoint(mode: ImageMode) -> tuple[str, ...]:
+        """The image's entrypoint: none in bundled mode; in prebuilt mode the script that
+        installs the locked wheels the runtime base lacks, then runs the command."""
+        if mode == "bundled":
+            return ()
+        return (f"{VENV}/bin/python", f"{PODLOCK_DIR}/prebuilt.py", REQUIREMENTS, "--")
+
+    def require_platform(self, platform: str) -> None:
+        """Raise unless the lock covers ``platform``."""
+        if platform not in self.platforms:
+            raise PodlockError(
+                f"{self.lock_name} has no {platform} (it has {', '.join(self.platforms)})",
+                hint=f"add {platform} to [variants.{self.variant}] platforms and run "
+                "`podlock lock`",
+            )
 
 
 def plan(
