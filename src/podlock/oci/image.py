@@ -223,7 +223,7 @@ def remember(key: str, blob: LayerBlob) -> None:
     os.replace(part, memo)
 
 
-def assemble(
+def image_documents(
     plan: LayerPlan,
     platform: str,
     base: BaseImage,
@@ -232,36 +232,7 @@ def assemble(
     settings: Settings,
 ) -> PlatformImage:
     """Config and manifest (byte-stable JSON) into the store."""
-    created = rfc3339(settings.mtime)
-    base_cfg = dict(base.config)
-    inner = dict(base_cfg.get("config") or {})
-    env = [e for e in inner.get("Env") or [] if isinstance(e, str)]
-    path = next((e.split("=", 1)[1] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
-    ours = {k: v.replace(BASE_PATH, path) for k, v in plan.env.items()}
-    env = [e for e in env if e.split("=", 1)[0] not in ours] + [f"{k}={v}" for k, v in ours.items()]
-    labels = {**(inner.get("Labels") or {}), **image_labels(plan, base, platform)}
-    inner.update(Env=env, WorkingDir=APP, Cmd=list(CMD), Labels=dict(sorted(labels.items())))
-    history = list(base_cfg.get("history") or [])
-    history += [
-        {
-            "created": created,
-            # The layer's name only: cache keys (which hold the host's CPython patch release)
-            # never enter image bytes, so the same lock gives the same digest on any machine.
-            "created_by": f"podlock {__version__}: {spec.kind} layer {spec.name}",
-        }
-        for spec, _ in layers
-    ]
-    config = {
-        **oci_platform(platform),
-        "config": inner,
-        "created": created,
-        "history": history,
-        "rootfs": {
-            "type": "layers",
-            "diff_ids": [*base.diff_ids, *(blob.diff_id for _, blob in layers)],
-        },
-    }
-    config_bytes = canonical(config)
+    config_bytes = canonical(image_config(plan, platform, base, layers, settings))
     config_desc = Descriptor(
         media_type=CONFIG, digest=store.put(config_bytes), size=len(config_bytes)
     )
@@ -297,6 +268,46 @@ def assemble(
         names=names,
         mount_from=base.mount_from,
     )
+
+
+def image_config(
+    plan: LayerPlan,
+    platform: str,
+    base: BaseImage,
+    layers: Sequence[tuple[LayerSpec, LayerBlob]],
+    settings: Settings,
+) -> dict[str, Any]:
+    """The image's config: the base's, with the plan's environment, labels and command, and
+    a history entry and diff ID per layer."""
+    created = rfc3339(settings.mtime)
+    base_cfg = dict(base.config)
+    inner = dict(base_cfg.get("config") or {})
+    env = [e for e in inner.get("Env") or [] if isinstance(e, str)]
+    path = next((e.split("=", 1)[1] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
+    ours = {k: v.replace(BASE_PATH, path) for k, v in plan.env.items()}
+    env = [e for e in env if e.split("=", 1)[0] not in ours] + [f"{k}={v}" for k, v in ours.items()]
+    labels = {**(inner.get("Labels") or {}), **image_labels(plan, base, platform)}
+    inner.update(Env=env, WorkingDir=APP, Cmd=list(CMD), Labels=dict(sorted(labels.items())))
+    history = list(base_cfg.get("history") or [])
+    history += [
+        {
+            "created": created,
+            # The layer's name only: cache keys (which hold the host's CPython patch release)
+            # never enter image bytes, so the same lock gives the same digest on any machine.
+            "created_by": f"podlock {__version__}: {spec.kind} layer {spec.name}",
+        }
+        for spec, _ in layers
+    ]
+    return {
+        **oci_platform(platform),
+        "config": inner,
+        "created": created,
+        "history": history,
+        "rootfs": {
+            "type": "layers",
+            "diff_ids": [*base.diff_ids, *(blob.diff_id for _, blob in layers)],
+        },
+    }
 
 
 def image_labels(plan: LayerPlan, base: BaseImage, platform: str) -> dict[str, str]:
