@@ -160,35 +160,12 @@ def plan(
             hint=f"set base-image in [variants.{variant.name}] or pass --base IMAGE",
         )
     runtime_names = {canonicalize_name(n) for n in meta.runtime_packages} | _tagged_runtime(lock)
-    groups: dict[tuple[LayerKind, str], dict[str, list[Wheel]]] = {}
-    heavy: set[str] = set()
     selected = {p: _select(lock, Platform.parse(p)) for p in meta.platforms}
-    for wheels in selected.values():
-        heavy |= {w.package for w in wheels if w.size > heavy_bytes}
-    for platform, wheels in selected.items():
-        for wheel in wheels:
-            key: tuple[LayerKind, str]
-            if wheel.package in runtime_names:
-                own = wheel.package in heavy
-                key = ("runtime", f"runtime-{wheel.package}" if own else "runtime")
-            elif wheel.package in heavy:
-                key = ("heavy", f"heavy-{wheel.package}")
-            else:
-                key = ("deps", "deps")
-            groups.setdefault(key, {}).setdefault(platform, []).append(wheel)
-    order: dict[LayerKind, int] = {"runtime": 0, "heavy": 1, "deps": 2}
-    # Within a kind, a package's own layer comes before the shared one, then by name: a
-    # stable order, so adding a small dependency never moves a heavy layer.
-    keys = sorted(groups, key=lambda k: (order[k[0]], k[1] in ("runtime", "deps"), k[1]))
     layers: list[Layer] = [Layer(kind="base", name="base")]
     system = tuple(sorted(dict.fromkeys(meta.system_packages)))
     if system:
         layers.append(Layer(kind="system", name="system", packages=system))
-    for key in keys:
-        per_platform = {
-            p: tuple(sorted(ws, key=lambda w: w.package)) for p, ws in sorted(groups[key].items())
-        }
-        layers.append(Layer(kind=key[0], name=key[1], wheels=per_platform))
+    layers += _wheel_layers(selected, runtime_names, heavy_bytes)
     layers.append(Layer(kind="code", name="code"))
     layers.append(Layer(kind="config", name="config"))
     name = project or code.name
@@ -246,6 +223,38 @@ def _select(lock: LoadedLock, platform: Platform) -> list[Wheel]:
             )
         )
     return sorted(out, key=lambda w: w.package)
+
+
+def _wheel_layers(
+    selected: Mapping[str, list[Wheel]], runtime_names: set[str], heavy_bytes: int
+) -> list[Layer]:
+    """The runtime, heavy and deps layers of the wheels ``selected`` for each platform."""
+    groups: dict[tuple[LayerKind, str], dict[str, list[Wheel]]] = {}
+    heavy: set[str] = set()
+    for wheels in selected.values():
+        heavy |= {w.package for w in wheels if w.size > heavy_bytes}
+    for platform, wheels in selected.items():
+        for wheel in wheels:
+            key: tuple[LayerKind, str]
+            if wheel.package in runtime_names:
+                own = wheel.package in heavy
+                key = ("runtime", f"runtime-{wheel.package}" if own else "runtime")
+            elif wheel.package in heavy:
+                key = ("heavy", f"heavy-{wheel.package}")
+            else:
+                key = ("deps", "deps")
+            groups.setdefault(key, {}).setdefault(platform, []).append(wheel)
+    order: dict[LayerKind, int] = {"runtime": 0, "heavy": 1, "deps": 2}
+    # Within a kind, a package's own layer comes before the shared one, then by name: a
+    # stable order, so adding a small dependency never moves a heavy layer.
+    keys = sorted(groups, key=lambda k: (order[k[0]], k[1] in ("runtime", "deps"), k[1]))
+    layers = []
+    for key in keys:
+        per_platform = {
+            p: tuple(sorted(ws, key=lambda w: w.package)) for p, ws in sorted(groups[key].items())
+        }
+        layers.append(Layer(kind=key[0], name=key[1], wheels=per_platform))
+    return layers
 
 
 def _tagged_runtime(lock: LoadedLock) -> set[str]:
