@@ -28,9 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from index_server import IndexServer  # noqa: E402
-from podlock.builder.build import build  # noqa: E402
+from podlock.builder.build import DockerOptions, build_docker  # noqa: E402
 from podlock.cli.main import main as podlock  # noqa: E402
 from podlock.engine import Engine  # noqa: E402
+from podlock.plan.load import load_plan  # noqa: E402
 from services import base_image_id  # noqa: E402
 from testkit import BASE_IMAGE, HELLO, project_config  # noqa: E402
 
@@ -123,8 +124,9 @@ def bench_ml(engine: Engine, work: Path) -> Rows:
         assert code == 0
 
     def ours(nocache: bool = False) -> None:
-        build(root, "cpu", network="host", tag="podlock-bench/podlock:latest", engine=engine,
-              no_cache=nocache)  # fmt: skip
+        options = DockerOptions(network="host", tag="podlock-bench/podlock:latest",
+                                no_cache=nocache)  # fmt: skip
+        build_docker(load_plan(root, "cpu"), options, engine)
 
     def theirs(nocache: bool = False) -> None:
         kinetic_build(engine, root, None, nocache=nocache, requirements="pins.txt")
@@ -156,8 +158,9 @@ def bench_fixture(engine: Engine, work: Path) -> Rows:
         assert podlock(["-q", "lock", "--project", str(root)]) == 0
 
         def ours(nocache: bool = False) -> None:
-            build(root, "cpu", network="host", tag="podlock-bench/podlock:latest",
-                  heavy_bytes=1 << 20, engine=engine, no_cache=nocache)  # fmt: skip
+            options = DockerOptions(network="host", tag="podlock-bench/podlock:latest",
+                                    no_cache=nocache)  # fmt: skip
+            build_docker(load_plan(root, "cpu", heavy_bytes=1 << 20), options, engine)
 
         def theirs(nocache: bool = False) -> None:
             kinetic_build(engine, root, index.url("pypi"), nocache=nocache)

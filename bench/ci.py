@@ -28,7 +28,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from podlock.cli.main import main as podlock  # noqa: E402
 from podlock.engine import Engine  # noqa: E402
-from podlock.oci.build import OciResult, build_oci  # noqa: E402
+from podlock.oci.build import OciOptions, OciResult, build_oci  # noqa: E402
+from podlock.plan.load import load_plan  # noqa: E402
 from services import base_archive, registry  # noqa: E402
 
 SMALL_DEP = "six"
@@ -56,7 +57,7 @@ def main() -> int:
                 before = wheel_bytes(cache) if cache.exists() else 0
                 start = time.perf_counter()
                 # podlock's defaults (heavy layers from 10 MiB), as a user's CI would run it
-                result = build_oci(root, "cpu", base=base, push_to=ref)
+                result = build_oci(load_plan(root, "cpu", base=base), OciOptions(push_to=ref))
                 seconds = time.perf_counter() - start
                 rows.append((label, seconds, result, wheel_bytes(cache) - before))
 

@@ -40,7 +40,7 @@ from podlock.layers.fetch import fetch_all  # noqa: E402
 from podlock.layers.install import Target, compile_bytecode, compiler_for, install_wheels  # noqa: E402
 from podlock.layers.tarlayer import tree, write_layer  # noqa: E402
 from podlock.layers.wheels import wheel_cache  # noqa: E402
-from podlock.oci.build import build_oci  # noqa: E402
+from podlock.oci.build import OciOptions, build_oci  # noqa: E402
 from podlock.plan.load import default_platform, load_plan  # noqa: E402
 from podlock.registry.base import open_base  # noqa: E402
 from podlock.registry.blobs import BlobStore  # noqa: E402
@@ -132,12 +132,8 @@ def main() -> int:
 
         def ours(compression: str = "gzip", store: BlobStore | None = None) -> None:
             build_oci(
-                root,
-                "cpu",
-                base=base,
-                compression=compression,
-                heavy_bytes=heavy,
-                output_dir=work / f"layout-{compression}",
+                load_plan(root, "cpu", base=base, heavy_bytes=heavy),
+                OciOptions(compression=compression, output_dir=work / f"layout-{compression}"),
                 store=store,
             )
 

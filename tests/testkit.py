@@ -128,3 +128,45 @@ def layout_manifest(layout: Path) -> dict[str, Any]:
 
 def blob(layout: Path, digest: str) -> bytes:
     return (layout / "blobs" / "sha256" / digest.removeprefix("sha256:")).read_bytes()
+
+
+def build_oci_at(
+    root: Path,
+    variant: str,
+    *,
+    base: str | None = None,
+    heavy_bytes: int | None = None,
+    store: Any = None,
+    reporter: Any = None,
+    **options: Any,
+) -> Any:
+    """``build_oci`` of the project at ``root``: its plan loaded, then built with ``options``
+    (``OciOptions`` fields)."""
+    from podlock.oci.build import OciOptions, build_oci
+    from podlock.plan.layerplan import HEAVY_BYTES
+    from podlock.plan.load import load_plan
+
+    plan = load_plan(root, variant, base=base, heavy_bytes=heavy_bytes or HEAVY_BYTES)
+    if "platforms" in options:
+        options["platforms"] = tuple(options["platforms"] or ())
+    return build_oci(plan, OciOptions(**options), store=store, reporter=reporter)
+
+
+def build_docker_at(
+    root: Path,
+    variant: str,
+    *,
+    engine: Any,
+    base: str | None = None,
+    heavy_bytes: int | None = None,
+    reporter: Any = None,
+    **options: Any,
+) -> Any:
+    """``build_docker`` of the project at ``root``: its plan loaded, then built on ``engine``
+    with ``options`` (``DockerOptions`` fields)."""
+    from podlock.builder.build import DockerOptions, build_docker
+    from podlock.plan.layerplan import HEAVY_BYTES
+    from podlock.plan.load import load_plan
+
+    plan = load_plan(root, variant, base=base, heavy_bytes=heavy_bytes or HEAVY_BYTES)
+    return build_docker(plan, DockerOptions(**options), engine, reporter)

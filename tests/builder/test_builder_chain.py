@@ -16,8 +16,7 @@ from builder_helpers import BASE_IMAGE, check_golden, docker
 from test_builder_engine import layers
 from test_builder_plan import MIB, planned
 
-from podlock.builder import build as build_module
-from podlock.builder.build import build
+from podlock.builder import chain as build_module
 from podlock.builder.dockerfile import (
     INSTALLER,
     PARENT,
@@ -31,11 +30,10 @@ from podlock.cli.caches import prune
 from podlock.engine import Engine
 from podlock.layers import uvbin
 from podlock.layers.install import Target
-from podlock.oci.build import build_oci
 from podlock.plan.layerplan import Wheel
 from podlock.platforms import host_platform
 from podlock.reporter import ListReporter
-from testkit import blob, layout_manifest
+from testkit import blob, build_docker_at, build_oci_at, layout_manifest
 
 
 def says_hello(ref: str) -> None:
@@ -119,7 +117,7 @@ def test_host_installed_layers_carry_bytecode_and_no_wheels(
     monkeypatch.setattr(Engine, "stacks_loaded_layers", lambda self: load)
     root = hello()
     reporter = ListReporter()
-    build(root, "cpu", network="host", tag="hello:host", heavy_bytes=MIB, engine=engine,
+    build_docker_at(root, "cpu", network="host", tag="hello:host", heavy_bytes=MIB, engine=engine,
           no_cache=True, reporter=reporter)  # fmt: skip
     assert ("layer deps: loaded" in reporter.infos) == load
     found = docker("run", "--rm", "--network", "none", "hello:host", "sh", "-c",
@@ -138,8 +136,8 @@ def test_host_installed_layers_are_loaded_as_podlock_wrote_them(
     one the daemonless builder gives the same layer, `docker history` names it, and loading
     it again on the same parent gives the same image."""
     root = hello()
-    build(root, "cpu", network="host", tag="hello:loaded", heavy_bytes=MIB, engine=engine)
-    build_oci(root, "cpu", base=base_archive, output_dir=tmp_path / "oci", tag="v1",
+    build_docker_at(root, "cpu", network="host", tag="hello:loaded", heavy_bytes=MIB, engine=engine)
+    build_oci_at(root, "cpu", base=base_archive, output_dir=tmp_path / "oci", tag="v1",
               heavy_bytes=MIB)  # fmt: skip
     manifest = layout_manifest(tmp_path / "oci")
     oci = json.loads(blob(tmp_path / "oci", manifest["config"]["digest"]))["rootfs"]["diff_ids"]
@@ -156,13 +154,13 @@ def test_host_installed_layers_are_loaded_as_podlock_wrote_them(
     ]  # fmt: skip
     assert all(not line.endswith("|0B") for line in loaded)
     again = ListReporter()
-    build(root, "cpu", network="host", tag="hello:loaded", heavy_bytes=MIB, engine=engine,
+    build_docker_at(root, "cpu", network="host", tag="hello:loaded", heavy_bytes=MIB, engine=engine,
           reporter=again)  # fmt: skip
     (deps,) = (line.split()[-1] for line in again.infos if line.startswith("layer deps: reused"))
     before = docker("inspect", "-f", "{{.Id}}", deps).strip()
     docker("rmi", deps)  # the tag only: the project image still stands on it
     again = ListReporter()
-    build(root, "cpu", network="host", tag="hello:loaded", heavy_bytes=MIB, engine=engine,
+    build_docker_at(root, "cpu", network="host", tag="hello:loaded", heavy_bytes=MIB, engine=engine,
           reporter=again)  # fmt: skip
     assert f"layer deps: building {deps}" in again.infos
     assert docker("inspect", "-f", "{{.Id}}", deps).strip() == before
@@ -188,13 +186,13 @@ def test_an_interrupted_load_tags_nothing(
     monkeypatch.setattr(build_module, "layer_tarball", cut)
     reporter = ListReporter()
     with pytest.raises(KeyboardInterrupt):
-        build(root, "cpu", network="host", tag="hello:cut", heavy_bytes=MIB, engine=engine,
+        build_docker_at(root, "cpu", network="host", tag="hello:cut", heavy_bytes=MIB, engine=engine,
               no_cache=True, reporter=reporter)  # fmt: skip
     (tag,) = (line.split()[-1] for line in reporter.infos if line.startswith("layer runtime: b"))
     assert not docker("images", "-q", tag).strip()
     monkeypatch.setattr(build_module, "layer_tarball", real)
     again = ListReporter()
-    build(root, "cpu", network="host", tag="hello:cut", heavy_bytes=MIB, engine=engine,
+    build_docker_at(root, "cpu", network="host", tag="hello:cut", heavy_bytes=MIB, engine=engine,
           reporter=again)  # fmt: skip
     assert f"layer runtime: building {tag}" in again.infos
     says_hello("hello:cut")
@@ -206,7 +204,7 @@ def test_prune_untags_the_layer_images_no_build_used_lately(
 ) -> None:
     root = hello()
     reporter = ListReporter()
-    build(root, "cpu", network="host", tag="hello:prune", heavy_bytes=MIB, engine=engine,
+    build_docker_at(root, "cpu", network="host", tag="hello:prune", heavy_bytes=MIB, engine=engine,
           reporter=reporter)  # fmt: skip
     used = [line.split()[-1] for line in reporter.infos if "podlock-layers/" in line]
     (runtime,) = (tag for tag in used if tag.startswith("podlock-layers/runtime:"))
@@ -217,7 +215,7 @@ def test_prune_untags_the_layer_images_no_build_used_lately(
     assert not docker("images", "-q", runtime).strip()
     says_hello("hello:prune")  # the image stands on its layers still
     again = ListReporter()
-    build(root, "cpu", network="host", tag="hello:prune", heavy_bytes=MIB, engine=engine,
+    build_docker_at(root, "cpu", network="host", tag="hello:prune", heavy_bytes=MIB, engine=engine,
           reporter=again)  # fmt: skip
     assert f"layer runtime: building {runtime}" in again.infos
 
@@ -227,9 +225,9 @@ def test_second_build_builds_no_layer_and_shares_them(
     engine: Engine, hello: Callable[..., Path]
 ) -> None:
     root = hello()
-    build(root, "cpu", network="host", tag="hello:chain1", heavy_bytes=MIB, engine=engine)
+    build_docker_at(root, "cpu", network="host", tag="hello:chain1", heavy_bytes=MIB, engine=engine)
     again = ListReporter()
-    result = build(root, "cpu", network="host", tag="hello:chain2", heavy_bytes=MIB,
+    result = build_docker_at(root, "cpu", network="host", tag="hello:chain2", heavy_bytes=MIB,
                    engine=engine, reporter=again)  # fmt: skip
     assert not any(": building " in line for line in again.infos), again.infos
     assert not any(line.startswith("downloading") for line in again.infos)
@@ -250,15 +248,15 @@ def test_a_rebuilt_layer_gives_new_keys_to_the_layers_above_it(
     root = hello()
     reqs = root / "requirements.txt"
     plain = reqs.read_text()
-    build(root, "cpu", network="host", tag="hello:k1", heavy_bytes=MIB, engine=engine)
+    build_docker_at(root, "cpu", network="host", tag="hello:k1", heavy_bytes=MIB, engine=engine)
     reqs.write_text(plain + "idna\n")
     assert cli("lock", "--project", str(root)).code == 0
     # --no-cache: every layer rebuilt, so the base step gets a new image ID
-    build(root, "cpu", network="host", tag="hello:k2", heavy_bytes=MIB, engine=engine,
+    build_docker_at(root, "cpu", network="host", tag="hello:k2", heavy_bytes=MIB, engine=engine,
           no_cache=True)  # fmt: skip
     reqs.write_text(plain)
     assert cli("lock", "--project", str(root)).code == 0
-    build(root, "cpu", network="host", tag="hello:k3", heavy_bytes=MIB, engine=engine)
+    build_docker_at(root, "cpu", network="host", tag="hello:k3", heavy_bytes=MIB, engine=engine)
     k1, k2, k3 = layers("hello:k1"), layers("hello:k2"), layers("hello:k3")
     below_deps = len(layers(BASE_IMAGE)) + 4  # install.sh, venv, runtime, heavy-bigpkg
     assert k1[:below_deps] != k2[:below_deps]  # the rebuilt chain differs from the first

@@ -15,7 +15,6 @@ from builder_helpers import BASE_IMAGE, docker
 
 from index_server import PRIVATE_PASSWORD, IndexServer
 from podlock.builder import build as build_module
-from podlock.builder.build import build
 from podlock.engine import BuildFailed, Engine
 from podlock.errors import HashMismatch
 from podlock.layers.fetch import fetch_all
@@ -23,6 +22,7 @@ from podlock.layers.wheels import wheel_cache
 from podlock.lock.pylock import read_lock
 from podlock.plan.load import load_plan
 from podlock.reporter import NullReporter
+from testkit import build_docker_at
 
 pytestmark = pytest.mark.engine
 MIB = "1"  # --heavy-mb: bigpkg (2 MiB) gets a layer of its own
@@ -197,7 +197,9 @@ def test_wheel_changed_in_the_cache_fails_the_build_naming_it(
         else (BuildFailed, "hash mismatch for msgpack while installing it")
     )
     with pytest.raises(expected[0], match=expected[1]):
-        build(root, "cpu", tag="hello:altered", network="host", engine=engine, no_cache=True)
+        build_docker_at(
+            root, "cpu", tag="hello:altered", network="host", engine=engine, no_cache=True
+        )
     assert engine.image("hello:altered") is None
     if where == "host":
         assert not cached.exists()  # dropped from the cache: the next run downloads it again
@@ -217,7 +219,9 @@ def test_interrupted_build_leaves_the_old_tag(
                 raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        build(root, "cpu", tag="hello:keep", network="host", reporter=Interrupt(), engine=engine)
+        build_docker_at(
+            root, "cpu", tag="hello:keep", network="host", reporter=Interrupt(), engine=engine
+        )
     assert docker("inspect", "-f", "{{.Id}}", "hello:keep").strip() == old
 
 

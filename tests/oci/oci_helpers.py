@@ -7,10 +7,10 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from podlock.oci.build import build_oci
 from podlock.oci.layout import Built
 from podlock.oci.push import from_layout
 from podlock.registry.blobs import BlobStore
+from testkit import build_oci_at
 
 
 def oci_build(cli: Any, root: Path, *extra: str) -> Any:
@@ -21,7 +21,7 @@ def oci_build(cli: Any, root: Path, *extra: str) -> Any:
 def built_layout(root: Path, layout: Path, base: str) -> tuple[BlobStore, Built]:
     """Build the project on ``base`` into the OCI layout ``layout`` (tag v1) and read it
     back, as ``podlock push --layout`` does."""
-    build_oci(root, "cpu", base=base, output_dir=layout, tag="v1")
+    build_oci_at(root, "cpu", base=base, output_dir=layout, tag="v1")
     store = BlobStore()
     return store, from_layout(layout, "v1", store)
 

@@ -113,7 +113,7 @@ def test_code_package_symlink_out_of_the_project_is_refused(
     root = hello()
     secret = tmp_path / "outside.txt"
     secret.write_text("outside the project")
-    import podlock.builder.build as builder_build
+    import podlock.plan.load as plan_load
     from podlock.plan import codepackage
 
     real = codepackage.collect
@@ -124,7 +124,7 @@ def test_code_package_symlink_out_of_the_project_is_refused(
         (root / "pkg" / "greeting.py").symlink_to(secret)
         return package
 
-    monkeypatch.setattr(builder_build, "collect", collect_then_swap)
+    monkeypatch.setattr(plan_load, "collect", collect_then_swap)
     result = oci_build(cli, root, "--base", base_archive)
     assert result.code != 0 and "pkg/greeting.py points outside the project" in result.err
 

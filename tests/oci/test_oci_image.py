@@ -131,13 +131,13 @@ def test_layout_is_accepted_by_skopeo_and_umoci(
 def test_same_wheels_give_the_same_layer_blobs_across_projects(
     hello: Callable[..., Path], base_archive: str, tmp_path: Path
 ) -> None:
-    from podlock.oci.build import build_oci
+    from testkit import build_oci_at
 
     one = hello("a")
     other = hello("b")
     (other / "main.py").write_text('print("a different project")\n')
-    first = build_oci(one, "cpu", base=base_archive, tag="one:v1").built.images[0]
-    second = build_oci(other, "cpu", base=base_archive, tag="other:v1").built.images[0]
+    first = build_oci_at(one, "cpu", base=base_archive, tag="one:v1").built.images[0]
+    second = build_oci_at(other, "cpu", base=base_archive, tag="other:v1").built.images[0]
     by_name = lambda image: dict(zip(image.names[1:], image.layers[1:], strict=True))  # noqa: E731
     a, b = by_name(first), by_name(second)
     for name in ("venv", "runtime", "deps"):

@@ -15,10 +15,9 @@ from oci_helpers import make_wheel
 from podlock.layers import installed
 from podlock.layers.install import Target
 from podlock.layers.tarlayer import LayerError
-from podlock.oci.build import build_oci
 from podlock.plan.layerplan import Wheel
 from podlock.reporter import NullReporter
-from testkit import layout_manifest
+from testkit import build_oci_at, layout_manifest
 
 TARGET = Target(python="3.11", interpreter="/usr/bin/python3.11")
 
@@ -35,7 +34,7 @@ def test_a_cold_layer_cache_reuses_the_installed_trees_and_gives_the_same_digest
     base_archive: str,
 ) -> None:
     root = hello()
-    first = build_oci(root, "cpu", base=base_archive, output_dir=tmp_path / "one")
+    first = build_oci_at(root, "cpu", base=base_archive, output_dir=tmp_path / "one")
     trees = list((_podlock_cache / "oci" / "installed").iterdir())
     assert trees, "no installed trees were cached"
     shutil.rmtree(_podlock_cache / "oci" / "layers")  # the layer cache only
@@ -44,7 +43,7 @@ def test_a_cold_layer_cache_reuses_the_installed_trees_and_gives_the_same_digest
         raise AssertionError("a cached tree was installed again")
 
     monkeypatch.setattr(installed, "install_wheels", no_install)
-    second = build_oci(root, "cpu", base=base_archive, output_dir=tmp_path / "two")
+    second = build_oci_at(root, "cpu", base=base_archive, output_dir=tmp_path / "two")
     assert second.layers_built  # the layers were written again ...
     assert second.digest == first.digest  # ... from the trees, byte for byte
     assert _layers(tmp_path / "one") == _layers(tmp_path / "two")
@@ -57,11 +56,11 @@ def test_a_damaged_tree_is_rebuilt_not_shipped(
     base_archive: str,
 ) -> None:
     root = hello()
-    first = build_oci(root, "cpu", base=base_archive, output_dir=tmp_path / "one")
+    first = build_oci_at(root, "cpu", base=base_archive, output_dir=tmp_path / "one")
     victim = next((_podlock_cache / "oci" / "installed").rglob("*.py"))
     victim.unlink()
     shutil.rmtree(_podlock_cache / "oci" / "layers")
-    second = build_oci(root, "cpu", base=base_archive, output_dir=tmp_path / "two")
+    second = build_oci_at(root, "cpu", base=base_archive, output_dir=tmp_path / "two")
     assert second.digest == first.digest
     assert victim.exists()
 

@@ -14,13 +14,13 @@ import pytest
 from oci_helpers import built_layout, oci_build, run
 from registry_proxy import ProxyState, proxy
 
-from podlock.oci.build import build_oci
 from podlock.oci.push import push
 from podlock.registry.auth import Credential
 from podlock.registry.blobs import BlobStore
 from podlock.registry.client import AuthFailed, Registry, Unreachable
 from podlock.registry.reference import Reference
 from services import Registry as TestRegistry
+from testkit import build_oci_at
 
 
 def repo() -> str:
@@ -92,11 +92,11 @@ def test_code_only_change_uploads_only_code_and_config(
     state = ProxyState(upstream=registry)
     with proxy(state) as host:
         ref = f"{host}/{repo()}:v1"
-        first = build_oci(root, "cpu", base=base_archive, push_to=ref)
+        first = build_oci_at(root, "cpu", base=base_archive, push_to=ref)
         assert first.pushed and first.pushed.uploaded_bytes > 0
         (root / "pkg" / "greeting.py").write_text('GREETING = "hello, changed"\n')
         state.received = 0
-        second = build_oci(root, "cpu", base=base_archive, push_to=ref)
+        second = build_oci_at(root, "cpu", base=base_archive, push_to=ref)
     assert second.pushed is not None
     image = second.built.images[0]
     code = image.layers[image.names.index("code")]
@@ -186,7 +186,7 @@ def test_base_from_registry_is_pinned_and_its_layers_mounted_not_uploaded(
         f"docker://{registry}/{base_repo}:bookworm",
     )
     root = hello()
-    result = build_oci(
+    result = build_oci_at(
         root, "cpu", base=f"{registry}/{base_repo}:bookworm", push_to=f"{registry}/{repo()}:v1"
     )
     assert result.pushed is not None and result.pushed.mounted == 1

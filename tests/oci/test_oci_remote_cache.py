@@ -18,7 +18,7 @@ from test_oci_push import docker_config
 
 from podlock.oci import build as oci_build_module
 from podlock.oci import image as oci_image_module
-from podlock.oci.build import OciResult, build_oci
+from podlock.oci.build import OciResult
 from podlock.oci.layercache import TAG_PREFIX
 from podlock.plan.layerplan import Wheel
 from podlock.registry.client import Registry
@@ -26,6 +26,7 @@ from podlock.registry.model import MANIFEST
 from podlock.registry.reference import Reference
 from podlock.reporter import ListReporter
 from services import Registry as TestRegistry
+from testkit import build_oci_at
 
 
 def repo() -> str:
@@ -59,7 +60,7 @@ class FreshRunner:
                     raise AssertionError("a fresh runner installed wheels despite the cache")
 
                 mp.setattr(oci_image_module, "wheel_entries", refuse)
-            return build_oci(root, "cpu", **kw)
+            return build_oci_at(root, "cpu", **kw)
 
 
 def cache_tags(host: str, repository: str) -> list[str]:

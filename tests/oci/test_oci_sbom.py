@@ -15,10 +15,10 @@ import requests
 from registry_proxy import ProxyState, proxy
 
 from index_server import PRIVATE_PASSWORD
-from podlock.oci.build import build_oci
 from podlock.oci.sbom import SPDX_TYPE, fallback_tag
 from podlock.registry.client import Registry
 from podlock.registry.reference import Reference
+from testkit import build_oci_at
 
 
 def repo() -> str:
@@ -47,7 +47,7 @@ def test_push_attaches_the_sbom_under_the_fallback_tag_without_a_referrers_api(
     root = hello()
     repository = repo()
     ref = f"{registry}/{repository}:v1"
-    result = build_oci(root, "cpu", base=base_archive, push_to=ref)
+    result = build_oci_at(root, "cpu", base=base_archive, push_to=ref)
     assert result.sbom is not None and result.sbom.via == "fallback-tag"
     client = Registry(Reference.parse(ref))
     assert client.referrers(repository, result.digest) is None  # registry 2.8: no such API
@@ -61,7 +61,7 @@ def test_push_attaches_the_sbom_under_the_fallback_tag_without_a_referrers_api(
     document = requests.get(url, timeout=30).json()
     assert described(document) == locked(root)
     # Pushing again adds no second entry; the SBOM's bytes are the same.
-    again = build_oci(root, "cpu", base=base_archive, push_to=ref)
+    again = build_oci_at(root, "cpu", base=base_archive, push_to=ref)
     assert again.sbom == result.sbom
     assert (
         len(json.loads(client.manifest(repository, fallback_tag(result.digest))[0])["manifests"])
@@ -77,7 +77,7 @@ def test_push_uses_the_referrers_api_where_the_registry_has_it(
     state = ProxyState(upstream=registry, referrers_api=True)
     with proxy(state) as host:
         ref = f"{host}/{repository}:v1"
-        result = build_oci(root, "cpu", base=base_archive, push_to=ref)
+        result = build_oci_at(root, "cpu", base=base_archive, push_to=ref)
         client = Registry(Reference.parse(ref))
         listed = client.referrers(repository, result.digest)
         assert not client.has_manifest(repository, fallback_tag(result.digest))

@@ -7,12 +7,21 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from podlock.builder.build import MODES, build, build_base
+from podlock.builder.build import (
+    MODES,
+    BuildResult,
+    DockerOptions,
+    build_base,
+    build_custom,
+    build_docker,
+    build_mode,
+)
 from podlock.cli.built import docker_document, oci_document
 from podlock.cli.output import add_format, emit, wants_json
 from podlock.engine import Engine
 from podlock.errors import PodlockError
 from podlock.plan.layerplan import HEAVY_BYTES
+from podlock.plan.load import load_plan
 from podlock.registry.base import BaseImageError
 from podlock.reporter import Reporter
 
@@ -102,23 +111,31 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             "--cache-repo and several platforms are options of the oci builder",
             hint="add --builder oci",
         )
-    result = build(
-        args.project,
-        args.variant,
-        mode=args.mode,
-        base=args.base,
-        tag=args.tag,
-        ca_cert=args.ca_cert,
-        network=args.network,
-        platform=args.platform,
-        heavy_bytes=int(args.heavy_mb * 2**20),
-        reporter=reporter,
-    )
+    result = _run_docker(args, reporter)
     if wants_json(args):
         emit(docker_document(result, Engine.connect()))
     else:
         print(result.ref)
     return 0
+
+
+def _run_docker(args: argparse.Namespace, reporter: Reporter) -> BuildResult:
+    mode = build_mode(args.mode)
+    if mode == "custom":
+        return build_custom(args.project, args.variant, args.base)
+    plan = load_plan(args.project, args.variant, base=args.base, heavy_bytes=_heavy_bytes(args))
+    options = DockerOptions(
+        mode=mode,
+        tag=args.tag,
+        ca_cert=args.ca_cert,
+        network=args.network,
+        platform=args.platform,
+    )
+    return build_docker(plan, options, Engine.connect(), reporter)
+
+
+def _heavy_bytes(args: argparse.Namespace) -> int:
+    return int(args.heavy_mb * 2**20)
 
 
 def _default_builder(
@@ -149,7 +166,7 @@ def _asks_for_oci(args: argparse.Namespace) -> bool:
 
 
 def _run_oci(args: argparse.Namespace, reporter: Reporter) -> int:
-    from podlock.oci.build import build_oci
+    from podlock.oci.build import OciOptions, build_oci
 
     if args.mode != "bundled":
         raise PodlockError(
@@ -161,12 +178,8 @@ def _run_oci(args: argparse.Namespace, reporter: Reporter) -> int:
                 f"{flag} is for the docker builder (the oci builder runs nothing in the image)",
                 hint="drop it, or use --builder docker",
             )
-    platforms = [p.strip() for p in args.platform.split(",")] if args.platform else None
-    result = build_oci(
-        args.project,
-        args.variant,
-        base=args.base,
-        platforms=platforms,
+    options = OciOptions(
+        platforms=split_platforms(args.platform),
         compression=args.compression,
         tag=args.tag,
         output_dir=args.output_dir,
@@ -174,11 +187,11 @@ def _run_oci(args: argparse.Namespace, reporter: Reporter) -> int:
         load_image=args.load,
         push_to=args.push,
         create_repository=args.create_repository,
-        heavy_bytes=int(args.heavy_mb * 2**20),
-        reporter=reporter,
         remote_cache=not args.no_remote_cache,
         cache_repo=args.cache_repo,
     )
+    plan = load_plan(args.project, args.variant, base=args.base, heavy_bytes=_heavy_bytes(args))
+    result = build_oci(plan, options, reporter=reporter)
     reporter.info(f"{result.tag}: {len(result.layers_built)} layers built, "
                   f"{len(result.layers_cached)} from cache, "
                   f"{len(result.layers_remote)} from the registry's layer cache")  # fmt: skip
@@ -192,13 +205,13 @@ def _run_oci(args: argparse.Namespace, reporter: Reporter) -> int:
 
 
 def run_base(args: argparse.Namespace, reporter: Reporter) -> int:
-    result = build_base(
-        args.project,
-        args.variant,
-        base=args.base,
-        ca_cert=args.ca_cert,
-        network=args.network,
-        reporter=reporter,
-    )
+    plan = load_plan(args.project, args.variant, base=args.base)
+    options = DockerOptions(ca_cert=args.ca_cert, network=args.network)
+    result = build_base(plan, options, Engine.connect(), reporter)
     print(result.ref)
     return 0
+
+
+def split_platforms(text: str | None) -> tuple[str, ...]:
+    """``--platform a,b`` as a tuple (empty: the builder's default)."""
+    return tuple(p.strip() for p in text.split(",")) if text else ()

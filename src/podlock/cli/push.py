@@ -38,9 +38,11 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
+    from podlock.cli.build import split_platforms
     from podlock.errors import PodlockError
-    from podlock.oci.build import build_oci
+    from podlock.oci.build import OciOptions, build_oci
     from podlock.oci.push import from_layout, push
+    from podlock.plan.load import load_plan
     from podlock.registry.base import split_layout
     from podlock.registry.blobs import BlobStore
     from podlock.registry.reference import Reference
@@ -62,19 +64,17 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         return 0
     if not args.variant:
         raise PodlockError("podlock push needs --layout DIR or --variant V (to build first)")
-    result = build_oci(
-        args.project,
-        args.variant,
-        base=args.base,
-        platforms=[p.strip() for p in args.platform.split(",")] if args.platform else None,
+    options = OciOptions(
+        platforms=split_platforms(args.platform),
         compression=args.compression,
         push_to=args.ref,
         create_repository=args.create_repository,
-        heavy_bytes=int(args.heavy_mb * 2**20),
-        reporter=reporter,
         remote_cache=not args.no_remote_cache,
         cache_repo=args.cache_repo,
     )
+    heavy = int(args.heavy_mb * 2**20)
+    plan = load_plan(args.project, args.variant, base=args.base, heavy_bytes=heavy)
+    result = build_oci(plan, options, reporter=reporter)
     assert result.pushed is not None
     if wants_json(args):
         emit(oci_document(result.pushed.ref, result.built, pushed=result.pushed))

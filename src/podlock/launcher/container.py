@@ -14,9 +14,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from podlock.builder.build import build
+from podlock.builder.build import DockerOptions, build_docker
 from podlock.engine import Engine
 from podlock.errors import PodlockError
+from podlock.plan.load import load_plan
 from podlock.reporter import NullReporter, Reporter
 
 _FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP")
@@ -37,7 +38,8 @@ def run_in_image(
     if not command:
         raise PodlockError("no command to run", hint="put it after `--`, e.g. `-- python main.py`")
     engine = engine or Engine.connect()
-    built = build(root, variant, network=network, reporter=reporter, engine=engine)
+    options = DockerOptions(network=network)
+    built = build_docker(load_plan(root, variant), options, engine, reporter)
     reporter.info(f"running in {built.ref}")
     return run_container(engine, built.ref, command, env=env, network=network)
 

@@ -23,6 +23,7 @@ from podlock.reporter import NullReporter, Reporter
 
 if TYPE_CHECKING:
     from podlock.engine import Engine
+    from podlock.plan.layerplan import LayerPlan
 
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _MANIFEST_TYPES = ", ".join(
@@ -132,32 +133,35 @@ class DockerPublisher:
     def publish(
         self, root: Path, variant: str, *, mode: str, repository: str, reporter: Reporter
     ) -> str:
-        from podlock.builder.build import build
+        from podlock.builder.build import DockerOptions, build_custom, build_docker, build_mode
         from podlock.engine import Engine
+        from podlock.plan.load import load_plan
 
         engine = self.engine or Engine.connect()
-        built = build(
-            root, variant, mode=mode, network=self.network, reporter=reporter, engine=engine
-        )
+        kind = build_mode(mode)
+        plan = None
+        if kind == "custom":
+            built = build_custom(root, variant, None, engine)
+        else:
+            plan = load_plan(root, variant)
+            options = DockerOptions(mode=kind, network=self.network)
+            built = build_docker(plan, options, engine, reporter)
         tag = built.ref.rsplit(":", 1)[-1] if ":" in built.ref.rsplit("/", 1)[-1] else "latest"
         target = ImageRef.parse(repository)
         name = target.name
         engine.tag(built.image_id, f"{name}:{tag}")
         pushed = push(engine, name, tag, reporter=reporter)
-        if mode == "bundled":  # a prebuilt image installs the lock at start: no packages yet
-            self._attach_sbom(root, variant, engine, pushed, reporter)
+        if plan is not None and kind == "bundled":  # prebuilt installs the lock at start
+            self._attach_sbom(plan.plan, engine, pushed, reporter)
         return pushed
 
     @staticmethod
-    def _attach_sbom(
-        root: Path, variant: str, engine: Engine, pushed: str, reporter: Reporter
-    ) -> None:
+    def _attach_sbom(plan: LayerPlan, engine: Engine, pushed: str, reporter: Reporter) -> None:
         """The same SBOM the oci builder attaches, for the engine's platform."""
         from podlock.oci.sbom import attach_pushed, spdx
-        from podlock.plan.load import default_platform, load_plan
+        from podlock.plan.load import default_platform
         from podlock.registry.model import source_epoch
 
-        plan = load_plan(root, variant).plan
         document = spdx(plan, [default_platform(plan, engine.architecture())], epoch=source_epoch())
         sbom = attach_pushed(pushed, document)
         reporter.info(f"attached the SBOM {sbom.digest[:19]} to {pushed} ({sbom.via})")
@@ -173,7 +177,7 @@ class OciPublisher:
     def publish(
         self, root: Path, variant: str, *, mode: str, repository: str, reporter: Reporter
     ) -> str:
-        from podlock.oci.build import build_oci
+        from podlock.oci.build import OciOptions, build_oci
         from podlock.plan.load import load_plan
 
         if mode != "bundled":
@@ -182,10 +186,9 @@ class OciPublisher:
                 hint="use --builder docker, or --mode bundled",
             )
         target = ImageRef.parse(repository)
-        tag = load_plan(root, variant, base=self.base).plan.default_tag.rsplit(":", 1)[1]
-        result = build_oci(
-            root, variant, base=self.base, push_to=f"{target.name}:{tag}", reporter=reporter
-        )
+        plan = load_plan(root, variant, base=self.base)
+        tag = plan.plan.default_tag.rsplit(":", 1)[1]
+        result = build_oci(plan, OciOptions(push_to=f"{target.name}:{tag}"), reporter=reporter)
         if result.pushed is None:
             raise PushFailed(f"the oci builder pushed nothing to {target.name}")
         return result.pushed.ref

@@ -1,4 +1,4 @@
-"""``podlock build --builder oci``: lock → plan → base, wheels, layers → image → outputs.
+"""``podlock build --builder oci``: plan → base, wheels, layers → image → outputs.
 
 The edges live here (the project on disk, caches, registries, the engine for ``--load``);
 every stage it calls is a function of its inputs, so the same lock gives the same digest.
@@ -7,12 +7,11 @@ every stage it calls is a function of its inputs, so the same lock gives the sam
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from podlock.errors import PodlockError
 from podlock.layers.compress import LAYER_TYPES, identity, known
 from podlock.layers.fetch import fetch_all
 from podlock.layers.install import Target, compiler_for
@@ -22,11 +21,10 @@ from podlock.layers.wheels import wheel_cache
 from podlock.lock.system import SystemLock, read_system
 from podlock.oci.image import (
     LayerSpec,
-    PlatformImage,
     Settings,
-    assemble,
     build_layer,
     cached_layer,
+    image_documents,
     layer_specs,
     remember,
 )
@@ -36,8 +34,8 @@ from podlock.oci.layout import Built, finish, write_docker_tar, write_layout
 from podlock.oci.layout import load as load_into_engine
 from podlock.oci.push import PushResult, push
 from podlock.oci.sbom import FILE_NAME, SbomPush, attach, spdx
-from podlock.plan.layerplan import HEAVY_BYTES, LayerPlan
-from podlock.plan.load import default_platform, load_plan
+from podlock.plan.layerplan import LayerPlan
+from podlock.plan.load import BuildPlan, default_platform
 from podlock.platforms import Platform
 from podlock.registry.base import BaseImage, open_base
 from podlock.registry.blobs import BlobStore
@@ -64,70 +62,181 @@ class OciResult:
         return self.built.digest
 
 
+@dataclass(frozen=True, kw_only=True)
+class OciOptions:
+    """What ``build_oci`` makes of a plan, and where it puts it."""
+
+    platforms: tuple[str, ...] = ()  # default: this machine's
+    compression: str = "gzip"
+    tag: str | None = None  # default: the plan's
+    output_dir: Path | None = None  # an OCI image layout
+    output_tar: Path | None = None  # a `docker load`-able tarball
+    load_image: bool = False  # into the Docker engine
+    push_to: str | None = None
+    create_repository: bool = False  # of push_to, in Artifact Registry
+    remote_cache: bool = True
+    cache_repo: str | None = None  # default: push_to's repository
+
+    def __post_init__(self) -> None:
+        known(self.compression)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Layers:
+    """Every layer of the build by key, by where its blob came from."""
+
+    specs: dict[str, LayerSpec]
+    local: dict[str, LayerBlob]  # this machine's layer cache
+    remote: dict[str, LayerBlob]  # the registry's
+    made: dict[str, LayerBlob]
+
+    @property
+    def done(self) -> dict[str, LayerBlob]:
+        return {**self.local, **self.remote, **self.made}
+
+    def names(self, where: dict[str, LayerBlob]) -> tuple[str, ...]:
+        return tuple(s.name for k, s in self.specs.items() if k in where)
+
+
 def build_oci(
-    root: Path,
-    variant_name: str,
-    *,
-    base: str | None = None,
-    platforms: Sequence[str] | None = None,
-    compression: str = "gzip",
-    tag: str | None = None,
-    output_dir: Path | None = None,
-    output_tar: Path | None = None,
-    load_image: bool = False,
-    push_to: str | None = None,
-    create_repository: bool = False,
-    heavy_bytes: int = HEAVY_BYTES,
-    reporter: Reporter | None = None,
+    project: BuildPlan,
+    options: OciOptions,
     store: BlobStore | None = None,
-    remote_cache: bool = True,
-    cache_repo: str | None = None,
+    reporter: Reporter | None = None,
 ) -> OciResult:
-    """Build the variant's image without a Docker engine and write/push/load it.
+    """Build the plan's image without a Docker engine and write/push/load it.
 
     With a registry (``push_to``, or ``cache_repo``) and ``remote_cache``, the registry is
     the layer cache: layers whose key it records are neither fetched, built nor uploaded,
     and new layers are recorded there after the push."""
     reporter = reporter or NullReporter()
     store = store or BlobStore()
-    known(compression)
-    project = load_plan(root, variant_name, base=base, heavy_bytes=heavy_bytes)
     plan = project.plan
-    targets = target_platforms(plan, platforms)
+    targets = target_platforms(plan, options.platforms)
     system = (
         read_system(project.lock.meta.system, plan.system_packages, plan.lock_name)
         if plan.system_packages
         else None
     )
-    push_ref = Reference.parse(push_to) if push_to else None
-    if push_ref and create_repository:
-        from podlock.registry.gar import ensure_repository
-
-        ensure_repository(push_ref, create=True, reporter=reporter)
+    push_ref = _push_ref(options, reporter)
     bases = open_base(plan.base_image, targets, store, reporter)
     push_registry = Registry(push_ref) if push_ref else None
-    remote = _remote_cache(push_ref, push_registry, cache_repo, remote_cache, reporter)
-    compiler, compiler_version = compiler_for(plan.python)
-    settings = Settings(
+    remote = _remote_cache(
+        push_ref, push_registry, options.cache_repo, options.remote_cache, reporter
+    )
+    settings = _settings(plan.python, options.compression)
+    paths: dict[str, Path] = {}  # wheel sha256 -> path; filled for the layers to build
+    per_platform = {
+        p: _platform_specs(plan, p, bases[p], system, store, settings, paths, reporter)
+        for p in targets
+    }
+    unique = {s.key: s for specs in per_platform.values() for s in specs}
+    layers = _build_layers(project, unique, paths, remote, store, settings, reporter)
+    done = layers.done
+    images = [
+        image_documents(
+            plan, p, bases[p], [(s, done[s.key]) for s in per_platform[p]], store, settings
+        )
+        for p in targets
+    ]
+    built = finish(images, store)
+    name = options.tag or plan.default_tag
+    document = spdx(plan, targets, epoch=settings.mtime)
+    _write_outputs(built, name, document, options, layers, remote, store, settings, reporter)
+    pushed, sbom = _push(built, document, push_ref, push_registry, layers, remote, store, reporter)
+    recorded = _record(layers, remote, store, push_ref, push_registry if pushed else None, reporter)
+    return OciResult(
+        built=built,
+        tag=name,
+        layers_built=layers.names(layers.made),
+        layers_cached=layers.names(layers.local),
+        layers_remote=layers.names(layers.remote),
+        cache_ignored=tuple(remote.ignored) if remote is not None else (),
+        cache_recorded=recorded,
+        pushed=pushed,
+        sbom=sbom,
+    )
+
+
+def _settings(python: str, compression: str) -> Settings:
+    compiler, compiler_version = compiler_for(python)
+    return Settings(
         compression=compression,
         mtime=source_epoch(),
         compiler=compiler,
         compiler_version=compiler_version,
     )
-    paths: dict[str, Path] = {}  # wheel sha256 -> path; filled for the layers to build
-    per_platform: dict[str, list[LayerSpec]] = {}
-    for platform in targets:
-        interpreter = interpreter_for(bases[platform], plan.python, store)
-        target = Target(python=plan.python, interpreter=interpreter)
-        per_platform[platform] = layer_specs(plan, platform, target, settings, paths, reporter)
-        if system is not None:
-            spec = system_spec(system, platform, bases[platform], store, settings, reporter)
-            per_platform[platform].insert(0, spec)
-    unique = {s.key: s for specs in per_platform.values() for s in specs}
+
+
+def _platform_specs(
+    plan: LayerPlan,
+    platform: str,
+    base: BaseImage,
+    system: SystemLock | None,
+    store: BlobStore,
+    settings: Settings,
+    paths: Mapping[str, Path],
+    reporter: Reporter,
+) -> list[LayerSpec]:
+    """The layers podlock adds to ``base`` for ``platform``: system (if any), venv, wheels, code."""
+    interpreter = interpreter_for(base, plan.python, store)
+    target = Target(python=plan.python, interpreter=interpreter)
+    specs = layer_specs(plan, platform, target, settings, paths, reporter)
+    if system is not None:
+        specs.insert(0, system_spec(system, platform, base, store, settings, reporter))
+    return specs
+
+
+def _push_ref(options: OciOptions, reporter: Reporter) -> Reference | None:
+    """Where the image goes, if anywhere (its Artifact Registry repository created if asked)."""
+    push_ref = Reference.parse(options.push_to) if options.push_to else None
+    if push_ref and options.create_repository:
+        from podlock.registry.gar import ensure_repository
+
+        ensure_repository(push_ref, create=True, reporter=reporter)
+    return push_ref
+
+
+def _push(
+    built: Built,
+    document: bytes,
+    push_ref: Reference | None,
+    registry: Registry | None,
+    layers: _Layers,
+    remote: RemoteLayerCache | None,
+    store: BlobStore,
+    reporter: Reporter,
+) -> tuple[PushResult | None, SbomPush | None]:
+    """Push the image (blobs the remote cache holds are mounted from there), then its SBOM;
+    nothing without ``push_ref``."""
+    if push_ref is None or registry is None:
+        return None, None
+    holders = (
+        {b.digest: (remote.registry, remote.repository) for b in layers.remote.values()}
+        if remote is not None
+        else {}
+    )
+    pushed = push(built, push_ref, store, reporter=reporter, registry=registry, remote=holders)
+    sbom = attach(registry, push_ref.repository, built.top, document)
+    reporter.info(f"attached the SBOM {sbom.digest[:19]} to the image ({sbom.via})")
+    return pushed, sbom
+
+
+def _build_layers(
+    project: BuildPlan,
+    unique: dict[str, LayerSpec],
+    paths: dict[str, Path],
+    remote: RemoteLayerCache | None,
+    store: BlobStore,
+    settings: Settings,
+    reporter: Reporter,
+) -> _Layers:
+    """Each layer's blob: from this machine's cache, else the registry's, else built (in
+    parallel, its wheels fetched first into ``paths``)."""
     local = {k: b for k in unique if (b := cached_layer(k, store)) is not None}
     from_remote: dict[str, LayerBlob] = {}
     if remote is not None:
-        media_type = LAYER_TYPES[compression]
+        media_type = LAYER_TYPES[settings.compression]
         from_remote = remote.lookup_all({k: media_type for k in unique if k not in local})
     todo = {k: s for k, s in unique.items() if k not in local and k not in from_remote}
     paths.update(
@@ -144,7 +253,8 @@ def build_oci(
     with ThreadPoolExecutor(max_workers=workers) as pool:
         made = dict(zip(todo, pool.map(one, todo.values()), strict=True))
     layers_task.done()
-    done: dict[str, LayerBlob] = {**local, **from_remote, **made}
+    layers = _Layers(specs=unique, local=local, remote=from_remote, made=made)
+    done = layers.done
     for key, spec in unique.items():
         blob = done[key]
         state = (
@@ -152,27 +262,36 @@ def build_oci(
             else "built"
         )  # fmt: skip
         reporter.info(f"layer {spec.name}: {state}, {blob.size / 1e6:.1f} MB {blob.digest[:19]}")
-    images: list[PlatformImage] = [
-        assemble(plan, p, bases[p], [(s, done[s.key]) for s in per_platform[p]], store, settings)
-        for p in targets
-    ]
-    built = finish(images, store)
-    name = tag or plan.default_tag
-    if from_remote and (output_dir or output_tar or load_image) and remote is not None:
-        for key, blob in from_remote.items():  # the outputs need the bytes here
+    return layers
+
+
+def _write_outputs(
+    built: Built,
+    name: str,
+    document: bytes,
+    options: OciOptions,
+    layers: _Layers,
+    remote: RemoteLayerCache | None,
+    store: BlobStore,
+    settings: Settings,
+    reporter: Reporter,
+) -> None:
+    """The layout (with its SBOM), the tarball, the engine: whichever ``options`` asks for."""
+    output_dir, output_tar = options.output_dir, options.output_tar
+    if layers.remote and (output_dir or output_tar or options.load_image) and remote is not None:
+        for key, blob in layers.remote.items():  # the outputs need the bytes here
             if not store.has(blob.digest):
                 materialise(blob, remote.registry, remote.repository, store)
             remember(key, blob)
-    document = spdx(plan, targets, epoch=settings.mtime)
     if output_dir:
         write_layout(built, output_dir, store, tag=name)
         (output_dir / FILE_NAME).write_bytes(document)
         reporter.info(f"wrote OCI layout {output_dir} ({name}) and its SBOM {FILE_NAME}")
-    if output_tar or load_image:
+    if output_tar or options.load_image:
         tarball = output_tar or store.root.parent / "tmp" / f"load-{built.digest[7:19]}.tar"
         write_docker_tar(built, tarball, store, tag=name, mtime=settings.mtime)
         try:
-            if load_image:
+            if options.load_image:
                 loading = reporter.task("loading into the Docker engine")
                 loaded = load_into_engine(tarball)
                 loading.done()
@@ -180,48 +299,38 @@ def build_oci(
         finally:
             if not output_tar:  # only the engine wanted it
                 tarball.unlink(missing_ok=True)
-    pushed = None
-    sbom = None
-    if push_ref:
-        holders = (
-            {b.digest: (remote.registry, remote.repository) for b in from_remote.values()}
-            if remote is not None
-            else {}
-        )
-        pushed = push(
-            built, push_ref, store, reporter=reporter, registry=push_registry, remote=holders
-        )
-        assert push_registry is not None
-        sbom = attach(push_registry, push_ref.repository, built.top, document)
-        reporter.info(f"attached the SBOM {sbom.digest[:19]} to the image ({sbom.via})")
+
+
+def _record(
+    layers: _Layers,
+    remote: RemoteLayerCache | None,
+    store: BlobStore,
+    push_ref: Reference | None,
+    pushed_to: Registry | None,
+    reporter: Reporter,
+) -> int:
+    """Record the layers the registry's cache lacked there; how many were recorded.
+    ``pushed_to``: the registry the image went to, which may hold them already."""
+    if remote is None:
+        return 0
     recorded = 0
-    if remote is not None:
-        for key in unique:
-            if key in from_remote:
-                continue
-            recorded += remote.record(
-                key,
-                done[key],
-                store,
-                source=push_registry if pushed else None,
-                source_repo=push_ref.repository if push_ref and pushed else "",
-            )
-        if recorded:
-            reporter.info(
-                f"recorded {recorded} layers in the remote layer cache "
-                f"{remote.ref.registry}/{remote.repository}"
-            )
-    return OciResult(
-        built=built,
-        tag=name,
-        layers_built=tuple(s.name for k, s in unique.items() if k in made),
-        layers_cached=tuple(s.name for k, s in unique.items() if k in local),
-        layers_remote=tuple(s.name for k, s in unique.items() if k in from_remote),
-        cache_ignored=tuple(remote.ignored) if remote is not None else (),
-        cache_recorded=recorded,
-        pushed=pushed,
-        sbom=sbom,
-    )
+    done = layers.done
+    for key in layers.specs:
+        if key in layers.remote:
+            continue
+        recorded += remote.record(
+            key,
+            done[key],
+            store,
+            source=pushed_to,
+            source_repo=push_ref.repository if push_ref and pushed_to else "",
+        )
+    if recorded:
+        reporter.info(
+            f"recorded {recorded} layers in the remote layer cache "
+            f"{remote.ref.registry}/{remote.repository}"
+        )
+    return recorded
 
 
 def system_spec(
@@ -270,10 +379,6 @@ def target_platforms(plan: LayerPlan, wanted: Sequence[str] | None) -> list[str]
     out = []
     for text in wanted:
         platform = str(Platform.parse(text))
-        if platform not in plan.platforms:
-            raise PodlockError(
-                f"{plan.lock_name} has no {platform} (it has {', '.join(plan.platforms)})",
-                hint=f"add {platform} to [variants.{plan.variant}] platforms, then `podlock lock`",
-            )
+        plan.require_platform(platform)
         out.append(platform)
     return list(dict.fromkeys(out))

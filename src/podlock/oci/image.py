@@ -24,7 +24,16 @@ from podlock.layers.installed import wheel_entries
 from podlock.layers.tarlayer import Entry, LayerBlob, LayerError, file, write_layer
 from podlock.paths import cache_dir, mark_used
 from podlock.plan.codepackage import CodePackage
-from podlock.plan.layerplan import APP, PODLOCK_DIR, VENV, Layer, LayerPlan, Wheel
+from podlock.plan.layerplan import (
+    APP,
+    BASE_PATH,
+    CMD,
+    LABEL_PREFIX,
+    PODLOCK_DIR,
+    Layer,
+    LayerPlan,
+    Wheel,
+)
 from podlock.registry.base import BaseImage
 from podlock.registry.blobs import BlobStore
 from podlock.registry.model import CONFIG, MANIFEST, Descriptor, canonical, oci_platform, rfc3339
@@ -214,7 +223,7 @@ def remember(key: str, blob: LayerBlob) -> None:
     os.replace(part, memo)
 
 
-def assemble(
+def image_documents(
     plan: LayerPlan,
     platform: str,
     base: BaseImage,
@@ -223,41 +232,7 @@ def assemble(
     settings: Settings,
 ) -> PlatformImage:
     """Config and manifest (byte-stable JSON) into the store."""
-    created = rfc3339(settings.mtime)
-    base_cfg = dict(base.config)
-    inner = dict(base_cfg.get("config") or {})
-    env = [e for e in inner.get("Env") or [] if isinstance(e, str)]
-    path = next((e.split("=", 1)[1] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
-    ours = {
-        "VIRTUAL_ENV": VENV,
-        "PATH": f"{VENV}/bin:{path}",
-        "PYTHONUNBUFFERED": "1",
-        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
-    }
-    env = [e for e in env if e.split("=", 1)[0] not in ours] + [f"{k}={v}" for k, v in ours.items()]
-    labels = {**(inner.get("Labels") or {}), **image_labels(plan, base, platform)}
-    inner.update(Env=env, WorkingDir=APP, Cmd=["python"], Labels=dict(sorted(labels.items())))
-    history = list(base_cfg.get("history") or [])
-    history += [
-        {
-            "created": created,
-            # The layer's name only: cache keys (which hold the host's CPython patch release)
-            # never enter image bytes, so the same lock gives the same digest on any machine.
-            "created_by": f"podlock {__version__}: {spec.kind} layer {spec.name}",
-        }
-        for spec, _ in layers
-    ]
-    config = {
-        **oci_platform(platform),
-        "config": inner,
-        "created": created,
-        "history": history,
-        "rootfs": {
-            "type": "layers",
-            "diff_ids": [*base.diff_ids, *(blob.diff_id for _, blob in layers)],
-        },
-    }
-    config_bytes = canonical(config)
+    config_bytes = canonical(image_config(plan, platform, base, layers, settings))
     config_desc = Descriptor(
         media_type=CONFIG, digest=store.put(config_bytes), size=len(config_bytes)
     )
@@ -295,15 +270,55 @@ def assemble(
     )
 
 
+def image_config(
+    plan: LayerPlan,
+    platform: str,
+    base: BaseImage,
+    layers: Sequence[tuple[LayerSpec, LayerBlob]],
+    settings: Settings,
+) -> dict[str, Any]:
+    """The image's config: the base's, with the plan's environment, labels and command, and
+    a history entry and diff ID per layer."""
+    created = rfc3339(settings.mtime)
+    base_cfg = dict(base.config)
+    inner = dict(base_cfg.get("config") or {})
+    env = [e for e in inner.get("Env") or [] if isinstance(e, str)]
+    path = next((e.split("=", 1)[1] for e in env if e.startswith("PATH=")), DEFAULT_PATH)
+    ours = {k: v.replace(BASE_PATH, path) for k, v in plan.env.items()}
+    env = [e for e in env if e.split("=", 1)[0] not in ours] + [f"{k}={v}" for k, v in ours.items()]
+    labels = {**(inner.get("Labels") or {}), **image_labels(plan, base, platform)}
+    inner.update(Env=env, WorkingDir=APP, Cmd=list(CMD), Labels=dict(sorted(labels.items())))
+    history = list(base_cfg.get("history") or [])
+    history += [
+        {
+            "created": created,
+            # The layer's name only: cache keys (which hold the host's CPython patch release)
+            # never enter image bytes, so the same lock gives the same digest on any machine.
+            "created_by": f"podlock {__version__}: {spec.kind} layer {spec.name}",
+        }
+        for spec, _ in layers
+    ]
+    return {
+        **oci_platform(platform),
+        "config": inner,
+        "created": created,
+        "history": history,
+        "rootfs": {
+            "type": "layers",
+            "diff_ids": [*base.diff_ids, *(blob.diff_id for _, blob in layers)],
+        },
+    }
+
+
 def image_labels(plan: LayerPlan, base: BaseImage, platform: str) -> dict[str, str]:
     """The plan's labels, with the base as resolved (never a host path) and the build's."""
     labels = {
-        k: v for k, v in plan.labels.items() if not k.startswith("org.opencontainers.image.base.")
+        k: v
+        for k, v in plan.image_labels("bundled", platform).items()
+        if not k.startswith("org.opencontainers.image.base.")
     }
     if base.name:
         labels["org.opencontainers.image.base.name"] = base.name
     labels["org.opencontainers.image.base.digest"] = base.digest
-    labels["dev.podlock.mode"] = "bundled"
-    labels["dev.podlock.platform"] = platform
-    labels["dev.podlock.builder"] = "oci"
+    labels[f"{LABEL_PREFIX}.builder"] = "oci"
     return dict(sorted(labels.items()))

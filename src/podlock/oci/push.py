@@ -11,7 +11,7 @@ import json
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from podlock.oci.image import PlatformImage
@@ -47,7 +47,6 @@ def push(
     """Push ``built`` as ``ref``; returns ``registry/repo@digest`` and what was sent.
     ``remote``: digest → (registry, repository) holding a blob the store may lack (a layer
     from the remote layer cache): mounted from there, or downloaded and uploaded."""
-    remote = remote or {}
     reporter = reporter or NullReporter()
     registry = registry or Registry(ref)
     repo = ref.repository
@@ -55,50 +54,11 @@ def push(
     for image in built.images:
         for name, d in zip((*image.names, "config"), (*image.layers, image.config), strict=True):
             todo.setdefault(d.digest, (f"{image.platform} {name}", image.mount_from))
-    lock = threading.Lock()
-    uploaded: list[str] = []
-    counts = {"bytes": 0, "mounted": 0, "skipped": 0}
-
-    def one(item: tuple[str, tuple[str, Reference | None]]) -> None:
-        digest, (what, source) = item
-        if registry.has_blob(repo, digest):
-            with lock:
-                counts["skipped"] += 1
-            return
-        if (
-            source is not None
-            and source.registry == ref.registry
-            and source.repository != repo
-            and registry.mount(repo, digest, source.repository)
-        ):
-            with lock:
-                counts["mounted"] += 1
-            reporter.info(f"mounted {what} ({digest[:19]}) from {source.repository}")
-            return
-        holder, holder_repo = remote.get(digest, (None, ""))
-        if (
-            holder is not None
-            and holder.registry == ref.registry
-            and holder_repo != repo
-            and registry.mount(repo, digest, holder_repo)
-        ):
-            with lock:
-                counts["mounted"] += 1
-            reporter.info(f"mounted {what} ({digest[:19]}) from {holder_repo}")
-            return
-        if holder is not None and not store.has(digest):
-            holder.fetch_blob(holder_repo, digest, store)
-        size = store.size(digest)
-        task = reporter.task(f"uploading {what} ({digest[:19]})", total=size, unit="bytes")
-        registry.upload(repo, digest, store.path(digest), what=what)
-        task.advance(size)
-        task.done()
-        with lock:
-            uploaded.append(digest)
-            counts["bytes"] += size
-
+    blobs = _BlobPush(
+        ref=ref, registry=registry, store=store, remote=remote or {}, reporter=reporter
+    )
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        for _ in pool.map(one, todo.items()):
+        for _ in pool.map(blobs.one, todo.items()):
             pass
     if len(built.images) > 1:
         for image in built.images:
@@ -113,16 +73,71 @@ def push(
     )
     pushed = f"{ref.name}@{built.digest}"
     reporter.info(
-        f"pushed {pushed}: {len(uploaded)} blobs uploaded ({counts['bytes'] / 1e6:.1f} MB), "
-        f"{counts['mounted']} mounted, {counts['skipped']} already there"
+        f"pushed {pushed}: {len(blobs.uploaded)} blobs uploaded "
+        f"({blobs.uploaded_bytes / 1e6:.1f} MB), "
+        f"{blobs.mounted} mounted, {blobs.skipped} already there"
     )
     return PushResult(
         ref=pushed,
-        uploaded=tuple(sorted(uploaded)),
-        uploaded_bytes=counts["bytes"],
-        mounted=counts["mounted"],
-        skipped=counts["skipped"],
+        uploaded=tuple(sorted(blobs.uploaded)),
+        uploaded_bytes=blobs.uploaded_bytes,
+        mounted=blobs.mounted,
+        skipped=blobs.skipped,
     )
+
+
+@dataclass(kw_only=True)
+class _BlobPush:
+    """Each blob of one push, from worker threads: skipped when the repository has it,
+    mounted when a repository of the same registry does, else uploaded."""
+
+    ref: Reference
+    registry: Registry
+    store: BlobStore
+    remote: Mapping[str, tuple[Registry, str]]
+    reporter: Reporter
+    uploaded: list[str] = field(default_factory=list)
+    uploaded_bytes: int = 0
+    mounted: int = 0
+    skipped: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def one(self, item: tuple[str, tuple[str, Reference | None]]) -> None:
+        digest, (what, source) = item
+        repo = self.ref.repository
+        if self.registry.has_blob(repo, digest):
+            with self.lock:
+                self.skipped += 1
+            return
+        if source is not None and self._mount(digest, what, source.registry, source.repository):
+            return
+        holder, holder_repo = self.remote.get(digest, (None, ""))
+        if holder is not None and self._mount(digest, what, holder.registry, holder_repo):
+            return
+        if holder is not None and not self.store.has(digest):
+            holder.fetch_blob(holder_repo, digest, self.store)
+        size = self.store.size(digest)
+        task = self.reporter.task(f"uploading {what} ({digest[:19]})", total=size, unit="bytes")
+        self.registry.upload(repo, digest, self.store.path(digest), what=what)
+        task.advance(size)
+        task.done()
+        with self.lock:
+            self.uploaded.append(digest)
+            self.uploaded_bytes += size
+
+    def _mount(self, digest: str, what: str, registry: str, repository: str) -> bool:
+        """Mount ``digest`` from ``repository`` when it is another one of this registry."""
+        repo = self.ref.repository
+        if (
+            registry != self.ref.registry
+            or repository == repo
+            or not self.registry.mount(repo, digest, repository)
+        ):
+            return False
+        with self.lock:
+            self.mounted += 1
+        self.reporter.info(f"mounted {what} ({digest[:19]}) from {repository}")
+        return True
 
 
 def from_layout(path: Path, tag: str | None, store: BlobStore) -> Built:

@@ -19,6 +19,7 @@ import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Literal
 
 from podlock.errors import ToolError
 from podlock.process import run
@@ -46,6 +47,8 @@ _CONTENT = re.compile(
 )
 ALWAYS_SKIPPED = (".git", "__pycache__", ".venv", ".mypy_cache", ".pytest_cache", ".ruff_cache")
 LOCK_GLOB = "pylock.*.toml"
+# Where the file list came from: `git ls-files`, or a walk of the directory.
+CodeSource = Literal["git", "directory"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,7 +71,7 @@ class CodePackage:
 
     name: str
     root: Path
-    source: str  # "git" | "directory"
+    source: CodeSource
     files: tuple[CodeFile, ...]
     excluded: tuple[Excluded, ...] = ()
     # files a secret rule matched that go in anyway, named by ``include-secrets``
@@ -100,6 +103,7 @@ def collect(
     ``include_secrets``: paths or globs (relative to root) that no secret rule keeps out."""
     root = root.resolve()
     revision = None
+    source: CodeSource
     try:
         listed = _git_files(root)
         source = "git"

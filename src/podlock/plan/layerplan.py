@@ -24,12 +24,16 @@ from podlock.plan.codepackage import CodePackage
 from podlock.platforms import Platform
 
 LayerKind = Literal["base", "system", "runtime", "heavy", "deps", "code", "config"]
+ImageMode = Literal["bundled", "prebuilt"]  # wheels in the image, or installed at start
 
 HEAVY_BYTES = 10 * 1024 * 1024
 VENV = "/opt/venv"
 APP = "/app"
 PODLOCK_DIR = "/opt/podlock"
 LABEL_PREFIX = "dev.podlock"
+BASE_PATH = "$PATH"  # in ENV: the base image's PATH
+CMD = ("python",)
+REQUIREMENTS = f"{PODLOCK_DIR}/requirements.txt"  # prebuilt mode: every wheel of the platform
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,6 +98,42 @@ class LayerPlan:
     def default_tag(self) -> str:
         return f"{self.project}:{self.variant}-{self.short_fingerprint}"
 
+    @property
+    def env(self) -> dict[str, str]:
+        """The image's environment, in order; ``BASE_PATH`` stands for the base's PATH."""
+        return {
+            "VIRTUAL_ENV": VENV,
+            "PATH": f"{VENV}/bin:{BASE_PATH}",
+            "PYTHONUNBUFFERED": "1",
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        }
+
+    def image_labels(self, mode: ImageMode, platform: str) -> dict[str, str]:
+        """The image's labels (sorted): the plan's, with the build's mode and platform."""
+        labels = {
+            **self.labels,
+            f"{LABEL_PREFIX}.mode": mode,
+            f"{LABEL_PREFIX}.platform": platform,
+        }
+        return dict(sorted(labels.items()))
+
+    @staticmethod
+    def entrypoint(mode: ImageMode) -> tuple[str, ...]:
+        """The image's entrypoint: none in bundled mode; in prebuilt mode the script that
+        installs the locked wheels the runtime base lacks, then runs the command."""
+        if mode == "bundled":
+            return ()
+        return (f"{VENV}/bin/python", f"{PODLOCK_DIR}/prebuilt.py", REQUIREMENTS, "--")
+
+    def require_platform(self, platform: str) -> None:
+        """Raise unless the lock covers ``platform``."""
+        if platform not in self.platforms:
+            raise PodlockError(
+                f"{self.lock_name} has no {platform} (it has {', '.join(self.platforms)})",
+                hint=f"add {platform} to [variants.{self.variant}] platforms and run "
+                "`podlock lock`",
+            )
+
 
 def plan(
     lock: LoadedLock,
@@ -120,35 +160,12 @@ def plan(
             hint=f"set base-image in [variants.{variant.name}] or pass --base IMAGE",
         )
     runtime_names = {canonicalize_name(n) for n in meta.runtime_packages} | _tagged_runtime(lock)
-    groups: dict[tuple[LayerKind, str], dict[str, list[Wheel]]] = {}
-    heavy: set[str] = set()
     selected = {p: _select(lock, Platform.parse(p)) for p in meta.platforms}
-    for wheels in selected.values():
-        heavy |= {w.package for w in wheels if w.size > heavy_bytes}
-    for platform, wheels in selected.items():
-        for wheel in wheels:
-            key: tuple[LayerKind, str]
-            if wheel.package in runtime_names:
-                own = wheel.package in heavy
-                key = ("runtime", f"runtime-{wheel.package}" if own else "runtime")
-            elif wheel.package in heavy:
-                key = ("heavy", f"heavy-{wheel.package}")
-            else:
-                key = ("deps", "deps")
-            groups.setdefault(key, {}).setdefault(platform, []).append(wheel)
-    order: dict[LayerKind, int] = {"runtime": 0, "heavy": 1, "deps": 2}
-    # Within a kind, a package's own layer comes before the shared one, then by name: a
-    # stable order, so adding a small dependency never moves a heavy layer.
-    keys = sorted(groups, key=lambda k: (order[k[0]], k[1] in ("runtime", "deps"), k[1]))
     layers: list[Layer] = [Layer(kind="base", name="base")]
     system = tuple(sorted(dict.fromkeys(meta.system_packages)))
     if system:
         layers.append(Layer(kind="system", name="system", packages=system))
-    for key in keys:
-        per_platform = {
-            p: tuple(sorted(ws, key=lambda w: w.package)) for p, ws in sorted(groups[key].items())
-        }
-        layers.append(Layer(kind=key[0], name=key[1], wheels=per_platform))
+    layers += _wheel_layers(selected, runtime_names, heavy_bytes)
     layers.append(Layer(kind="code", name="code"))
     layers.append(Layer(kind="config", name="config"))
     name = project or code.name
@@ -206,6 +223,38 @@ def _select(lock: LoadedLock, platform: Platform) -> list[Wheel]:
             )
         )
     return sorted(out, key=lambda w: w.package)
+
+
+def _wheel_layers(
+    selected: Mapping[str, list[Wheel]], runtime_names: set[str], heavy_bytes: int
+) -> list[Layer]:
+    """The runtime, heavy and deps layers of the wheels ``selected`` for each platform."""
+    groups: dict[tuple[LayerKind, str], dict[str, list[Wheel]]] = {}
+    heavy: set[str] = set()
+    for wheels in selected.values():
+        heavy |= {w.package for w in wheels if w.size > heavy_bytes}
+    for platform, wheels in selected.items():
+        for wheel in wheels:
+            key: tuple[LayerKind, str]
+            if wheel.package in runtime_names:
+                own = wheel.package in heavy
+                key = ("runtime", f"runtime-{wheel.package}" if own else "runtime")
+            elif wheel.package in heavy:
+                key = ("heavy", f"heavy-{wheel.package}")
+            else:
+                key = ("deps", "deps")
+            groups.setdefault(key, {}).setdefault(platform, []).append(wheel)
+    order: dict[LayerKind, int] = {"runtime": 0, "heavy": 1, "deps": 2}
+    # Within a kind, a package's own layer comes before the shared one, then by name: a
+    # stable order, so adding a small dependency never moves a heavy layer.
+    keys = sorted(groups, key=lambda k: (order[k[0]], k[1] in ("runtime", "deps"), k[1]))
+    layers = []
+    for key in keys:
+        per_platform = {
+            p: tuple(sorted(ws, key=lambda w: w.package)) for p, ws in sorted(groups[key].items())
+        }
+        layers.append(Layer(kind=key[0], name=key[1], wheels=per_platform))
+    return layers
 
 
 def _tagged_runtime(lock: LoadedLock) -> set[str]:

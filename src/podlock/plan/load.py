@@ -19,6 +19,7 @@ from podlock.plan.layerplan import HEAVY_BYTES, LayerPlan, plan
 class BuildPlan:
     """One variant's build, planned: the inputs, lock and LayerPlan both builders start from."""
 
+    root: Path  # the project directory as given (messages name it so)
     inputs: Inputs
     variant: VariantConfig
     lock: LoadedLock
@@ -66,7 +67,12 @@ def load_plan(
         project=inputs.name,
     )
     return BuildPlan(
-        inputs=inputs, variant=variant, lock=loaded, heavy_bytes=heavy_bytes, plan=layer_plan
+        root=root,
+        inputs=inputs,
+        variant=variant,
+        lock=loaded,
+        heavy_bytes=heavy_bytes,
+        plan=layer_plan,
     )
 
 

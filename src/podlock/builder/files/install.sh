@@ -1,8 +1,4 @@
-"""Shell and Python that run inside the image; embedded here so they ship with podlock."""
-
-from __future__ import annotations
-
-INSTALL_SH = r"""#!/bin/sh
+#!/bin/sh
 # podlock's in-image installer (written into the build context by podlock; do not edit).
 #   install.sh venv PYTHON        create /opt/venv (no pip in it) and check the Python version
 #   install.sh layer DIR          install DIR/requirements.txt from DIR/wheels: hashes
@@ -45,4 +41,3 @@ layer)
     exit 2
     ;;
 esac
-"""
