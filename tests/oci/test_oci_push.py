@@ -18,7 +18,8 @@ from podlock.oci.build import build_oci
 from podlock.oci.push import push
 from podlock.registry.auth import Credential
 from podlock.registry.blobs import BlobStore
-from podlock.registry.client import AuthFailed, Registry, Unreachable
+from podlock.registry.client import Registry
+from podlock.registry.errors import AuthFailed, Unreachable
 from podlock.registry.reference import Reference
 from services import Registry as TestRegistry
 
