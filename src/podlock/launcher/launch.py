@@ -20,9 +20,10 @@ from typing import Any
 from podlock.errors import PodlockError
 from podlock.inputs.config import Config, VariantConfig
 from podlock.launcher.accelerators import AcceleratorSpec
-from podlock.launcher.cluster import Cluster, ClusterError
+from podlock.launcher.cluster import Cluster
 from podlock.launcher.images import ImageNotPushed, Publisher, in_registry
 from podlock.launcher.job import JobHandle, Output
+from podlock.launcher.kube_errors import ClusterError
 from podlock.launcher.manifests import MAX_NAME, JobRequest, job_name, kind_of, render
 from podlock.registry.reference import Reference
 from podlock.reporter import NullReporter, Reporter
