@@ -16,7 +16,7 @@ from launcher_helpers import DIGEST
 
 from podlock.engine import Engine
 from podlock.launcher.accelerators import parse
-from podlock.launcher.images import DockerPublisher, ImageNotPushed, ImageRef, in_registry
+from podlock.launcher.images import DockerPublisher, ImageNotPushed, in_registry
 from podlock.launcher.launch import LaunchSpec, resolve_image
 from podlock.oci.sbom import fallback_tag
 from podlock.registry.client import Registry
@@ -34,7 +34,7 @@ def submitted_image(kube: FakeKube, repository: str) -> tuple[dict[str, Any], st
     assert job is not None
     image: str = job["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image.startswith(f"{repository}@sha256:")
-    assert in_registry(ImageRef.parse(image)) is True
+    assert in_registry(Reference.parse(image, rules="launch")) is True
     return job, image
 
 
@@ -63,7 +63,7 @@ def test_publish_pushes_by_digest_and_only_missing_layers(
     repository = f"{registry}/podlock-launcher-test/hello"
     first = ListReporter()
     ref = publisher.publish(root, "cpu", mode="bundled", repository=repository, reporter=first)
-    parsed = ImageRef.parse(ref)
+    parsed = Reference.parse(ref, rules="launch")
     assert parsed.name == repository and parsed.digest and parsed.tag is None
     assert in_registry(parsed) is True
     # The engine pushed the image; podlock attached its SBOM (registry 2.8: the fallback tag).

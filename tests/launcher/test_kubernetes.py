@@ -17,8 +17,9 @@ from kube_server import TOKEN, FakeKube, Scenario
 from launcher_helpers import UNREACHABLE_IMAGE
 
 from podlock.launcher.accelerators import parse
-from podlock.launcher.cluster import Cluster, ClusterError
+from podlock.launcher.cluster import Cluster
 from podlock.launcher.job import JobHandle, JobPending
+from podlock.launcher.kube_errors import ClusterError
 from podlock.launcher.launch import follow, submit
 from podlock.launcher.manifests import JobRequest
 from podlock.reporter import ListReporter

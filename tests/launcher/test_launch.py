@@ -11,7 +11,6 @@ from launcher_helpers import DIGEST
 from podlock.errors import PodlockError
 from podlock.inputs.config import load_config
 from podlock.launcher.accelerators import parse
-from podlock.launcher.images import ImageRef
 from podlock.launcher.launch import (
     LaunchSpec,
     choose_variant,
@@ -20,6 +19,7 @@ from podlock.launcher.launch import (
     resolve_image,
 )
 from podlock.launcher.manifests import MAX_NAME
+from podlock.registry.reference import Reference
 from podlock.reporter import ListReporter, Reporter
 
 CONFIG = load_config({"variants": ["cpu", "cuda", "tpu"]}, file="podlock.toml")
@@ -143,16 +143,16 @@ def test_launch_names_are_unique_and_short() -> None:
 
 
 def test_image_references_parse() -> None:
-    ref = ImageRef.parse(f"127.0.0.1:5000/team/app:v1@{DIGEST}")
+    ref = Reference.parse(f"127.0.0.1:5000/team/app:v1@{DIGEST}", rules="launch")
     assert (ref.registry, ref.repository, ref.tag, ref.digest) == (
         "127.0.0.1:5000",
         "team/app",
         "v1",
         DIGEST,
     )
-    assert ImageRef.parse("python:3.11").registry is None
+    assert Reference.parse("python:3.11", rules="launch").written_registry is None
     with pytest.raises(PodlockError, match="sha256:<64 hex digits>"):
-        ImageRef.parse("reg.example/a@sha256:short")
+        Reference.parse("reg.example/a@sha256:short", rules="launch")
 
 
 def test_env_pairs_parse() -> None:

@@ -17,7 +17,8 @@ from registry_proxy import ProxyState, proxy
 from podlock.oci.push import push
 from podlock.registry.auth import Credential
 from podlock.registry.blobs import BlobStore
-from podlock.registry.client import AuthFailed, Registry, Unreachable
+from podlock.registry.client import Registry
+from podlock.registry.errors import AuthFailed, Unreachable
 from podlock.registry.reference import Reference
 from services import Registry as TestRegistry
 from testkit import build_oci_at

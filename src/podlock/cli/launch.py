@@ -16,7 +16,9 @@ from podlock.errors import InputError, PodlockError
 from podlock.inputs.config import VariantConfig
 from podlock.inputs.discover import Inputs, discover
 from podlock.launcher import preflight
-from podlock.launcher.images import DockerPublisher, ImageRef, OciPublisher, Publisher
+from podlock.launcher.cluster import Cluster
+from podlock.launcher.images import DockerPublisher, OciPublisher, Publisher
+from podlock.launcher.job import JobHandle
 from podlock.launcher.launch import (
     REGISTRY_ENV,
     LaunchSpec,
@@ -26,11 +28,12 @@ from podlock.launcher.launch import (
     resolve_image,
     submit,
 )
-from podlock.launcher.manifests import render, to_yaml
+from podlock.launcher.manifests import JobRequest, render, to_yaml
 from podlock.launcher.provenance import Provenance
 from podlock.lock.pylock import read_lock
 from podlock.paths import lock_path
 from podlock.plan.codepackage import collect
+from podlock.registry.reference import Reference
 from podlock.reporter import Reporter
 
 
@@ -93,22 +96,11 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             "--format json goes with --detach (a followed job streams its logs)",
             hint="add --detach, then `podlock jobs status NAME --format json`",
         )
-    inputs: Inputs | None
-    try:
-        inputs = discover(args.project)
-    except InputError:
-        if args.mode != "custom":
-            raise
-        inputs = None  # custom mode runs the user's image: a project is optional
-        if not args.image:
-            raise PodlockError(
-                "--mode custom runs your image: pass it with --image REF",
-                hint="e.g. --image us-docker.pkg.dev/PROJECT/REPO/IMAGE@sha256:...",
-            ) from None
+    inputs = _inputs(args)
     spec = spec_of(args, reporter, default_queue=inputs.config.queue if inputs else None)
     variant = choose_variant(inputs.config, spec.accelerator, args.variant) if inputs else None
     cluster = connect(args)
-    base = inputs.name if inputs else ImageRef.parse(str(spec.image)).repository.rsplit("/", 1)[-1]
+    base = inputs.name if inputs else _image_name(str(spec.image))
     labels = {"podlock.dev/project": base}
     if variant is not None:
         labels["podlock.dev/variant"] = variant.name
@@ -122,7 +114,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         preflight.check(cluster, planned, reporter)
         reporter.info(f"preflight: {cluster.connection.context}/{cluster.namespace} can run it")
     if args.dry_run:
-        if ImageRef.parse(planned.image).digest is None:
+        if Reference.parse(planned.image, rules="launch").digest is None:
             reporter.info(f"dry run: {planned.image} stands for the image a launch would push")
         sys.stdout.write(to_yaml(render(planned)))
         return 0
@@ -140,22 +132,58 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     queued = f" (queue {request.queue})" if request.queue else ""
     reporter.info(f"submitted {handle.kind} {handle.name} to {where}{queued} ({image})")
     if args.detach:
-        if wants_json(args):
-            emit(
-                {
-                    "name": handle.name,
-                    "kind": handle.kind,
-                    "namespace": cluster.namespace,
-                    "context": cluster.connection.context,
-                    "image": image,
-                    "queue": request.queue,
-                    "variant": variant.name if variant else None,
-                    "accelerator": spec.accelerator.name,
-                }
-            )
-            return 0
-        print(handle.name)
+        _detached(args, handle, cluster, request, variant)
         return 0
+    return _follow(args, handle, reporter)
+
+
+def _inputs(args: argparse.Namespace) -> Inputs | None:
+    """The project; None in custom mode without one (it runs the user's image)."""
+    try:
+        return discover(args.project)
+    except InputError:
+        if args.mode != "custom":
+            raise
+        if not args.image:
+            raise PodlockError(
+                "--mode custom runs your image: pass it with --image REF",
+                hint="e.g. --image us-docker.pkg.dev/PROJECT/REPO/IMAGE@sha256:...",
+            ) from None
+        return None
+
+
+def _image_name(image: str) -> str:
+    """The last part of the image's repository (``app`` for ``reg/team/app:v1``)."""
+    return Reference.parse(image, rules="launch").written_repository.rsplit("/", 1)[-1]
+
+
+def _detached(
+    args: argparse.Namespace,
+    handle: JobHandle,
+    cluster: Cluster,
+    request: JobRequest,
+    variant: VariantConfig | None,
+) -> None:
+    """What ``--detach`` prints: the job's name, or its record with ``--format json``."""
+    if not wants_json(args):
+        print(handle.name)
+        return
+    emit(
+        {
+            "name": handle.name,
+            "kind": handle.kind,
+            "namespace": cluster.namespace,
+            "context": cluster.connection.context,
+            "image": request.image,
+            "queue": request.queue,
+            "variant": variant.name if variant else None,
+            "accelerator": request.accelerator.name,
+        }
+    )
+
+
+def _follow(args: argparse.Namespace, handle: JobHandle, reporter: Reporter) -> int:
+    """Stream the job's logs until it ends; its exit code."""
 
     def out(line: str) -> None:
         sys.stdout.write(line + "\n")

@@ -8,9 +8,9 @@ from typing import Any
 
 from podlock.cli.run import command_of
 from podlock.launcher.accelerators import parse
-from podlock.launcher.images import ImageRef
 from podlock.launcher.launch import MODES, LaunchSpec, job_request, parse_env
 from podlock.launcher.manifests import render, secret_looking, to_yaml
+from podlock.registry.reference import Reference
 from podlock.reporter import Reporter
 
 
@@ -70,13 +70,15 @@ def spec_of(
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
     spec = spec_of(args, reporter)
-    ref = ImageRef.parse(args.image)
+    ref = Reference.parse(args.image, rules="launch")
     if ref.digest is None:
-        reporter.warn(f"{ref} is not pinned by digest; launches pin it (REF@sha256:...)")
+        reporter.warn(
+            f"{ref.as_written()} is not pinned by digest; launches pin it (REF@sha256:...)"
+        )
     request = job_request(
         spec,
-        str(ref),
-        base=ref.repository.rsplit("/", 1)[-1],
+        ref.as_written(),
+        base=ref.written_repository.rsplit("/", 1)[-1],
         namespace=args.namespace,
         unique=False,
     )

@@ -10,7 +10,7 @@ from typing import Any
 from podlock.errors import PodlockError
 from podlock.inputs.config import Config, VariantConfig
 from podlock.inputs.discover import discover
-from podlock.launcher import dotenv
+from podlock.launcher.dotenv import read_dotenv
 from podlock.launcher.local import command_env, exec_command, prepare, run_command
 from podlock.platforms import Platform, host_platform
 from podlock.reporter import Reporter
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             inputs.root,
             variant.name,
             command,
-            env=dotenv.load(env_file, {}),
+            env=read_dotenv(env_file, {}),
             network=args.network,
             reporter=reporter,
         )
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     venv = prepare(inputs, variant, frozen=args.frozen, target=target, reporter=reporter)
     if not venv.reused:
         reporter.info(f"environment ready: {venv.path}")
-    env = command_env(venv, dotenv.load(env_file, os.environ))
+    env = command_env(venv, read_dotenv(env_file, os.environ))
     # The project directory, as in the image (WORKDIR /app): same command, same behaviour.
     if os.name == "posix":
         exec_command(command, env, cwd=inputs.root)

@@ -1,54 +1,27 @@
 """Kubernetes access, through the ``kubernetes`` client: the only module that calls the API.
 
 Objects come back as plain JSON dicts (the API's own shape, ``_preload_content=False``), so
-what the rest of the launcher reads is exactly what ``kubectl get -o json`` shows. Every
-API error is turned here into a PodlockError that says what was refused and what to do.
+what the rest of the launcher reads is exactly what ``kubectl get -o json`` shows. Where
+the API is: ``kubeconfig``; its errors, explained: ``kube_errors``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from podlock.errors import PodlockError
+from podlock.launcher.kube_errors import ClusterError, api_error, status_of
+from podlock.launcher.kubeconfig import Connection, load
 from podlock.launcher.manifests import JOB_LABEL, JOBSET_API, MANAGED_BY
 
-_SA_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
-JOBSET_INSTALL = (
-    "install JobSet: kubectl apply --server-side -f "
-    "https://github.com/kubernetes-sigs/jobset/releases/latest/download/manifests.yaml"
-)
 _GROUP, _VERSION = JOBSET_API.split("/")
 _PLURAL = "jobsets"
 KUEUE_GROUP, KUEUE_VERSION = "kueue.x-k8s.io", "v1beta1"
 KUEUE_INSTALL = "install Kueue (https://kueue.sigs.k8s.io/docs/installation/) or leave --queue out"
 # GKE's cluster autoscaler publishes its node groups here when autoscaling is on.
 AUTOSCALER_STATUS = ("kube-system", "cluster-autoscaler-status")
-
-
-class ClusterError(PodlockError):
-    """The API refused or failed; ``status`` is the HTTP status (0: not reached)."""
-
-    exit_code = 2
-
-    def __init__(self, message: str, *, status: int = 0, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.status = status
-
-
-@dataclass(frozen=True, kw_only=True)
-class Connection:
-    context: str
-    namespace: str
-    server: str
-
-
-def kubeconfig_path(explicit: str | None = None) -> str:
-    return explicit or os.environ.get("KUBECONFIG") or str(Path.home() / ".kube" / "config")
 
 
 class Cluster:
@@ -77,56 +50,8 @@ class Cluster:
     ) -> Cluster:
         """Kubeconfig (``--kubeconfig``, ``$KUBECONFIG``, ``~/.kube/config``) and its context,
         or the pod's service account when running in a cluster without a kubeconfig."""
-        from kubernetes import client
-        from kubernetes import config as _config
-
-        config: Any = _config  # its loaders are unannotated
-        path = kubeconfig_path(kubeconfig)
-        present = [p for p in path.split(os.pathsep) if p and Path(p).expanduser().is_file()]
-        if not present:
-            if kubeconfig is None and context is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-                configuration = client.Configuration()
-                try:
-                    config.load_incluster_config(client_configuration=configuration)
-                except config.ConfigException as exc:
-                    raise ClusterError(f"in-cluster configuration failed: {exc}") from None
-                ns = namespace or _read(_SA_NAMESPACE) or "default"
-                conn = Connection(context="in-cluster", namespace=ns, server=configuration.host)
-                return cls(client.ApiClient(configuration), conn)
-            raise ClusterError(
-                f"no kubeconfig found at {path}",
-                hint="get credentials for your cluster (GKE: `gcloud container clusters "
-                "get-credentials CLUSTER --location LOCATION`), or pass --kubeconfig FILE",
-            )
-        try:
-            contexts, active = config.list_kube_config_contexts(config_file=path)
-        except config.ConfigException as exc:
-            raise ClusterError(f"{path}: not a usable kubeconfig ({exc})") from None
-        names = [c["name"] for c in contexts or []]
-        if context is not None and context not in names:
-            raise ClusterError(
-                f"context {context!r} is not in {path}",
-                hint=f"known contexts: {', '.join(names) or 'none'}",
-            )
-        chosen = next((c for c in contexts or [] if c["name"] == context), active)
-        if not chosen:
-            raise ClusterError(
-                f"{path} has no current context",
-                hint=f"pass --context (known: {', '.join(names) or 'none'})",
-            )
-        configuration = client.Configuration()
-        try:
-            config.load_kube_config(
-                config_file=path,
-                context=chosen["name"],
-                client_configuration=configuration,
-                persist_config=False,
-            )
-        except config.ConfigException as exc:
-            raise ClusterError(f"{path}: context {chosen['name']!r}: {exc}") from None
-        ns = namespace or chosen.get("context", {}).get("namespace") or "default"
-        conn = Connection(context=chosen["name"], namespace=ns, server=configuration.host)
-        return cls(client.ApiClient(configuration), conn)
+        api_client, connection = load(context=context, kubeconfig=kubeconfig, namespace=namespace)
+        return cls(api_client, connection)
 
     # --- objects -----------------------------------------------------------------------
 
@@ -157,7 +82,7 @@ class Cluster:
                     _GROUP, _VERSION, self.namespace, _PLURAL, name, _preload_content=False
                 )
         except Exception as exc:
-            if _status(exc) == 404:
+            if status_of(exc) == 404:
                 return None
             raise self._error(exc, f"read {kind} {name}") from None
         return _json(resp)
@@ -195,7 +120,7 @@ class Cluster:
             )  # fmt: skip
             out += [("JobSet", item) for item in _json(resp).get("items", [])]
         except Exception as exc:
-            if _status(exc) != 404:  # 404: JobSet not installed, so there are none
+            if status_of(exc) != 404:  # 404: JobSet not installed, so there are none
                 raise self._error(exc, "list jobsets") from None
         return sorted(out, key=lambda ko: (_created(ko[1]), ko[1]["metadata"]["name"]))
 
@@ -212,7 +137,7 @@ class Cluster:
                     propagation_policy="Foreground", _preload_content=False,
                 )  # fmt: skip
         except Exception as exc:
-            if _status(exc) == 404:
+            if status_of(exc) == 404:
                 return False
             raise self._error(exc, f"delete {kind} {name}") from None
         return True
@@ -234,7 +159,7 @@ class Cluster:
                 self.namespace, field_selector=f"involvedObject.name={pod}", _preload_content=False
             )
         except Exception as exc:
-            if _status(exc) == 403:  # events are a diagnosis aid, not a requirement
+            if status_of(exc) == 403:  # events are a diagnosis aid, not a requirement
                 return []
             raise self._error(exc, f"list events of {pod}") from None
         items = list(_json(resp).get("items", []))
@@ -268,9 +193,9 @@ class Cluster:
         try:
             self.core.read_namespace(self.namespace, _preload_content=False)
         except Exception as exc:
-            if _status(exc) == 404:
+            if status_of(exc) == 404:
                 return False
-            if _status(exc) == 403:
+            if status_of(exc) == 403:
                 return None
             raise self._error(exc, f"read namespace {self.namespace}") from None
         return True
@@ -307,7 +232,7 @@ class Cluster:
         try:
             resp = self.core.list_node(label_selector=text, _preload_content=False)
         except Exception as exc:
-            if _status(exc) == 403:
+            if status_of(exc) == 403:
                 return None
             raise self._error(exc, "list nodes") from None
         return list(_json(resp).get("items", []))
@@ -319,7 +244,7 @@ class Cluster:
         try:
             resp = self.core.read_namespaced_config_map(name, ns, _preload_content=False)
         except Exception as exc:
-            if _status(exc) in (403, 404):
+            if status_of(exc) in (403, 404):
                 return None
             raise self._error(exc, f"read configmap {ns}/{name}") from None
         return str((_json(resp).get("data") or {}).get("status") or "") or None
@@ -330,9 +255,9 @@ class Cluster:
                 _GROUP, _VERSION, self.namespace, _PLURAL, limit=1, _preload_content=False
             )
         except Exception as exc:
-            if _status(exc) == 404:
+            if status_of(exc) == 404:
                 return False
-            if _status(exc) == 403:
+            if status_of(exc) == 403:
                 return True  # the API answers for the resource, so it exists
             raise self._error(exc, "list jobsets") from None
         return True
@@ -345,7 +270,7 @@ class Cluster:
                 _preload_content=False,
             )  # fmt: skip
         except Exception as exc:
-            if _status(exc) == 404:
+            if status_of(exc) == 404:
                 return None
             raise self._error(exc, "list Kueue LocalQueues") from None
         return sorted(i["metadata"]["name"] for i in _json(resp).get("items", []))
@@ -362,7 +287,7 @@ class Cluster:
                 label_selector=f"kueue.x-k8s.io/job-uid={uid}", _preload_content=False,
             )  # fmt: skip
         except Exception as exc:
-            if _status(exc) in (403, 404):
+            if status_of(exc) in (403, 404):
                 return None
             raise self._error(exc, "list Kueue Workloads") from None
         items = list(_json(resp).get("items", []))
@@ -371,77 +296,7 @@ class Cluster:
     # --- errors --------------------------------------------------------------------------
 
     def _error(self, exc: Exception, action: str) -> PodlockError:
-        status = _status(exc)
-        where = f"namespace {self.namespace} (context {self.connection.context})"
-        if isinstance(exc, PodlockError):
-            return exc
-        if status == 0:
-            return ClusterError(
-                f"cannot reach the Kubernetes API at {self.connection.server}: "
-                f"{_first_line(str(exc))}",
-                hint="check the network/VPN and that the cluster is up; "
-                "`kubectl --context " + self.connection.context + " version` should answer",
-            )
-        message = _message(exc)
-        if status == 401:
-            return ClusterError(
-                f"{action}: the cluster did not accept your credentials ({message})",
-                status=status,
-                hint="refresh them (GKE: `gcloud container clusters get-credentials ...`)",
-            )
-        if status == 403:
-            return ClusterError(
-                f"{action} in {where}: forbidden ({message})",
-                status=status,
-                hint="ask a cluster admin for a Role in this namespace allowing create/get/"
-                "list/delete on jobs.batch and jobsets.jobset.x-k8s.io, and get/list on "
-                "pods, pods/log and events",
-            )
-        if status == 404 and "namespaces" in message and "not found" in message:
-            return ClusterError(
-                f"namespace {self.namespace} does not exist (context {self.connection.context})",
-                status=status,
-                hint=f"create it (`kubectl create namespace {self.namespace}`) or pass "
-                "--namespace NS",
-            )
-        if status == 404 and "jobset" in action.lower():
-            return ClusterError(
-                f"{action}: JobSet is not installed in this cluster (multi-host TPU slices "
-                "run as JobSets)",
-                status=status,
-                hint=JOBSET_INSTALL,
-            )
-        if status == 409:
-            return ClusterError(
-                f"{action}: already exists in {where}",
-                status=status,
-                hint="pass another --name, or `podlock jobs cancel NAME` first",
-            )
-        if status in (400, 422):
-            return ClusterError(f"{action}: the API rejected it: {message}", status=status)
-        return ClusterError(f"{action}: HTTP {status}: {message}", status=status)
-
-
-def _status(exc: Exception) -> int:
-    status = getattr(exc, "status", None)
-    return int(status) if isinstance(status, int) else 0
-
-
-def _message(exc: Exception) -> str:
-    body = getattr(exc, "body", None)
-    if body:
-        try:
-            data = json.loads(body)
-            if isinstance(data, dict) and data.get("message"):
-                return str(data["message"])
-        except ValueError:
-            pass
-        return _first_line(str(body))
-    return str(getattr(exc, "reason", "") or exc)
-
-
-def _first_line(text: str) -> str:
-    return text.strip().splitlines()[0][:300] if text.strip() else ""
+        return api_error(exc, action, self.connection)
 
 
 def _json(resp: Any) -> dict[str, Any]:
@@ -454,10 +309,3 @@ def _json(resp: Any) -> dict[str, Any]:
 
 def _created(obj: Mapping[str, Any]) -> str:
     return str(obj.get("metadata", {}).get("creationTimestamp") or "")
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text().strip() or None
-    except OSError:
-        return None

@@ -46,7 +46,7 @@ def parse(text: str, *, file: str, env: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-def load(path: Path, env: Mapping[str, str]) -> dict[str, str]:
+def read_dotenv(path: Path, env: Mapping[str, str]) -> dict[str, str]:
     """``env`` plus the file's variables that ``env`` does not set; no file, no change."""
     try:
         text = path.read_text(encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Image references, whether a registry has one, and publishing an image by digest.
+"""Whether a registry has an image, and publishing an image by digest.
 
 A launch uses the image **by digest**: a tag can move between submit and pull (and
 ``IfNotPresent`` then runs a stale image). Publishing is a ``Publisher``: anything that
@@ -10,99 +10,41 @@ and pushes only the blobs the registry lacks.
 
 from __future__ import annotations
 
-import re
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from podlock.errors import PodlockError
-from podlock.registry.reference import is_loopback
+from podlock.registry.reference import Reference
 from podlock.reporter import NullReporter, Reporter
 
 if TYPE_CHECKING:
     from podlock.engine import Engine
     from podlock.plan.layerplan import LayerPlan
 
-_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
-_MANIFEST_TYPES = ", ".join(
-    [
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.oci.image.manifest.v1+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-        "application/vnd.docker.distribution.manifest.v2+json",
-    ]
-)
 
-
-@dataclass(frozen=True, kw_only=True)
-class ImageRef:
-    """``[registry/]repository[:tag][@sha256:...]``; ``registry`` None means Docker Hub."""
-
-    registry: str | None
-    repository: str
-    tag: str | None = None
-    digest: str | None = None
-
-    @classmethod
-    def parse(cls, text: str) -> ImageRef:
-        rest, _, digest = text.strip().partition("@")
-        if digest and not _DIGEST.match(digest):
-            raise PodlockError(
-                f"image {text!r}: the digest must be sha256:<64 hex digits>",
-                hint="copy it from `docker inspect --format '{{.RepoDigests}}' IMAGE`",
-            )
-        name, tag = rest, None
-        last = rest.rsplit("/", 1)[-1]
-        if ":" in last:
-            name, tag = rest.rsplit(":", 1)
-        first, sep, remainder = name.partition("/")
-        registry = None
-        if sep and ("." in first or ":" in first or first == "localhost"):
-            registry, name = first, remainder
-        if not name or not re.match(r"^[a-z0-9]+(?:[._/-][a-z0-9]+)*$", name):
-            raise PodlockError(f"{text!r} is not an image reference", hint="e.g. REGISTRY/REPO:TAG")
-        return cls(registry=registry, repository=name, tag=tag, digest=digest or None)
-
-    @property
-    def name(self) -> str:
-        return f"{self.registry}/{self.repository}" if self.registry else self.repository
-
-    def __str__(self) -> str:
-        out = self.name
-        if self.tag:
-            out += f":{self.tag}"
-        if self.digest:
-            out += f"@{self.digest}"
-        return out
-
-    def pinned(self, digest: str) -> ImageRef:
-        return replace(self, tag=None, digest=digest)
-
-
-def in_registry(ref: ImageRef, *, timeout: float = 10.0) -> bool | None:
+def in_registry(ref: Reference, *, timeout: float = 10.0) -> bool | None:
     """Whether the registry has ``ref`` (HEAD on its manifest); None when it cannot be told
-    without credentials (401/403), or the registry does not answer."""
-    if ref.registry is None:
+    (no registry host written, credentials missing or refused), or the registry does not
+    answer."""
+    if ref.written_registry is None:
         return None
-    scheme = "http" if is_loopback(ref.registry) else "https"  # as the oci pusher does
-    reference = ref.digest or ref.tag or "latest"
-    url = f"{scheme}://{ref.registry}/v2/{ref.repository}/manifests/{reference}"
-    request = urllib.request.Request(url, method="HEAD", headers={"Accept": _MANIFEST_TYPES})
+    # Here, not at the top: requests costs `podlock launch` and `render` start-up time.
+    import requests
+
+    from podlock.registry.client import Registry
+
+    registry = Registry(ref, retries=0, timeout=(timeout, timeout))
     try:
-        with urllib.request.urlopen(request, timeout=timeout):
-            return True
-    except urllib.error.HTTPError as exc:
-        return False if exc.code == 404 else None
-    except (urllib.error.URLError, OSError):
+        return registry.has_manifest(ref.repository, ref.reference)
+    except (PodlockError, requests.RequestException, OSError):
         return None
 
 
 class ImageNotPushed(PodlockError):
-    def __init__(self, ref: ImageRef) -> None:
+    def __init__(self, ref: Reference) -> None:
         super().__init__(
-            f"image {ref} is not in its registry ({ref.registry}); the cluster could not pull it",
+            f"image {ref.as_written()} is not in its registry ({ref.written_registry}); the "
+            "cluster could not pull it",
             hint="push it first (`docker push`), or let `podlock launch --mode bundled` build "
             "and push it",
         )
@@ -147,8 +89,7 @@ class DockerPublisher:
             options = DockerOptions(mode=kind, network=self.network)
             built = build_docker(plan, options, engine, reporter)
         tag = built.ref.rsplit(":", 1)[-1] if ":" in built.ref.rsplit("/", 1)[-1] else "latest"
-        target = ImageRef.parse(repository)
-        name = target.name
+        name = Reference.parse(repository, rules="launch").written_name
         engine.tag(built.image_id, f"{name}:{tag}")
         pushed = push(engine, name, tag, reporter=reporter)
         if plan is not None and kind == "bundled":  # prebuilt installs the lock at start
@@ -185,12 +126,12 @@ class OciPublisher:
                 f"--mode {mode} needs the Docker engine to build its image",
                 hint="use --builder docker, or --mode bundled",
             )
-        target = ImageRef.parse(repository)
+        target = Reference.parse(repository, rules="launch").written_name
         plan = load_plan(root, variant, base=self.base)
         tag = plan.plan.default_tag.rsplit(":", 1)[1]
-        result = build_oci(plan, OciOptions(push_to=f"{target.name}:{tag}"), reporter=reporter)
+        result = build_oci(plan, OciOptions(push_to=f"{target}:{tag}"), reporter=reporter)
         if result.pushed is None:
-            raise PushFailed(f"the oci builder pushed nothing to {target.name}")
+            raise PushFailed(f"the oci builder pushed nothing to {target}")
         return result.pushed.ref
 
 

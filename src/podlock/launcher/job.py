@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from podlock.errors import PodlockError
-from podlock.launcher.cluster import Cluster, ClusterError
+from podlock.launcher.cluster import Cluster
 from podlock.launcher.diagnose import Diagnosis, explain
+from podlock.launcher.kube_errors import ClusterError
 from podlock.launcher.manifests import COMPLETION_INDEX, CONTAINER, JOB_INDEX, QUEUE_LABEL
 from podlock.reporter import NullReporter, Reporter
 

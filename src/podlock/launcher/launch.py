@@ -20,10 +20,12 @@ from typing import Any
 from podlock.errors import PodlockError
 from podlock.inputs.config import Config, VariantConfig
 from podlock.launcher.accelerators import AcceleratorSpec
-from podlock.launcher.cluster import Cluster, ClusterError
-from podlock.launcher.images import ImageNotPushed, ImageRef, Publisher, in_registry
+from podlock.launcher.cluster import Cluster
+from podlock.launcher.images import ImageNotPushed, Publisher, in_registry
 from podlock.launcher.job import JobHandle, Output
+from podlock.launcher.kube_errors import ClusterError
 from podlock.launcher.manifests import MAX_NAME, JobRequest, job_name, kind_of, render
+from podlock.registry.reference import Reference
 from podlock.reporter import NullReporter, Reporter
 
 MODES = ("bundled", "prebuilt", "custom")
@@ -99,7 +101,7 @@ def resolve_image(
     publisher: Publisher | None,
     reporter: Reporter | None = None,
     environ: Mapping[str, str] | None = None,
-    check: Callable[[ImageRef], bool | None] = in_registry,
+    check: Callable[[Reference], bool | None] = in_registry,
 ) -> str:
     """The image the job runs, by digest when podlock publishes it.
 
@@ -110,16 +112,16 @@ def resolve_image(
     environ = os.environ if environ is None else environ
     if spec.mode not in MODES:
         raise PodlockError(f"unknown mode {spec.mode!r}", hint=f"use one of {', '.join(MODES)}")
-    given = ImageRef.parse(spec.image) if spec.image else None
+    given = Reference.parse(spec.image, rules="launch") if spec.image else None
     if given is not None and (given.digest or spec.mode == "custom"):
         if given.digest is None:
             reporter.warn(
-                f"{given} is a tag: the cluster runs whatever it points to when the pod "
-                "starts; pass REF@sha256:... to pin it"
+                f"{given.as_written()} is a tag: the cluster runs whatever it points to when "
+                "the pod starts; pass REF@sha256:... to pin it"
             )
         if check(given) is False:
             raise ImageNotPushed(given)
-        return str(given)
+        return given.as_written()
     if spec.mode == "custom":
         raise PodlockError(
             "--mode custom runs your image: pass it with --image REF",
@@ -127,7 +129,7 @@ def resolve_image(
         )
     if root is None or variant is None:
         raise PodlockError(f"--mode {spec.mode} builds the project's image: it needs --project")
-    repository = given.name if given else None
+    repository = given.written_name if given else None
     if repository is None and environ.get(REGISTRY_ENV):
         repository = f"{environ[REGISTRY_ENV].rstrip('/')}/{root.name.lower()}"
     if repository is None:
@@ -136,7 +138,7 @@ def resolve_image(
             hint=f"pass --image REGISTRY/REPOSITORY or set {REGISTRY_ENV}=REGISTRY/PATH "
             "(e.g. us-docker.pkg.dev/PROJECT/REPO)",
         )
-    if ImageRef.parse(repository).registry is None:
+    if Reference.parse(repository, rules="launch").written_registry is None:
         raise PodlockError(
             f"{repository} names no registry host; the cluster pulls from a registry",
             hint="e.g. --image us-docker.pkg.dev/PROJECT/REPO/NAME or 127.0.0.1:5000/NAME",
@@ -146,7 +148,7 @@ def resolve_image(
     ref = publisher.publish(
         root, variant.name, mode=spec.mode, repository=repository, reporter=reporter
     )
-    if ImageRef.parse(ref).digest is None:
+    if Reference.parse(ref, rules="launch").digest is None:
         raise PodlockError(f"the publisher returned {ref}, which has no digest")
     return ref
 

@@ -122,10 +122,10 @@ def prepare(
             f"[{', '.join(repr(p) for p in (*loaded.meta.platforms, str(target)))}]), then "
             f"`podlock lock --variant {variant.name}`",
         )
-    return build(inputs, variant, loaded, target, reporter=reporter)
+    return ensure_env(inputs, variant, loaded, target, reporter=reporter)
 
 
-def build(
+def ensure_env(
     inputs: Inputs,
     variant: VariantConfig,
     loaded: LoadedLock,
@@ -133,9 +133,9 @@ def build(
     *,
     reporter: Reporter,
 ) -> LocalEnv:
-    """Build the venv in a temporary directory and rename it into place."""
-    from podlock.inputs.indexes import index_plan
-    from podlock.toolchain import find_python, uv_binary, uv_env
+    """The lock's venv: reused when it is there, else built in a temporary directory and
+    renamed into place."""
+    from podlock.toolchain import find_python, uv_binary
 
     final = venv_dir(inputs, variant, loaded.path.read_bytes(), target)
     if (final / STAMP).is_file():
@@ -145,36 +145,12 @@ def build(
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f".{final.name}.{os.getpid()}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    env = uv_env()
-    plan = index_plan(inputs, variant)
-    # The lock's URLs carry no credentials: uv matches them to these named indexes.
-    named = [i for i in plan.indexes if i.username is not None or i.password is not None]
-    if named:
-        env["UV_INDEX"] = " ".join(f"{i.name}={i.url}" for i in named)
-        for index in named:
-            var = index.name.upper().replace("-", "_")
-            env[f"UV_INDEX_{var}_USERNAME"] = index.username or ""
-            env[f"UV_INDEX_{var}_PASSWORD"] = index.password or ""
+    env, secrets = _index_env(inputs, variant)
     creating = reporter.task(
         f"building the {variant.name} environment for {target} from {loaded.path.name}"
     )
     try:
-        run([uv, "venv", "--quiet", "--no-config", "--relocatable", "--python", python, tmp],
-            env=env)  # fmt: skip
-        venv_python = tmp / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-        run(
-            [uv, "pip", "sync", "--no-config", "--python", venv_python, "--require-hashes",
-             "--preview-features", "pylock", loaded.path],
-            env=env,
-            secrets=plan.secrets,
-        )  # fmt: skip
-        stamp = {
-            "lock": loaded.path.name,
-            "fingerprint": loaded.meta.fingerprint,
-            "platform": str(target),
-            "python": loaded.meta.python,
-        }
-        (tmp / STAMP).write_text(json.dumps(stamp, indent=1, sort_keys=True) + "\n")
+        _install(uv, python, tmp, loaded, target, env=env, secrets=secrets)
         try:
             os.rename(tmp, final)
         except OSError:
@@ -193,6 +169,53 @@ def build(
         raise
     _prune(final)
     return LocalEnv(path=final, reused=False)
+
+
+def _index_env(inputs: Inputs, variant: VariantConfig) -> tuple[dict[str, str], Sequence[str]]:
+    """uv's environment, with the variant's credentialed indexes, and the secrets to redact."""
+    from podlock.inputs.indexes import index_plan
+    from podlock.toolchain import uv_env
+
+    env = uv_env()
+    plan = index_plan(inputs, variant)
+    # The lock's URLs carry no credentials: uv matches them to these named indexes.
+    named = [i for i in plan.indexes if i.username is not None or i.password is not None]
+    if named:
+        env["UV_INDEX"] = " ".join(f"{i.name}={i.url}" for i in named)
+        for index in named:
+            var = index.name.upper().replace("-", "_")
+            env[f"UV_INDEX_{var}_USERNAME"] = index.username or ""
+            env[f"UV_INDEX_{var}_PASSWORD"] = index.password or ""
+    return env, plan.secrets
+
+
+def _install(
+    uv: str,
+    python: str,
+    tmp: Path,
+    loaded: LoadedLock,
+    target: Platform,
+    *,
+    env: dict[str, str],
+    secrets: Sequence[str],
+) -> None:
+    """Create the venv at ``tmp``, sync the lock into it, and stamp it."""
+    run([uv, "venv", "--quiet", "--no-config", "--relocatable", "--python", python, tmp],
+        env=env)  # fmt: skip
+    venv_python = tmp / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    run(
+        [uv, "pip", "sync", "--no-config", "--python", venv_python, "--require-hashes",
+         "--preview-features", "pylock", loaded.path],
+        env=env,
+        secrets=secrets,
+    )  # fmt: skip
+    stamp = {
+        "lock": loaded.path.name,
+        "fingerprint": loaded.meta.fingerprint,
+        "platform": str(target),
+        "python": loaded.meta.python,
+    }
+    (tmp / STAMP).write_text(json.dumps(stamp, indent=1, sort_keys=True) + "\n")
 
 
 def _prune(keep: Path) -> None:

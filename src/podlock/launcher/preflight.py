@@ -23,7 +23,8 @@ from podlock.launcher.accelerators import (
     TPU_TOPOLOGY_LABEL,
     AcceleratorSpec,
 )
-from podlock.launcher.cluster import JOBSET_INSTALL, KUEUE_INSTALL, Cluster
+from podlock.launcher.cluster import KUEUE_INSTALL, Cluster
+from podlock.launcher.kube_errors import JOBSET_INSTALL
 from podlock.launcher.manifests import NODEPOOL_LABEL, JobRequest, kind_of
 from podlock.reporter import NullReporter, Reporter
 

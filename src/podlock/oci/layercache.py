@@ -29,7 +29,8 @@ from podlock.errors import PodlockError
 from podlock.layers.tarlayer import LayerBlob
 from podlock.registry.artifact import EMPTY, artifact, ensure_small_blob
 from podlock.registry.blobs import BlobStore
-from podlock.registry.client import Registry, RegistryError, Unreachable
+from podlock.registry.client import Registry
+from podlock.registry.errors import RegistryError, Unreachable
 from podlock.registry.model import LAYER_GZIP, LAYER_TAR, LAYER_ZSTD, MANIFEST, Descriptor, hex_of
 from podlock.registry.reference import Reference
 from podlock.reporter import NullReporter, Reporter

@@ -1,47 +1,32 @@
 """A small OCI distribution client: manifests and blobs, anonymous, basic or bearer-token auth.
 
 Two layers, as in docker-py: ``_send`` makes one authenticated HTTP request (answering a
-``401`` challenge once, retrying transient failures), and the methods above it speak the
-distribution API. Uploads are chunked ``PATCH``es that resume from the registry's ``Range``
-after a failure. Credentials and tokens stay in memory; no message includes them.
+``401`` challenge once through ``tokens.TokenAuth``, retrying transient failures), and the
+methods above it speak the distribution API. Uploads are chunked ``PATCH``es that resume
+from the registry's ``Range`` after a failure. Credentials and tokens stay in memory; no
+message includes them.
 """
 
 from __future__ import annotations
 
-import re
-import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlencode, urljoin
 
 import requests
 
-from podlock.errors import PodlockError
 from podlock.registry import auth
 from podlock.registry.blobs import BlobStore
+from podlock.registry.errors import AuthFailed, RegistryError, Unreachable
 from podlock.registry.model import INDEX_TYPES, MANIFEST_TYPES
 from podlock.registry.reference import Reference
-from podlock.urls import basic_auth, redact
+from podlock.registry.tokens import TokenAuth
 
 ACCEPT = ", ".join((*INDEX_TYPES, *MANIFEST_TYPES))
 CHUNK = 16 << 20
 RETRIES = 4
 _TRANSIENT = (429, 500, 502, 503, 504)
-_CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
-
-
-class RegistryError(PodlockError):
-    """The registry refused or failed a request; the message names registry and repository."""
-
-
-class AuthFailed(RegistryError):
-    pass
-
-
-class Unreachable(RegistryError):
-    pass
 
 
 class Registry:
@@ -55,16 +40,14 @@ class Registry:
         retries: int = RETRIES,
         chunk: int = CHUNK,
         backoff: float = 0.5,
+        timeout: tuple[float, float] = (10, 300),
     ) -> None:
         self.registry = ref.registry
         self.base_url = ref.base_url
         self.retries, self.chunk, self.backoff = retries, chunk, backoff
-        self._credential = credential
-        self._looked_up = credential is not None
-        self._tokens: dict[str, str] = {}
-        self._basic = False
-        self._lock = threading.Lock()
+        self.timeout = timeout
         self.session = requests.Session()
+        self.auth = TokenAuth(self.registry, self.session, credential)
 
     # ------------------------------------------------------------------ API --
     def manifest(self, repository: str, reference: str) -> tuple[bytes, str]:
@@ -282,10 +265,10 @@ class Registry:
                 response = self.session.request(
                     method,
                     url,
-                    headers={**(headers or {}), **self._auth_header(scope)},
+                    headers={**(headers or {}), **self.auth.header(scope)},
                     data=data,
                     stream=stream,
-                    timeout=(10, 300),
+                    timeout=self.timeout,
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
                 attempt += 1
@@ -298,7 +281,7 @@ class Registry:
                 continue
             if response.status_code == 401 and not authed:
                 authed = True  # answer the challenge once, then send again (same attempt)
-                self._answer(response, scope, repository)
+                self.auth.answer(response, scope, repository)
                 response.close()
                 continue
             if response.status_code in ok:
@@ -307,7 +290,7 @@ class Registry:
                 response.close()
                 raise AuthFailed(
                     f"{self.registry} refused {method} on {repository} (HTTP "
-                    f"{response.status_code}) with {self._who()}",
+                    f"{response.status_code}) with {self.auth.who()}",
                     hint="check the registry credentials (docker login, or "
                     "`gcloud auth application-default login` for Artifact Registry)",
                 )
@@ -317,70 +300,6 @@ class Registry:
                 time.sleep(self.backoff * 2 ** (attempt - 1))
                 continue
             raise _error(self.registry, method, repository, response)
-
-    def _who(self) -> str:
-        credential = self._credential
-        return f"the credentials from {credential.source}" if credential else "no credentials"
-
-    def _cred(self) -> auth.Credential | None:
-        with self._lock:  # pushes run in threads; look up (and maybe refresh a token) once
-            if not self._looked_up:
-                self._credential = auth.lookup(self.registry)
-                self._looked_up = True
-            return self._credential
-
-    def _auth_header(self, scope: str) -> dict[str, str]:
-        token = self._tokens.get(scope)
-        if token:
-            return {"Authorization": f"Bearer {token}"}
-        cred = self._credential
-        if self._basic and cred:
-            return {"Authorization": basic_auth(cred.username, cred.password)}
-        return {}
-
-    def _answer(self, response: requests.Response, scope: str, repository: str) -> None:
-        """Read a 401's challenge and get what it asks for (a bearer token, or basic)."""
-        challenge = response.headers.get("WWW-Authenticate", "")
-        kind = challenge.split(" ", 1)[0].lower()
-        cred = self._cred()
-        if kind == "basic":
-            if cred is None:
-                raise AuthFailed(
-                    f"{self.registry} needs credentials for {repository} and none were found",
-                    hint="docker login to it (podlock reads ~/.docker/config.json)",
-                )
-            self._basic = True
-            return
-        if kind != "bearer":
-            raise AuthFailed(f"{self.registry} asks for unsupported auth {kind!r} on {repository}")
-        params = dict(_CHALLENGE.findall(challenge))
-        realm = params.get("realm")
-        if not realm:
-            raise AuthFailed(f"{self.registry}: bearer challenge without a realm")
-        query: list[tuple[str, str]] = []
-        if params.get("service"):
-            query.append(("service", params["service"]))
-        query += [("scope", s) for s in scope.split(" ")]
-        basic = (cred.username, cred.password) if cred else None
-        try:
-            got = self.session.get(realm, params=query, auth=basic, timeout=(10, 60))
-        except requests.RequestException as exc:
-            raise AuthFailed(
-                f"{self.registry}: the token service at {redact(realm)} does not answer "
-                f"({type(exc).__name__})"
-            ) from None
-        if got.status_code != 200:
-            raise AuthFailed(
-                f"{self.registry}: the token service refused {self._who()} for {repository} "
-                f"(HTTP {got.status_code})",
-                hint="check the registry credentials (docker login, or "
-                "`gcloud auth application-default login` for Artifact Registry)",
-            )
-        body: dict[str, Any] = got.json()
-        token = body.get("token") or body.get("access_token")
-        if not token:
-            raise AuthFailed(f"{self.registry}: the token service answered without a token")
-        self._tokens[scope] = str(token)
 
 
 def _scope(repository: str, method: str, also: tuple[str, ...]) -> str:
