@@ -15,7 +15,7 @@ from podlock.lock.status import LockState, LockStatus, check
 from podlock.reporter import Reporter
 from podlock.resolver import backend
 from podlock.resolver.changes import LockChanges, diff, to_markdown, versions
-from podlock.resolver.model import Mode
+from podlock.resolver.model import ResolveOptions
 from podlock.resolver.pipeline import LockResult, lock
 
 # What `--format json` says of each lock.
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         inputs,
         variants,
         backend=backend(args.resolver or config.resolver),
-        mode=Mode(
+        mode=ResolveOptions(
             offline=args.offline,
             upgrade=args.upgrade,
             upgrade_packages=tuple(args.upgrade_package),
