@@ -20,7 +20,7 @@ from pathlib import Path
 
 from podlock.inputs.discover import discover
 from podlock.resolver import backend
-from podlock.resolver.model import Mode
+from podlock.resolver.model import ResolveOptions
 from podlock.resolver.pipeline import lock
 
 REQUIREMENTS = """\
@@ -40,7 +40,10 @@ def one(name: str, root: Path, *, upgrade: bool) -> tuple[float, dict[str, dict[
     inputs = discover(root)
     start = time.perf_counter()
     results = lock(
-        inputs, list(inputs.config.variants), backend=backend(name), mode=Mode(upgrade=upgrade)
+        inputs,
+        list(inputs.config.variants),
+        backend=backend(name),
+        mode=ResolveOptions(upgrade=upgrade),
     )
     elapsed = time.perf_counter() - start
     pins = {

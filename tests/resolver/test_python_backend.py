@@ -24,7 +24,7 @@ from podlock.inputs.indexes import Index
 from podlock.paths import cache_dir
 from podlock.platforms import Platform
 from podlock.reporter import ListReporter
-from podlock.resolver.model import Mode
+from podlock.resolver.model import ResolveOptions
 from podlock.resolver.pipeline import lock
 from podlock.resolver.python import PythonBackend, http_cache, pages
 from podlock.resolver.python.http_cache import HttpClient, Response
@@ -41,7 +41,7 @@ def project(tmp_path: Path, index: IndexServer, requirements: str, extra: str = 
     return root
 
 
-def run(root: Path, mode: Mode | None = None) -> tuple[PythonBackend, ListReporter]:
+def run(root: Path, mode: ResolveOptions | None = None) -> tuple[PythonBackend, ListReporter]:
     backend, reporter = PythonBackend(), ListReporter()
     inputs = discover(root)
     lock(inputs, list(inputs.config.variants), backend=backend, mode=mode, reporter=reporter)
@@ -83,7 +83,7 @@ def test_a_warm_run_reads_metadata_from_the_cache(tmp_path: Path, html_index: In
     root = project(tmp_path, html_index, "flax\n", 'variants = ["tpu"]\n')
     run(root)
     html_index.clear_log()
-    backend, _ = run(root, Mode(upgrade=True))
+    backend, _ = run(root, ResolveOptions(upgrade=True))
     assert backend.metadata is not None
     assert set(backend.metadata.sources.values()) == {"cache"}
     assert html_index.counters["range"] == 0
@@ -94,7 +94,7 @@ def test_offline_uses_only_the_cache(tmp_path: Path, index: IndexServer) -> None
     root = project(tmp_path, index, "flax\n", 'variants = ["cpu"]\n')
     run(root)
     index.clear_log()
-    run(root, Mode(offline=True, upgrade=True))
+    run(root, ResolveOptions(offline=True, upgrade=True))
     assert index.counters["requests"] == 0
 
 
@@ -112,7 +112,7 @@ def test_credentials_never_reach_the_cache(tmp_path: Path, index: IndexServer) -
     reqs = f"--extra-index-url {index.url('private', auth=True)}\nsecretpkg\n"
     root = project(tmp_path, index, reqs, 'variants = ["cpu"]\n')
     run(root)
-    run(root, Mode(upgrade=True))
+    run(root, ResolveOptions(upgrade=True))
     header = base64.b64encode(f"{PRIVATE_USER}:{PRIVATE_PASSWORD}".encode())
     files = [p for p in cache_dir().rglob("*") if p.is_file()]
     assert any(p.parent.name == "consulted" for p in files)
@@ -140,7 +140,7 @@ def test_a_warm_run_asks_for_every_page_up_front_and_once(
 
     monkeypatch.setattr(ProjectPages, "warm", spy_warm)
     monkeypatch.setattr(ProjectPages, "prefetch", spy_prefetch)
-    backend, _ = run(root, Mode(upgrade=True))
+    backend, _ = run(root, ResolveOptions(upgrade=True))
     fetched = [r.path for r in html_index.requests if "/simple/" in r.path]
     assert fetched and len(fetched) == len(set(fetched))  # no page twice
     first_asked = events.index(next(e for e in events if e[0] == "prefetch"))
@@ -168,7 +168,7 @@ def test_corrupt_cache_entries_are_ignored_and_rebuilt(
         path.write_bytes([data[: len(data) // 2], flipped, b""][i % 3])
     for path in (cache / "consulted").glob("*.json"):
         path.write_text('{"pages": [["x"]], "metadata": 1}')
-    run(root, Mode(upgrade=True))
+    run(root, ResolveOptions(upgrade=True))
     assert (root / "pylock.tpu.toml").read_bytes() == first
     assert {p: p.read_bytes() for p in parsed} == good
 
@@ -177,7 +177,7 @@ def test_same_inputs_give_identical_bytes(tmp_path: Path, index: IndexServer) ->
     root = project(tmp_path, index, "flax\nrequests[socks]\ntorchvision\n")
     run(root)
     first = {p.name: p.read_bytes() for p in root.glob("pylock.*.toml")}
-    run(root, Mode(upgrade=True))
+    run(root, ResolveOptions(upgrade=True))
     assert {p.name: p.read_bytes() for p in root.glob("pylock.*.toml")} == first
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from podlock.inputs.discover import discover
 from podlock.resolver import backend
-from podlock.resolver.model import Mode
+from podlock.resolver.model import ResolveOptions
 from podlock.resolver.pipeline import lock
 from podlock.resolver.python import PythonBackend
 
@@ -46,7 +46,9 @@ def test_pypi_pins_match_uv(tmp_path: Path) -> None:
 
     warm = PythonBackend()
     inputs = discover(tmp_path / "python")
-    results = lock(inputs, list(inputs.config.variants), backend=warm, mode=Mode(upgrade=True))
+    results = lock(
+        inputs, list(inputs.config.variants), backend=warm, mode=ResolveOptions(upgrade=True)
+    )
     again = {r.variant: {p.name: p.version for p in r.lock.packages} for r in results if r.lock}
     assert again == pins["python"]
     assert warm.metadata is not None and set(warm.metadata.sources.values()) == {"cache"}

@@ -42,7 +42,6 @@ from podlock.plan.layerplan import (
 from podlock.registry.model import DEFAULT_EPOCH
 from podlock.reporter import Reporter
 
-Mode = ImageMode
 # Shell and Python that run inside the image, shipped with podlock as package data.
 FILES = resources.files("podlock.builder") / "files"
 LAYER_TMP = "/tmp/podlock-layer"
@@ -97,7 +96,7 @@ def render(
     plan: LayerPlan,
     platform: str,
     *,
-    mode: Mode = "bundled",
+    mode: ImageMode = "bundled",
     ca_cert: bytes | None = None,
     runtime_base: str | None = None,
     uv: UvBinary | None = None,
@@ -138,7 +137,7 @@ def render(
 
 
 def _image_lines(
-    plan: LayerPlan, platform: str, mode: Mode, files: dict[str, FileSource]
+    plan: LayerPlan, platform: str, mode: ImageMode, files: dict[str, FileSource]
 ) -> list[str]:
     """What every image ends with, on top of its dependencies: lock, code, labels, command."""
     files[f"podlock/{plan.lock_name}"] = plan.lock_text.encode()

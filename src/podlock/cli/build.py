@@ -17,6 +17,7 @@ from podlock.builder.build import (
     build_mode,
 )
 from podlock.cli.built import docker_document, oci_document
+from podlock.cli.options import add_project, add_variant
 from podlock.cli.output import add_format, emit, wants_json
 from podlock.engine import Engine
 from podlock.errors import PodlockError
@@ -85,8 +86,8 @@ def remote_cache_options(p: Any) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--project", type=Path, default=Path("."), help="project directory")
-    p.add_argument("--variant", required=True)
+    add_project(p)
+    add_variant(p, required=True)
     p.add_argument("--base", help="base image (overrides the lock's); the image for --mode custom")
     p.add_argument("--ca-cert", type=Path, help="PEM CA bundle to install before any network step")
     p.add_argument("--network", help="network for build steps, e.g. host")

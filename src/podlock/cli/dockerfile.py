@@ -8,6 +8,7 @@ from typing import Any
 
 from podlock.builder.build import write
 from podlock.builder.dockerfile import render
+from podlock.cli.options import add_project, add_variant
 from podlock.plan.layerplan import HEAVY_BYTES
 from podlock.plan.load import default_platform, load_plan
 from podlock.reporter import Reporter
@@ -17,8 +18,8 @@ def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "dockerfile", help="write a Dockerfile and its build context (wheels verified) to a dir"
     )
-    p.add_argument("--project", type=Path, default=Path("."), help="project directory")
-    p.add_argument("--variant", required=True)
+    add_project(p)
+    add_variant(p, required=True)
     p.add_argument("--platform", help="target platform (default linux/amd64)")
     p.add_argument("--output", type=Path, required=True, help="context directory (replaced)")
     p.add_argument("--base", help="base image (overrides the lock's)")

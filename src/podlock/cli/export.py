@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
+from podlock.cli.options import add_project, add_variant
 from podlock.inputs.discover import discover
 from podlock.lock.export import export_requirements
 from podlock.lock.pylock import read_lock
@@ -19,8 +19,8 @@ def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "export", help="print one platform of a lock as a hashed requirements file"
     )
-    p.add_argument("--project", type=Path, default=Path("."), help="project directory")
-    p.add_argument("--variant", required=True)
+    add_project(p)
+    add_variant(p, required=True)
     p.add_argument("--platform", default="linux/amd64", help="e.g. linux/amd64 (default)")
     p.add_argument("--format", choices=["requirements"], default="requirements")
     p.set_defaults(run=run)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from podlock.cli.jobs import add_cluster_args, connect
+from podlock.cli.options import add_project, add_variant
 from podlock.cli.output import add_format, emit, wants_json
 from podlock.cli.render import add_job_args, spec_of
 from podlock.errors import InputError, PodlockError
@@ -43,8 +44,8 @@ def add_parser(sub: Any) -> None:
     )
     add_job_args(p)
     add_cluster_args(p)
-    p.add_argument("--project", type=Path, default=Path("."), help="project directory")
-    p.add_argument("--variant", help="default: the variant for the accelerator (tpu/cuda/cpu)")
+    add_project(p)
+    add_variant(p, help="default: the variant for the accelerator (tpu/cuda/cpu)")
     p.add_argument(
         "--image",
         help="REF@sha256:... to run as it is; else where to push (bundled/prebuilt), "

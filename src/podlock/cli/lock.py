@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
+from podlock.cli.options import add_project, add_variant
 from podlock.cli.output import add_format, emit, wants_json
 from podlock.errors import InputError
 from podlock.inputs.discover import discover
@@ -14,7 +15,7 @@ from podlock.lock.status import LockState, LockStatus, check
 from podlock.reporter import Reporter
 from podlock.resolver import backend
 from podlock.resolver.changes import LockChanges, diff, to_markdown, versions
-from podlock.resolver.model import Mode
+from podlock.resolver.model import ResolveOptions
 from podlock.resolver.pipeline import LockResult, lock
 
 # What `--format json` says of each lock.
@@ -31,8 +32,8 @@ def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "lock", help="resolve the project into one PEP 751 lock per variant"
     )
-    p.add_argument("--project", type=Path, default=Path("."), help="project directory")
-    p.add_argument("--variant", action="append", default=[], help="only this variant (repeatable)")
+    add_project(p)
+    add_variant(p, many=True)
     p.add_argument("--check", action="store_true", help="exit 1 if a lock is missing or stale")
     p.add_argument("--upgrade", action="store_true", help="re-resolve every package")
     p.add_argument(
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         inputs,
         variants,
         backend=backend(args.resolver or config.resolver),
-        mode=Mode(
+        mode=ResolveOptions(
             offline=args.offline,
             upgrade=args.upgrade,
             upgrade_packages=tuple(args.upgrade_package),

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
+from podlock.cli.options import add_project, add_variant
 from podlock.cli.output import add_format, emit, wants_json
 from podlock.inputs.discover import discover
 from podlock.reporter import Reporter
@@ -17,8 +17,8 @@ def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "outdated", help="list locked packages whose index has a newer release"
     )
-    p.add_argument("--project", type=Path, default=Path("."), help="project directory")
-    p.add_argument("--variant", action="append", default=[], help="only this variant (repeatable)")
+    add_project(p)
+    add_variant(p, many=True)
     p.add_argument("--resolver", choices=["uv", "python"], help="override the config's resolver")
     add_format(p)
     p.set_defaults(run=run)

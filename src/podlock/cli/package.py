@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
+from podlock.cli.options import add_project
 from podlock.cli.output import add_format, emit, wants_json
 from podlock.errors import PodlockError
 from podlock.inputs.discover import discover
@@ -19,7 +19,7 @@ def add_parser(sub: Any) -> None:
     ls: argparse.ArgumentParser = actions.add_parser(
         "list", help="list the files that go into the image, and those kept out"
     )
-    ls.add_argument("--project", type=Path, default=Path("."), help="project directory")
+    add_project(ls)
     add_format(ls)
     ls.set_defaults(run=run_list)
 

@@ -4,10 +4,10 @@ builder and push it; prints ``REF@sha256:...``."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 from typing import Any
 
 from podlock.cli.built import oci_document
+from podlock.cli.options import add_project, add_variant
 from podlock.cli.output import add_format, emit, wants_json
 from podlock.plan.layerplan import HEAVY_BYTES
 from podlock.reporter import Reporter
@@ -19,8 +19,8 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("ref", metavar="REF", help="where to push: host[:port]/repository[:tag]")
     p.add_argument("--layout", help="push this OCI layout (DIR or DIR:TAG) instead of building")
-    p.add_argument("--project", type=Path, default=Path("."), help="project directory")
-    p.add_argument("--variant", help="the variant to build and push (without --layout)")
+    add_project(p)
+    add_variant(p, help="the variant to build and push (without --layout)")
     p.add_argument("--base", help="base image (overrides the lock's)")
     p.add_argument("--platform", help="target platform(s), comma-separated")
     p.add_argument("--compression", choices=("gzip", "zstd"), default="gzip")

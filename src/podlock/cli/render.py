@@ -6,7 +6,9 @@ import argparse
 import sys
 from typing import Any
 
+from podlock.cli.options import add_project
 from podlock.cli.run import command_of
+from podlock.inputs.discover import discover
 from podlock.launcher.accelerators import parse
 from podlock.launcher.launch import MODES, LaunchSpec, job_request, parse_env
 from podlock.launcher.manifests import render, secret_looking, to_yaml
@@ -21,6 +23,12 @@ def add_parser(sub: Any) -> None:
     add_job_args(p)
     p.add_argument("--image", required=True, help="image reference, ideally REF@sha256:...")
     p.add_argument("--namespace", help="written into the manifests when given")
+    add_project(
+        p,
+        default=None,
+        help="name the job and take the default --queue from this project, as launch does "
+        "(default: name it after the image)",
+    )
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     p.set_defaults(run=run)
 
@@ -69,17 +77,20 @@ def spec_of(
 
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
-    spec = spec_of(args, reporter)
+    inputs = discover(args.project) if args.project is not None else None
+    spec = spec_of(args, reporter, default_queue=inputs.config.queue if inputs else None)
     ref = Reference.parse(args.image, rules="launch")
     if ref.digest is None:
         reporter.warn(
             f"{ref.as_written()} is not pinned by digest; launches pin it (REF@sha256:...)"
         )
+    base = inputs.name if inputs else ref.written_repository.rsplit("/", 1)[-1]
     request = job_request(
         spec,
         ref.as_written(),
-        base=ref.written_repository.rsplit("/", 1)[-1],
+        base=base,
         namespace=args.namespace,
+        labels={"podlock.dev/project": base} if inputs else None,
         unique=False,
     )
     sys.stdout.write(to_yaml(render(request)))

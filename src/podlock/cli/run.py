@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from podlock.cli.options import add_project, add_variant
 from podlock.errors import PodlockError
 from podlock.inputs.config import Config, VariantConfig
 from podlock.inputs.discover import discover
@@ -20,8 +21,8 @@ def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "run", help="run a command in the variant's locked environment (local venv or Docker)"
     )
-    p.add_argument("--project", type=Path, default=Path("."), help="project directory")
-    p.add_argument("--variant", help="default: the cpu variant, if it fits this machine")
+    add_project(p)
+    add_variant(p, help="default: the cpu variant, if it fits this machine")
     p.add_argument("--backend", choices=["local", "docker"], default="local")
     p.add_argument("--frozen", action="store_true", help="refuse to run from a stale lock")
     p.add_argument("--env-file", type=Path, help="variables to set (default: PROJECT/.env)")

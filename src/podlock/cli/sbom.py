@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
+from podlock.cli.options import add_project, add_variant
 from podlock.reporter import Reporter
 
 
@@ -15,8 +15,8 @@ def add_parser(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "sbom", help="print the SBOM (SPDX 2.3 JSON) of the variant's image, from its lock"
     )
-    p.add_argument("--project", type=Path, default=Path("."), help="project directory")
-    p.add_argument("--variant", required=True)
+    add_project(p)
+    add_variant(p, required=True)
     p.add_argument(
         "--platform", help="platform(s), comma-separated (default: the build's default one)"
     )

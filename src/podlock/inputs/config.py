@@ -174,9 +174,52 @@ def load_config(
     """Validate a ``[tool.podlock]`` table (or a whole ``podlock.toml``)."""
     _check_keys(table, _TOP_KEYS, file=file, prefix="")
     variant_table = table.get("variants", list(ACCELERATORS))
-    # Two spellings, since TOML can't have both `variants = [...]` and `[variants.x]`:
-    # a list of names plus `[variant.<name>]` settings, or one `[variants.<name>]` table
-    # per variant to lock (presets apply by name either way).
+    names, specs = _variant_specs(table, variant_table, file)
+    if not names:
+        raise ConfigError("variants is empty", file=file, hint='e.g. variants = ["cpu", "tpu"]')
+    if "python" in table:
+        python = parse_python(_str(table, "python", file), where=file)
+    else:
+        python = default_python(
+            [n for n in names if not (isinstance(specs.get(n), dict) and "python" in specs[n])]
+        )
+    indexes = dict(BUILTIN_INDEXES)
+    for key, value in _table(table, "indexes", file).items():
+        indexes[key] = _as_str(value, f"indexes.{key}", file)
+    variants = tuple(
+        _load_variant(n, specs.get(n, {}), python=python, file=file, indexes=indexes) for n in names
+    )
+    keep = _keep(table, file)
+    launch = _table(table, "launch", file)
+    _check_keys(launch, _LAUNCH_KEYS, file=file, prefix="launch.")
+    return Config(
+        queue=_opt_str(launch, "queue", file),
+        include_secrets=tuple(_str_list(table, "include-secrets", file)),
+        file=file,
+        python=python,
+        variants=variants,
+        keep=keep,
+        system_packages=tuple(_str_list(table, "system-packages", file)),
+        extras=tuple(_str_list(table, "extras", file)),
+        groups=tuple(_str_list(table, "groups", file)),
+        indexes=indexes,
+        index_url=_opt_str(table, "index-url", file),
+        extra_index_urls=tuple(_str_list(table, "extra-index-urls", file)),
+        find_links=tuple(_str_list(table, "find-links", file)),
+        resolver=_choice(table, "resolver", ("uv", "python"), "uv", file),
+        variants_key="variants" if isinstance(variant_table, dict) else "variant",
+    )
+
+
+def _variant_specs(
+    table: Mapping[str, Any], variant_table: Any, file: str | None
+) -> tuple[list[str], Mapping[str, Any]]:
+    """The names of the variants to lock and each one's settings table.
+
+    Two spellings, since TOML can't have both `variants = [...]` and `[variants.x]`:
+    a list of names plus `[variant.<name>]` settings, or one `[variants.<name>]` table
+    per variant to lock (presets apply by name either way).
+    """
     specs: Mapping[str, Any]
     if isinstance(variant_table, list):
         names = [_as_str(n, "variants", file) for n in variant_table]
@@ -197,20 +240,10 @@ def load_config(
         specs = variant_table
     else:
         raise ConfigError("variants must be a list of names or a table", file=file)
-    if not names:
-        raise ConfigError("variants is empty", file=file, hint='e.g. variants = ["cpu", "tpu"]')
-    if "python" in table:
-        python = parse_python(_str(table, "python", file), where=file)
-    else:
-        python = default_python(
-            [n for n in names if not (isinstance(specs.get(n), dict) and "python" in specs[n])]
-        )
-    indexes = dict(BUILTIN_INDEXES)
-    for key, value in _table(table, "indexes", file).items():
-        indexes[key] = _as_str(value, f"indexes.{key}", file)
-    variants = tuple(
-        _load_variant(n, specs.get(n, {}), python=python, file=file, indexes=indexes) for n in names
-    )
+    return names, specs
+
+
+def _keep(table: Mapping[str, Any], file: str | None) -> frozenset[str]:
     keep = frozenset(canonicalize_name(k) for k in _str_list(table, "keep", file))
     unknown_keep = keep - RUNTIME_PACKAGES
     if unknown_keep:
@@ -219,25 +252,7 @@ def load_config(
             file=file,
             hint=f"keep applies to {', '.join(sorted(RUNTIME_PACKAGES))}",
         )
-    launch = _table(table, "launch", file)
-    _check_keys(launch, _LAUNCH_KEYS, file=file, prefix="launch.")
-    return Config(
-        queue=_opt_str(launch, "queue", file),
-        include_secrets=tuple(_str_list(table, "include-secrets", file)),
-        file=file,
-        python=python,
-        variants=variants,
-        keep=keep,
-        system_packages=tuple(_str_list(table, "system-packages", file)),
-        extras=tuple(_str_list(table, "extras", file)),
-        groups=tuple(_str_list(table, "groups", file)),
-        indexes=indexes,
-        index_url=_opt_str(table, "index-url", file),
-        extra_index_urls=tuple(_str_list(table, "extra-index-urls", file)),
-        find_links=tuple(_str_list(table, "find-links", file)),
-        resolver=_choice(table, "resolver", ("uv", "python"), "uv", file),
-        variants_key="variants" if isinstance(variant_table, dict) else "variant",
-    )
+    return keep
 
 
 def _load_variant(
@@ -266,26 +281,9 @@ def _load_variant(
         )
         if not platforms:
             raise ConfigError(f"{where}.platforms is empty", file=file)
-    runtime = base.runtime
-    if "runtime" in spec:
-        runtime = tuple(_str_list(spec, "runtime", file))
-        for text in runtime:
-            try:
-                Requirement(text)
-            except InvalidRequirement as exc:
-                raise ConfigError(
-                    f"{where}.runtime: {text!r} is invalid ({exc})", file=file
-                ) from None
+    runtime = _runtime(spec, where, file) if "runtime" in spec else base.runtime
     sources = dict(base.sources)  # preset keys are canonical already
-    for pkg, ref in _table(spec, "sources", file).items():
-        ref = _as_str(ref, f"{where}.sources.{pkg}", file)
-        if "://" not in ref and ref not in indexes:
-            raise ConfigError(
-                f"{where}.sources.{pkg} names unknown index {ref!r}",
-                file=file,
-                hint=f"define it under [indexes] (known: {', '.join(sorted(indexes))})",
-            )
-        sources[canonicalize_name(pkg)] = ref
+    sources.update(_sources(spec, where, file, indexes))
     return VariantConfig(
         name=name,
         accelerator=accelerator,
@@ -302,6 +300,33 @@ def _load_variant(
         groups=tuple(_str_list(spec, "groups", file)),
         keep_cuda=tuple(canonicalize_name(n) for n in _str_list(spec, "keep-cuda", file)),
     )
+
+
+def _runtime(spec: Mapping[str, Any], where: str, file: str | None) -> tuple[str, ...]:
+    runtime = tuple(_str_list(spec, "runtime", file))
+    for text in runtime:
+        try:
+            Requirement(text)
+        except InvalidRequirement as exc:
+            raise ConfigError(f"{where}.runtime: {text!r} is invalid ({exc})", file=file) from None
+    return runtime
+
+
+def _sources(
+    spec: Mapping[str, Any], where: str, file: str | None, indexes: Mapping[str, str]
+) -> dict[str, str]:
+    """``[variants.<name>.sources]``: package -> index name or URL, keys canonical."""
+    sources: dict[str, str] = {}
+    for pkg, ref in _table(spec, "sources", file).items():
+        ref = _as_str(ref, f"{where}.sources.{pkg}", file)
+        if "://" not in ref and ref not in indexes:
+            raise ConfigError(
+                f"{where}.sources.{pkg} names unknown index {ref!r}",
+                file=file,
+                hint=f"define it under [indexes] (known: {', '.join(sorted(indexes))})",
+            )
+        sources[canonicalize_name(pkg)] = ref
+    return sources
 
 
 def _check_keys(

@@ -112,16 +112,15 @@ def prepare(
         reporter.info(f"{status.path.name} is {status.state}; locking {variant.name} first")
         lock(inputs, [variant], backend=backend(inputs.config.resolver), reporter=reporter)
         loaded = read_lock(status.path)
-    if str(target) not in loaded.meta.platforms:
-        where = inputs.config.file or "podlock.toml"
-        raise PodlockError(
-            f"{loaded.path.name} has no {target}, this machine's platform "
-            f"(it has {', '.join(loaded.meta.platforms)})",
-            hint=f'add "{target}" to the platforms of variant {variant.name} in {where} '
-            f"(e.g. [variant.{variant.name}] platforms = "
-            f"[{', '.join(repr(p) for p in (*loaded.meta.platforms, str(target)))}]), then "
-            f"`podlock lock --variant {variant.name}`",
-        )
+    where = inputs.config.file or "podlock.toml"
+    loaded.require_platform(
+        target,
+        what=", this machine's platform",
+        hint=f'add "{target}" to the platforms of variant {variant.name} in {where} '
+        f"(e.g. [variant.{variant.name}] platforms = "
+        f"[{', '.join(repr(p) for p in (*loaded.meta.platforms, str(target)))}]), then "
+        f"`podlock lock --variant {variant.name}`",
+    )
     return ensure_env(inputs, variant, loaded, target, reporter=reporter)
 
 

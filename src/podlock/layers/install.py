@@ -18,6 +18,7 @@ import zipfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from installer import install
@@ -31,19 +32,8 @@ from podlock.plan.layerplan import VENV, Wheel
 from podlock.process import run
 from podlock.reporter import Reporter
 
-_COMPILE = r"""
-import py_compile, sys
-ok = bad = 0
-for line in sys.stdin:
-    host, image = line.rstrip("\n").split("\0")
-    try:
-        py_compile.compile(host, dfile=image, doraise=True, optimize=0,
-                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
-        ok += 1
-    except py_compile.PyCompileError:
-        bad += 1  # as pip does: a file that does not compile (py2 syntax, templates) is skipped
-print(ok, bad)
-"""
+# The child's program: a real file of the package (linted and type-checked), run with -c.
+_COMPILE = (resources.files("podlock.layers") / "files" / "compile_stdin.py").read_text("utf-8")
 
 
 @dataclass(frozen=True, kw_only=True)

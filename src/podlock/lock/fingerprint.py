@@ -12,10 +12,10 @@ one digest per file, one per config key) and the fingerprint is the hash of thos
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from typing import Any
 
+from podlock.canonical import canonical
 from podlock.inputs.config import Config, VariantConfig
 from podlock.inputs.discover import Inputs
 from podlock.inputs.requirements import RequirementLine
@@ -127,5 +127,5 @@ def _url(url: str | None) -> str | None:
 
 
 def _digest(value: Any) -> str:
-    blob = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+    blob = canonical(value, ensure_ascii=True)
     return "sha256:" + hashlib.sha256(blob).hexdigest()

@@ -17,12 +17,28 @@ from pathlib import Path
 from typing import Any
 
 import tomli_w
-from packaging.pylock import Pylock, PylockValidationError
+from packaging.pylock import (
+    Package,
+    PackageArchive,
+    PackageDirectory,
+    PackageSdist,
+    PackageVcs,
+    PackageWheel,
+    Pylock,
+    PylockSelectError,
+    PylockValidationError,
+)
 
-from podlock.errors import LockError
+from podlock.errors import LockError, PodlockError
+from podlock.platforms import Platform
 from podlock.urls import filename_of
 
 CREATED_BY = "podlock"
+
+# One package of a lock and the file of it chosen for a platform (``LoadedLock.select``).
+Selected = tuple[
+    Package, PackageVcs | PackageDirectory | PackageArchive | PackageWheel | PackageSdist
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -203,6 +219,37 @@ class LoadedLock:
     meta: LockMeta
     data: Mapping[str, Any]
     text: str  # the file as read (what goes into images)
+
+    def require_platform(
+        self, platform: Platform, *, what: str = "", hint: str | None = None
+    ) -> None:
+        """A PodlockError unless the lock covers ``platform``; ``what`` qualifies it in the
+        message (e.g. ", this machine's platform"), ``hint`` replaces the default hint."""
+        if str(platform) not in self.meta.platforms:
+            raise PodlockError(
+                f"{self.path.name} has no {platform}{what} "
+                f"(it has {', '.join(self.meta.platforms)})",
+                hint=hint
+                if hint is not None
+                else f"add {platform} to [variants.{self.meta.variant}] platforms, "
+                "then run `podlock lock`",
+            )
+
+    def select(self, platform: Platform, *, hint: str | None = None) -> list[Selected]:
+        """The packages and files to install on ``platform`` (which the lock must cover);
+        a lock ``packaging`` cannot select from is a PodlockError with ``hint``."""
+        self.require_platform(platform)
+        python = self.meta.python
+        try:
+            return list(
+                self.pylock.select(
+                    environment=platform.environment(python), tags=platform.tags(python)
+                )
+            )
+        except PylockSelectError as exc:
+            raise PodlockError(
+                f"{self.path.name}: cannot select files for {platform}: {exc}", hint=hint
+            ) from None
 
 
 def read_lock(path: Path) -> LoadedLock:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from packaging.pylock import PackageWheel, PylockSelectError
+from packaging.pylock import PackageWheel
 from packaging.utils import canonicalize_name
 
 from podlock import __version__
@@ -188,15 +188,7 @@ def plan(
 
 def _select(lock: LoadedLock, platform: Platform) -> list[Wheel]:
     python = lock.meta.python
-    try:
-        chosen = list(
-            lock.pylock.select(environment=platform.environment(python), tags=platform.tags(python))
-        )
-    except PylockSelectError as exc:
-        raise PodlockError(
-            f"{lock.path.name}: cannot select files for {platform}: {exc}",
-            hint="run `podlock lock`",
-        ) from None
+    chosen = lock.select(platform, hint="run `podlock lock`")
     out: list[Wheel] = []
     for package, artifact in chosen:
         if not isinstance(artifact, PackageWheel):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from podlock.canonical import canonical as canonical  # re-exported: the registry's JSON form
 
 MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 INDEX = "application/vnd.oci.image.index.v1+json"
@@ -70,11 +71,6 @@ class Descriptor:
             platform={str(k): str(v) for k, v in platform.items()} if platform else None,
             annotations={str(k): str(v) for k, v in (data.get("annotations") or {}).items()},
         )
-
-
-def canonical(value: Any) -> bytes:
-    """JSON with sorted keys, no whitespace, UTF-8: the same value always gives the same bytes."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def digest_of(data: bytes) -> str:

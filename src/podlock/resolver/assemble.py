@@ -21,7 +21,7 @@ from podlock.resolver.model import RawArtifact, Resolved
 from podlock.urls import strip_credentials
 
 
-def prune(vreq: VariantRequirements, resolved: Sequence[Resolved]) -> list[Resolved]:
+def keep_usable(vreq: VariantRequirements, resolved: Sequence[Resolved]) -> list[Resolved]:
     """Only the wheels the variant's platforms can use, only the files ``--hash`` allows.
 
     Raises when a package is left with nothing installable on a platform that needs it.

@@ -48,7 +48,7 @@ class Resolved:
 
 
 @dataclass(frozen=True, kw_only=True)
-class Mode:
+class ResolveOptions:
     """How to resolve: from the cache only, and what may move."""
 
     offline: bool = False
@@ -62,7 +62,7 @@ class Request:
 
     inputs: Inputs
     variants: Sequence[VariantRequirements]
-    mode: Mode = field(default_factory=Mode)
+    mode: ResolveOptions = field(default_factory=ResolveOptions)
 
 
 class Backend(Protocol):

@@ -26,7 +26,7 @@ from podlock.paths import cache_dir
 from podlock.platforms import Platform
 from podlock.reporter import Reporter
 from podlock.resolver.changes import versions
-from podlock.resolver.model import Backend, Mode
+from podlock.resolver.model import Backend, ResolveOptions
 from podlock.resolver.pipeline import resolve_locks
 from podlock.resolver.python.http_cache import HttpClient
 from podlock.resolver.python.pages import ProjectPages
@@ -83,7 +83,7 @@ def outdated(
             reporter.warn(f"{status.path.name} is stale ({status.reason}); comparing it as is")
         loaded[status.variant] = status.loaded
     fresh = resolve_locks(
-        inputs, variants, backend=backend, mode=Mode(upgrade=True), reporter=reporter
+        inputs, variants, backend=backend, mode=ResolveOptions(upgrade=True), reporter=reporter
     )
     allowed = {lk.meta.variant: versions((p.name, p.version) for p in lk.packages) for lk in fresh}
     out = []

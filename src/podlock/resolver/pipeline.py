@@ -1,4 +1,4 @@
-"""``podlock lock``: discover → strip → resolve (all variants at once) → prune → write.
+"""``podlock lock``: discover → strip → resolve (all variants at once) → keep usable → write.
 
 Nothing is written until every variant has resolved; each lock is then replaced
 atomically, and only when its bytes change.
@@ -25,9 +25,9 @@ from podlock.lock.status import check
 from podlock.lock.system import SystemLock
 from podlock.paths import lock_path
 from podlock.reporter import NullReporter, Reporter
-from podlock.resolver.assemble import artifacts, assemble, prune
+from podlock.resolver.assemble import artifacts, assemble, keep_usable
 from podlock.resolver.cuda_wheels import cuda_warnings
-from podlock.resolver.model import Backend, Mode, Request, Resolved
+from podlock.resolver.model import Backend, Request, Resolved, ResolveOptions
 from podlock.resolver.sizes import SizeCache, fill_sizes
 
 _MAX_ROUNDS = 3
@@ -46,12 +46,12 @@ def lock(
     variants: Sequence[VariantConfig],
     *,
     backend: Backend,
-    mode: Mode | None = None,
+    mode: ResolveOptions | None = None,
     reporter: Reporter | None = None,
 ) -> list[LockResult]:
     """Write up-to-date locks for ``variants``; a no-op (no network) when all are current."""
     reporter = reporter or NullReporter()
-    mode = mode or Mode()
+    mode = mode or ResolveOptions()
     for note in inputs.notes:
         reporter.warn(note)
     statuses = check(inputs, variants)
@@ -77,7 +77,7 @@ def resolve_locks(
     variants: Sequence[VariantConfig],
     *,
     backend: Backend,
-    mode: Mode,
+    mode: ResolveOptions,
     reporter: Reporter,
 ) -> list[Lock]:
     """Resolve ``variants`` into locks without writing them (what ``lock`` would write).
@@ -96,7 +96,7 @@ def resolve_locks(
     vreqs = [variant_requirements(inputs, v) for v in variants]
     _report_stripped(vreqs, reporter)
     resolved = _resolve_to_fixpoint(inputs, vreqs, backend, mode, reporter)
-    pruned = {v.variant.name: prune(v, resolved[v.variant.name]) for v in vreqs}
+    pruned = {v.variant.name: keep_usable(v, resolved[v.variant.name]) for v in vreqs}
     for vreq in vreqs:
         for warning in cuda_warnings(vreq.variant, pruned[vreq.variant.name], inputs.config):
             reporter.warn(warning)
@@ -125,7 +125,9 @@ def resolve_locks(
     return locks
 
 
-def _with_system(lk: Lock, previous: LoadedLock | None, mode: Mode, reporter: Reporter) -> Lock:
+def _with_system(
+    lk: Lock, previous: LoadedLock | None, mode: ResolveOptions, reporter: Reporter
+) -> Lock:
     """``lk`` with its system packages locked (as .debs) against its base image."""
     meta = lk.meta
     if not meta.system_packages:
@@ -154,7 +156,7 @@ def _resolve_to_fixpoint(
     inputs: Inputs,
     vreqs: list[VariantRequirements],
     backend: Backend,
-    mode: Mode,
+    mode: ResolveOptions,
     reporter: Reporter,
 ) -> dict[str, list[Resolved]]:
     """Resolve; when jax arrived indirectly (e.g. via flax) or a routed package (torch via
@@ -198,7 +200,7 @@ def _report_stripped(vreqs: Sequence[VariantRequirements], reporter: Reporter) -
         )
 
 
-def _check_upgrade_names(mode: Mode) -> None:
+def _check_upgrade_names(mode: ResolveOptions) -> None:
     for name in mode.upgrade_packages:
         try:
             Requirement(name)

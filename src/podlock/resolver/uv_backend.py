@@ -197,25 +197,7 @@ def generated_project(
             _restrict(r, vreq.variant.platforms) if narrow else r for r in vreq.requirements
         ]
     plan = group[0][1]
-    indexes: dict[str, dict[str, Any]] = {}
-    sources: dict[str, list[dict[str, str]]] = {}
-    for vreq, vplan in group:
-        for index in vplan.indexes:
-            entry: dict[str, Any] = {"name": index.name, "url": index.url}
-            if index.explicit:
-                entry["explicit"] = True
-            if index.name == "default":
-                entry["default"] = True
-            indexes.setdefault(index.name, entry)
-        for pkg, index_name in sorted(vplan.sources.items()):
-            if pkg not in vreq.direct:
-                continue  # uv routes direct requirements only; the pipeline adds them
-            route = {"index": index_name}
-            if len(group) > 1:
-                route["extra"] = vreq.variant.name
-            sources.setdefault(pkg, []).append(route)
-    # uv tries indexes in order; the default (PyPI or --index-url) goes last, like pip.
-    ordered = sorted(indexes.values(), key=lambda e: bool(e.get("default")))
+    ordered, sources = _indexes_and_sources(group)
     uv: dict[str, Any] = {
         "package": False,
         "environments": [p.marker for p in all_platforms],
@@ -249,6 +231,33 @@ def generated_project(
         },
         "tool": {"uv": uv},
     }
+
+
+def _indexes_and_sources(
+    group: Sequence[tuple[VariantRequirements, IndexPlan]],
+) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, str]]]]:
+    """``[[tool.uv.index]]`` entries (in the order uv should try them) and
+    ``[tool.uv.sources]`` routes (per variant extra when the group has several)."""
+    indexes: dict[str, dict[str, Any]] = {}
+    sources: dict[str, list[dict[str, str]]] = {}
+    for vreq, vplan in group:
+        for index in vplan.indexes:
+            entry: dict[str, Any] = {"name": index.name, "url": index.url}
+            if index.explicit:
+                entry["explicit"] = True
+            if index.name == "default":
+                entry["default"] = True
+            indexes.setdefault(index.name, entry)
+        for pkg, index_name in sorted(vplan.sources.items()):
+            if pkg not in vreq.direct:
+                continue  # uv routes direct requirements only; the pipeline adds them
+            route = {"index": index_name}
+            if len(group) > 1:
+                route["extra"] = vreq.variant.name
+            sources.setdefault(pkg, []).append(route)
+    # uv tries indexes in order; the default (PyPI or --index-url) goes last, like pip.
+    ordered = sorted(indexes.values(), key=lambda e: bool(e.get("default")))
+    return ordered, sources
 
 
 def _restrict(requirement: str, platforms: Sequence[Platform]) -> str:

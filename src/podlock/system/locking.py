@@ -14,7 +14,7 @@ from podlock.reporter import Reporter
 from podlock.system.archive import candidates
 from podlock.system.basefs import open_system_base
 from podlock.system.distro import distribution
-from podlock.system.solve import index_of, solve
+from podlock.system.solve import Candidate, index_of, solve
 
 SNAPSHOT = "https://snapshot.debian.org/archive/"
 
@@ -66,18 +66,7 @@ def lock_system(
                 f"system packages for {variant} ({platform}): {len(chosen)} debs, "
                 f"{sum(c.size for c in chosen) / 1e6:.1f} MB"
             )
-            debs += [
-                Deb(
-                    platform=platform,
-                    name=c.name,
-                    version=c.version,
-                    architecture=c.architecture,
-                    url=c.url,
-                    size=c.size,
-                    sha256=c.sha256,
-                )
-                for c in chosen
-            ]
+            debs += _debs(platform, chosen)
             first = releases[0] if releases else None
             if first and first.origin == "Debian" and first.date and snapshot is None:
                 snapshot = _snapshot(first.source.uri, first.date)
@@ -88,6 +77,21 @@ def lock_system(
         debs=tuple(debs),
         snapshot=snapshot,
     )
+
+
+def _debs(platform: str, chosen: Sequence[Candidate]) -> list[Deb]:
+    return [
+        Deb(
+            platform=platform,
+            name=c.name,
+            version=c.version,
+            architecture=c.architecture,
+            url=c.url,
+            size=c.size,
+            sha256=c.sha256,
+        )
+        for c in chosen
+    ]
 
 
 def _snapshot(uri: str, date: str) -> str | None:

@@ -32,7 +32,7 @@ from podlock.inputs.runtime import VariantRequirements
 from podlock.paths import cache_dir, lock_path
 from podlock.platforms import Platform
 from podlock.reporter import Reporter
-from podlock.resolver.model import Mode, RawArtifact, Request, Resolved
+from podlock.resolver.model import RawArtifact, Request, Resolved, ResolveOptions
 from podlock.resolver.python.candidates import PYTHON, AnyCandidate, Candidate
 from podlock.resolver.python.consulted import Consulted, memory_path, recall, remember
 from podlock.resolver.python.factory import Factory
@@ -315,7 +315,7 @@ def explain(
 
 def _preferences(request: Request, vreq: VariantRequirements) -> dict[str, Version]:
     """Pins of the variant's existing lock: kept unless asked to move (as uv does)."""
-    mode: Mode = request.mode
+    mode: ResolveOptions = request.mode
     if mode.upgrade:
         return {}
     try:

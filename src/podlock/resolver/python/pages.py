@@ -21,11 +21,8 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.tags import Tag, parse_tag
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
@@ -34,6 +31,7 @@ from podlock.inputs.indexes import Index
 from podlock.platforms import Platform
 from podlock.resolver.python.http_cache import HttpClient, Response, write_file
 from podlock.resolver.python.simple_api import ACCEPT, Dist, Link, parse_dist, parse_page
+from podlock.resolver.python.wheeltags import installs_on, parse_tags, python_fits, tag_text
 from podlock.urls import redact, strip_credentials
 
 # Part of every parsed entry's source digest: bump on change. marshal's format is Python's.
@@ -76,7 +74,7 @@ class Files:
         for _, group in sorted(groups.items(), key=lambda kv: kv[0], reverse=True):
             for d in group:
                 link = d.link
-                tags = _tag_text(link.filename) if d.tags is not None else None
+                tags = tag_text(link.filename) if d.tags is not None else None
                 out.version.append(same.setdefault(str(d.version), str(d.version)))
                 out.requires_python.append(_same(same, link.requires_python))
                 out.yanked.append(_same(same, link.yanked))
@@ -189,7 +187,7 @@ class Page:
                 link=link,
                 name=self.name,
                 version=self._versions[f.version[row]],
-                tags=None if text is None else _parse_tags(text),
+                tags=None if text is None else parse_tags(text),
             )
             self._dists[row] = dist
         return dist
@@ -218,7 +216,7 @@ class Page:
                 rp = f.requires_python[i]
                 ok = fits.get(rp)
                 if ok is None:
-                    ok = fits[rp] = _python_fits(rp, target)
+                    ok = fits[rp] = python_fits(rp, target)
                 if not ok:
                     skip = rp
                     continue
@@ -238,7 +236,7 @@ class Page:
                     break
                 where = installs.get(text)
                 if where is None:
-                    where = installs[text] = _installs_on(text, platforms, python)
+                    where = installs[text] = installs_on(text, platforms, python)
                 coverage |= where
                 if len(coverage) == len(everywhere):
                     break
@@ -375,31 +373,3 @@ def _store(path: Path, source: bytes, files: Files) -> None:
 
 def _same(same: dict[str, str], text: str | None) -> str | None:
     return None if text is None else same.setdefault(text, text)
-
-
-def _tag_text(filename: str) -> str:
-    """``cp312-cp312-manylinux_2_17_x86_64`` of a wheel filename (as ``packaging`` splits)."""
-    stem = filename[: -len(".whl")]
-    return stem.split("-", stem.count("-") - 2)[-1]
-
-
-@lru_cache(maxsize=4096)
-def _parse_tags(text: str) -> frozenset[Tag]:
-    return parse_tag(text)
-
-
-@lru_cache(maxsize=16384)
-def _installs_on(text: str, platforms: tuple[Platform, ...], python: str) -> frozenset[Platform]:
-    """The ``platforms`` on which a wheel tagged ``text`` installs for CPython ``python``."""
-    tags = _parse_tags(text)
-    return frozenset(p for p in platforms if not tags.isdisjoint(p.accepts(python)))
-
-
-@lru_cache(maxsize=4096)
-def _python_fits(requires_python: str | None, python: Version) -> bool:
-    if not requires_python:
-        return True
-    try:
-        return SpecifierSet(requires_python).contains(python, prereleases=True)
-    except InvalidSpecifier:
-        return True
