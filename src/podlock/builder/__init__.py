@@ -1,5 +1,2 @@
-"""Images from locks: ``plan`` (pure) → Dockerfile + context → the Docker engine."""
-
-from podlock.plan.layerplan import Layer, LayerPlan, Wheel, plan
-
-__all__ = ["Layer", "LayerPlan", "Wheel", "plan"]
+"""The Docker-engine builder: a BuildPlan → Dockerfile + context → layers built and cached
+step by step by the local engine (``build``, ``chain``, ``dockerfile``), and pushed by it."""

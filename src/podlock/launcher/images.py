@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from podlock.errors import PodlockError
 from podlock.registry.reference import Reference
-from podlock.reporter import NullReporter, Reporter
+from podlock.reporter import Reporter
 
 if TYPE_CHECKING:
     from podlock.engine import Engine
@@ -61,10 +61,6 @@ class Publisher(Protocol):
         ...
 
 
-class PushFailed(PodlockError):
-    pass
-
-
 class DockerPublisher:
     """Build with the Docker engine (``podlock build``), tag into ``repository``, push."""
 
@@ -76,6 +72,7 @@ class DockerPublisher:
         self, root: Path, variant: str, *, mode: str, repository: str, reporter: Reporter
     ) -> str:
         from podlock.builder.build import DockerOptions, build_custom, build_docker, build_mode
+        from podlock.builder.push import push
         from podlock.engine import Engine
         from podlock.plan.load import load_plan
 
@@ -118,6 +115,7 @@ class OciPublisher:
     def publish(
         self, root: Path, variant: str, *, mode: str, repository: str, reporter: Reporter
     ) -> str:
+        from podlock.builder.push import PushFailed
         from podlock.oci.build import OciOptions, build_oci
         from podlock.plan.load import load_plan
 
@@ -133,37 +131,3 @@ class OciPublisher:
         if result.pushed is None:
             raise PushFailed(f"the oci builder pushed nothing to {target}")
         return result.pushed.ref
-
-
-def push(engine: Engine, name: str, tag: str, *, reporter: Reporter | None = None) -> str:
-    """``docker push name:tag`` (only missing layers travel); ``name@sha256:...``."""
-    reporter = reporter or NullReporter()
-    client = engine.client
-    pushed = existing = 0
-    digest = None
-    reporter.info(f"pushing {name}:{tag}")
-    try:
-        for chunk in client.api.push(name, tag=tag, stream=True, decode=True):
-            if "error" in chunk or "errorDetail" in chunk:
-                detail = chunk.get("error") or chunk.get("errorDetail", {}).get("message")
-                raise PushFailed(
-                    f"push of {name}:{tag} failed: {detail}",
-                    hint="check that the registry exists and you are logged in "
-                    "(`docker login`, or `gcloud auth configure-docker` for Artifact Registry)",
-                )
-            status = str(chunk.get("status", ""))
-            if status == "Pushed":
-                pushed += 1
-            elif status == "Layer already exists" or status.startswith("Mounted from"):
-                existing += 1
-            aux = chunk.get("aux")
-            if isinstance(aux, dict) and aux.get("Digest"):
-                digest = str(aux["Digest"])
-    except PushFailed:
-        raise
-    except Exception as exc:
-        raise PushFailed(f"push of {name}:{tag} failed: {exc}") from None
-    if digest is None:
-        raise PushFailed(f"push of {name}:{tag} reported no digest")
-    reporter.info(f"pushed {pushed} layers, {existing} already in the registry: {name}@{digest}")
-    return f"{name}@{digest}"

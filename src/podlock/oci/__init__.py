@@ -1,6 +1,6 @@
-"""Daemonless, bit-reproducible OCI images from a LayerPlan, and a registry client to push them.
+"""The daemonless builder: bit-reproducible OCI images from a BuildPlan, with no engine.
 
-The pipeline: wheels (verified, cached) → layer trees (``installer``) → deterministic tar
-layers → config and manifest (byte-stable JSON) → OCI layout, ``docker load`` tarball or a
-registry. Every blob lives in one content-addressed store; outputs only copy from it.
+Layers (``podlock.layers``) → config and manifest (byte-stable JSON, ``image``) → OCI
+layout, ``docker load`` tarball (``layout``) or a registry (``push``), with a remote layer
+cache and an SBOM. Every blob lives in one content-addressed store; outputs copy from it.
 """

@@ -12,7 +12,7 @@ __all__ = [
     "BASE_IMAGE", "HELLO", "SYSTEM_TABLE", "check_golden", "docker", "project_config"
 ]  # fmt: skip
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).parent / "builder" / "golden"
 
 
 def check_golden(name: str, text: str) -> None:

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from oci_helpers import make_wheel
 
+from oci_helpers import make_wheel
 from podlock.layers import installed
 from podlock.layers.install import Target
 from podlock.layers.tarlayer import LayerError

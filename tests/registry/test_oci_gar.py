@@ -173,10 +173,9 @@ def test_adc_token_is_accepted_by_a_bearer_registry(
     tmp_path: Path,
 ) -> None:
     from oci_helpers import built_layout
-    from registry_proxy import ProxyState, proxy
-
     from podlock.oci.push import push
     from podlock.registry.client import Registry
+    from registry_proxy import ProxyState, proxy
 
     store, built = built_layout(hello(), tmp_path / "layout", base_archive)
     state = ProxyState(upstream=registry, token_user="oauth2accesstoken", token_password=TOKEN)

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from builder_helpers import HELLO
-
 from podlock.plan.codepackage import collect, secret_in
 
 # Token shapes built at run time, so this file itself holds none of them verbatim.
