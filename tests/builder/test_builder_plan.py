@@ -13,12 +13,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builder_helpers import HELLO, SYSTEM_TABLE, check_golden
 
+import testkit
+from builder_helpers import (
+    HELLO,
+    RECORDED,
+    RECORDED_URL,
+    SYSTEM_TABLE,
+    check_golden,
+    record_lock,
+    recorded_hello,
+)
 from index_server import IndexServer
 from podlock.builder.dockerfile import Context, render, render_runtime_base
 from podlock.inputs.discover import discover
 from podlock.lock.pylock import LoadedLock, read_lock
+from podlock.lock.status import check
 from podlock.lock.system import SystemTar
 from podlock.plan.codepackage import collect
 from podlock.plan.layerplan import Wheel, plan
@@ -40,12 +50,12 @@ def planned(root: Path, variant: str, *, system: bool = False, **kw: Any) -> Any
     return plan(fixed, inputs.config.variant(variant), code, lock_text="# lock\n", **kw)
 
 
-def manifest(context: Context, index: IndexServer) -> str:
+def manifest(context: Context, base_url: str) -> str:
     """One line per context file: path and what it holds (port-independent)."""
     lines = []
     for path, source in context.all_files().items():
         if isinstance(source, bytes):
-            data = source.replace(index.base_url.encode(), b"http://index")
+            data = source.replace(base_url.encode(), b"http://index")
             lines.append(f"{path}  bytes sha256:{hashlib.sha256(data).hexdigest()[:16]}")
         elif isinstance(source, Wheel):
             lines.append(f"{path}  wheel {source.package}=={source.version} {source.sha256[:16]}")
@@ -57,8 +67,8 @@ def manifest(context: Context, index: IndexServer) -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_plan_orders_layers_from_stable_to_volatile(hello: Callable[..., Path]) -> None:
-    p = planned(hello(), "cpu", system=True, heavy_bytes=MIB)
+def test_plan_orders_layers_from_stable_to_volatile(tmp_path: Path) -> None:
+    p = planned(recorded_hello(tmp_path, "cpu"), "cpu", system=True, heavy_bytes=MIB)
     assert [(layer.kind, layer.name) for layer in p.layers] == [
         ("base", "base"),
         ("system", "system"),
@@ -82,13 +92,13 @@ def test_plan_orders_layers_from_stable_to_volatile(hello: Callable[..., Path]) 
     assert "x86_64" in jaxlib["linux/amd64"][0] and "aarch64" in jaxlib["linux/arm64"][0]
 
 
-def test_default_threshold_keeps_small_wheels_together(hello: Callable[..., Path]) -> None:
-    p = planned(hello(), "cpu")
+def test_default_threshold_keeps_small_wheels_together(tmp_path: Path) -> None:
+    p = planned(recorded_hello(tmp_path, "cpu"), "cpu")
     assert [layer.name for layer in p.wheel_layers] == ["runtime", "deps"]
 
 
-def test_cuda_runtime_gets_nvidia_in_the_runtime_layer(hello: Callable[..., Path]) -> None:
-    root = hello(variants='["cuda"]')
+def test_cuda_runtime_gets_nvidia_in_the_runtime_layer(tmp_path: Path) -> None:
+    root = recorded_hello(tmp_path, "cuda")
     p = planned(root, "cuda")
     runtime = {w.package for w in p.layer("runtime").wheels["linux/amd64"]}
     assert {"jax", "jaxlib", "jax-cuda12-plugin", "nvidia-cublas-cu12"} <= runtime
@@ -98,26 +108,22 @@ def test_cuda_runtime_gets_nvidia_in_the_runtime_layer(hello: Callable[..., Path
 @pytest.mark.parametrize(
     ("variant", "mode"), [("cpu", "bundled"), ("cuda", "bundled"), ("cpu", "prebuilt")]
 )
-def test_dockerfile_golden(
-    hello: Callable[..., Path], index: IndexServer, variant: str, mode: str
-) -> None:
-    root = hello(variants=f'["{variant}"]')
+def test_dockerfile_golden(tmp_path: Path, variant: str, mode: str) -> None:
+    root = recorded_hello(tmp_path, variant)
     p = planned(root, variant, system=variant == "cpu", heavy_bytes=MIB)
     ctx = render(p, "linux/amd64", mode=mode, runtime_base="podlock-runtime/x:y")  # type: ignore[arg-type]
-    check_golden(
-        f"{variant}-{mode}.Dockerfile", ctx.dockerfile.replace(index.base_url, "http://index")
-    )
-    check_golden(f"{variant}-{mode}.context.txt", manifest(ctx, index))
+    check_golden(f"{variant}-{mode}.Dockerfile", ctx.dockerfile)
+    check_golden(f"{variant}-{mode}.context.txt", manifest(ctx, RECORDED_URL))
 
 
-def test_runtime_base_golden(hello: Callable[..., Path]) -> None:
-    p = planned(hello(), "cpu", system=True, heavy_bytes=MIB)
+def test_runtime_base_golden(tmp_path: Path) -> None:
+    p = planned(recorded_hello(tmp_path, "cpu"), "cpu", system=True, heavy_bytes=MIB)
     ctx = render_runtime_base(p, "linux/amd64", ca_cert=b"-----BEGIN CERTIFICATE-----\n")
     check_golden("cpu-runtime-base.Dockerfile", ctx.dockerfile)
 
 
-def test_dockerfile_needs_no_buildkit_and_copies_code_last(hello: Callable[..., Path]) -> None:
-    ctx = render(planned(hello(), "cpu", heavy_bytes=MIB), "linux/amd64")
+def test_dockerfile_needs_no_buildkit_and_copies_code_last(tmp_path: Path) -> None:
+    ctx = render(planned(recorded_hello(tmp_path, "cpu"), "cpu", heavy_bytes=MIB), "linux/amd64")
     text = ctx.dockerfile
     assert "--mount" not in text and "# syntax" not in text
     assert text.index("COPY code/") > max(
@@ -128,6 +134,19 @@ def test_dockerfile_needs_no_buildkit_and_copies_code_last(hello: Callable[..., 
         assert f"COPY layers/{name}/ /tmp/podlock-layer/" in text
     req = ctx.files["layers/deps/requirements.txt"]
     assert isinstance(req, bytes) and b"--hash=sha256:" in req and b"http" not in req
+
+
+@pytest.mark.parametrize("variant", ["cpu", "cuda"])
+def test_recorded_locks_are_what_podlock_lock_writes(
+    hello: Callable[..., Path], index: IndexServer, variant: str
+) -> None:
+    """The locks the pure tests above read: hello locked now against the fixture index and
+    rewritten for http://index (PODLOCK_REGEN_GOLDEN=1 records them again)."""
+    root = hello(variants=f'["{variant}"]')
+    for name, text in record_lock(root, variant, index.base_url).items():
+        testkit.check_golden(RECORDED / variant / name, text)
+    inputs = discover(root)
+    assert check(inputs, [inputs.config.variant(variant)])[0].ok
 
 
 def test_same_lock_gives_same_dockerfile_and_context_bytes(
