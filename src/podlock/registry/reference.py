@@ -123,20 +123,13 @@ class Reference:
 
     def as_written(self) -> str:
         """The reference as the user wrote it (trimmed; an empty tag or ``@`` left out)."""
-        out = self.written_name
-        if self.written_tag:
-            out += f":{self.written_tag}"
-        if self.digest:
-            out += f"@{self.digest}"
-        return out
+        return self._spelled(self.written_name, self.written_tag)
 
     def __str__(self) -> str:
-        out = self.name
-        if self.tag:
-            out += f":{self.tag}"
-        if self.digest:
-            out += f"@{self.digest}"
-        return out
+        return self._spelled(self.name, self.tag)
+
+    def _spelled(self, name: str, tag: str | None) -> str:
+        return name + (f":{tag}" if tag else "") + (f"@{self.digest}" if self.digest else "")
 
 
 def is_loopback(registry: str) -> bool:
