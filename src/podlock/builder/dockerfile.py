@@ -50,7 +50,7 @@ UV = "podlock/uv"
 
 @dataclass(frozen=True, kw_only=True)
 class HostInstall:
-    """How wheel layers are installed on the host (podlock/oci/installed.py): for the
+    """How wheel layers are installed on the host (podlock/layers/installed.py): for the
     image's Python, bytecode compiled by a CPython of the same X.Y."""
 
     target: Target
