@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builder_helpers import BASE_IMAGE, check_golden, docker
 from test_builder_engine import layers
 from test_builder_plan import MIB, planned
 
+from builder_helpers import BASE_IMAGE, check_golden, docker
 from podlock.builder import chain as build_module
 from podlock.builder.dockerfile import (
     INSTALLER,

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from builder_helpers import BASE_IMAGE, docker
 
+from builder_helpers import BASE_IMAGE, docker
 from index_server import PRIVATE_PASSWORD, IndexServer
 from podlock.builder import build as build_module
 from podlock.engine import BuildFailed, Engine

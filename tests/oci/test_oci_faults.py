@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 import requests
-from oci_helpers import make_wheel, oci_build
 
 from index_server import PRIVATE_PASSWORD, IndexServer
+from oci_helpers import make_wheel, oci_build
 from podlock.errors import HashMismatch
 from podlock.layers.fetch import fetch_all
 from podlock.layers.install import Target, install_wheels

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from oci_helpers import oci_build, run
-
 from podlock.lock.pylock import read_lock
 from testkit import blob, layout_manifest, podlock, skip_or_fail
 

@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from oci_helpers import built_layout, oci_build, run
-from registry_proxy import ProxyState, proxy
 
+from oci_helpers import built_layout, oci_build, run
 from podlock.oci.push import push
 from podlock.registry.auth import Credential
 from podlock.registry.blobs import BlobStore
 from podlock.registry.client import Registry
 from podlock.registry.errors import AuthFailed, Unreachable
 from podlock.registry.reference import Reference
+from registry_proxy import ProxyState, proxy
 from services import Registry as TestRegistry
 from testkit import build_oci_at
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import requests
-from registry_proxy import ProxyState, proxy
 from test_oci_push import docker_config
 
 from podlock.oci import build as oci_build_module
@@ -25,6 +24,7 @@ from podlock.registry.client import Registry
 from podlock.registry.model import MANIFEST
 from podlock.registry.reference import Reference
 from podlock.reporter import ListReporter
+from registry_proxy import ProxyState, proxy
 from services import Registry as TestRegistry
 from testkit import build_oci_at
 

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from registry_proxy import ProxyState, proxy
 
 from index_server import PRIVATE_PASSWORD
 from podlock.oci.sbom import SPDX_TYPE, fallback_tag
 from podlock.registry.client import Registry
 from podlock.registry.reference import Reference
+from registry_proxy import ProxyState, proxy
 from testkit import build_oci_at
 
 
