@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from podlock.cli.options import add_project, add_variant
+from podlock.cli.options import add_project, add_resolver, add_variant
 from podlock.cli.output import add_format, emit, wants_json
 from podlock.errors import InputError
 from podlock.inputs.discover import discover
@@ -45,7 +45,7 @@ def add_parser(sub: Any) -> None:
         help="write what changed per variant (Markdown; JSON with --format json), e.g. a PR body",
     )  # fmt: skip
     p.add_argument("--offline", action="store_true", help="use the cache only")
-    p.add_argument("--resolver", choices=["uv", "python"], help="override the config's resolver")
+    add_resolver(p)
     add_format(p)
     p.set_defaults(run=run)
 

@@ -34,3 +34,8 @@ def add_variant(
         p.add_argument("--variant", required=True, help=help)
     else:
         p.add_argument("--variant", help=help)
+
+
+def add_resolver(p: argparse.ArgumentParser | Any) -> None:
+    """``--resolver uv|python``: the backend, instead of the config's."""
+    p.add_argument("--resolver", choices=["uv", "python"], help="override the config's resolver")

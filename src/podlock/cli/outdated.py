@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from podlock.cli.options import add_project, add_variant
+from podlock.cli.options import add_project, add_resolver, add_variant
 from podlock.cli.output import add_format, emit, wants_json
 from podlock.inputs.discover import discover
 from podlock.reporter import Reporter
@@ -19,7 +19,7 @@ def add_parser(sub: Any) -> None:
     )
     add_project(p)
     add_variant(p, many=True)
-    p.add_argument("--resolver", choices=["uv", "python"], help="override the config's resolver")
+    add_resolver(p)
     add_format(p)
     p.set_defaults(run=run)
 
