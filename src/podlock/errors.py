@@ -87,3 +87,15 @@ class ToolError(PodlockError):
         super().__init__(message)
         self.argv = argv
         self.output = output
+
+
+class CodePackageTooLarge(PodlockError):
+    """A code package over its size limits, refused from a stat walk, before any file is read.
+    ``largest``: (path, bytes), a top-level directory's path ending in ``/``, largest first."""
+
+    def __init__(
+        self, message: str, *, total: int, largest: list[tuple[str, int]], hint: str
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.total = total
+        self.largest = largest

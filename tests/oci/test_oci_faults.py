@@ -118,8 +118,8 @@ def test_code_package_symlink_out_of_the_project_is_refused(
 
     real = codepackage.collect
 
-    def collect_then_swap(path: Path, **kw: Any) -> Any:
-        package = real(path, **kw)  # a file becomes a symlink after it was listed
+    def collect_then_swap(path: Path, *args: Any, **kw: Any) -> Any:
+        package = real(path, *args, **kw)  # a file becomes a symlink after it was listed
         (root / "pkg" / "greeting.py").unlink()
         (root / "pkg" / "greeting.py").symlink_to(secret)
         return package

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from builder_helpers import HELLO
-from podlock.plan.codepackage import collect, secret_in
+from podlock.inputs.codeconfig import CodeConfig
+from podlock.plan.codepackage import collect
+from podlock.plan.codescan import secret_in
 
 # Token shapes built at run time, so this file itself holds none of them verbatim.
 PEM = "-----BEGIN " + "RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----\n"
@@ -86,6 +88,6 @@ def test_include_secrets_lets_a_listed_file_in_without_changing_the_lock_fingerp
     check = cli("lock", "--check", "--project", str(root))
     assert check.code == 0, check.out + check.err
     assert (root / "pylock.cpu.toml").read_text() == lock
-    after = collect(root, include_secrets=["conf/settings.json"])
+    after = collect(root, CodeConfig(include_secrets=("conf/settings.json",)))
     assert "conf/settings.json" in {f.path for f in after.files}
     assert after.digest != before.digest

@@ -124,7 +124,13 @@ def _run_docker(args: argparse.Namespace, reporter: Reporter) -> BuildResult:
     mode = build_mode(args.mode)
     if mode == "custom":
         return build_custom(args.project, args.variant, args.base)
-    plan = load_plan(args.project, args.variant, base=args.base, heavy_bytes=_heavy_bytes(args))
+    plan = load_plan(
+        args.project,
+        args.variant,
+        base=args.base,
+        heavy_bytes=_heavy_bytes(args),
+        reporter=reporter,
+    )
     options = DockerOptions(
         mode=mode,
         tag=args.tag,
@@ -191,7 +197,13 @@ def _run_oci(args: argparse.Namespace, reporter: Reporter) -> int:
         remote_cache=not args.no_remote_cache,
         cache_repo=args.cache_repo,
     )
-    plan = load_plan(args.project, args.variant, base=args.base, heavy_bytes=_heavy_bytes(args))
+    plan = load_plan(
+        args.project,
+        args.variant,
+        base=args.base,
+        heavy_bytes=_heavy_bytes(args),
+        reporter=reporter,
+    )
     result = build_oci(plan, options, reporter=reporter)
     reporter.info(f"{result.tag}: {len(result.layers_built)} layers built, "
                   f"{len(result.layers_cached)} from cache, "
@@ -206,7 +218,7 @@ def _run_oci(args: argparse.Namespace, reporter: Reporter) -> int:
 
 
 def run_base(args: argparse.Namespace, reporter: Reporter) -> int:
-    plan = load_plan(args.project, args.variant, base=args.base)
+    plan = load_plan(args.project, args.variant, base=args.base, reporter=reporter)
     options = DockerOptions(ca_cert=args.ca_cert, network=args.network)
     result = build_base(plan, options, Engine.connect(), reporter)
     print(result.ref)

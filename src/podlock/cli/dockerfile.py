@@ -33,7 +33,9 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
     heavy = int(args.heavy_mb * 2**20)
-    project = load_plan(args.project, args.variant, base=args.base, heavy_bytes=heavy)
+    project = load_plan(
+        args.project, args.variant, base=args.base, heavy_bytes=heavy, reporter=reporter
+    )
     platform = args.platform or default_platform(project.plan)
     context = render(
         project.plan, platform, ca_cert=args.ca_cert.read_bytes() if args.ca_cert else None

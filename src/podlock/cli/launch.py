@@ -126,7 +126,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         publisher=_BuilderPublisher(args),
         reporter=reporter,
     )
-    record = _provenance(inputs, variant, image, mode=spec.mode)
+    record = _provenance(inputs, variant, image, mode=spec.mode, reporter=reporter)
     request = replace(planned, image=image, annotations=record.annotations())
     handle = submit(cluster, request)
     where = f"{cluster.connection.context}/{cluster.namespace}"
@@ -213,7 +213,12 @@ def _planned_image(spec: LaunchSpec, base: str) -> str:
 
 
 def _provenance(
-    inputs: Inputs | None, variant: VariantConfig | None, image: str, *, mode: str
+    inputs: Inputs | None,
+    variant: VariantConfig | None,
+    image: str,
+    *,
+    mode: str,
+    reporter: Reporter,
 ) -> Provenance:
     """What ran, for the job's annotations: the lock and code package the image was built
     from (none in custom mode, whose image podlock did not build)."""
@@ -221,7 +226,7 @@ def _provenance(
         return Provenance(image=image, variant=variant.name if variant else None)
     path = lock_path(inputs.root, variant.name)
     fingerprint = read_lock(path).meta.fingerprint if path.is_file() else None
-    code = collect(inputs.root, name=inputs.name, include_secrets=inputs.config.include_secrets)
+    code = collect(inputs.root, inputs.config.code, name=inputs.name, reporter=reporter)
     return Provenance(image=image, variant=variant.name, lock_fingerprint=fingerprint, code=code)
 
 

@@ -73,7 +73,9 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         cache_repo=args.cache_repo,
     )
     heavy = int(args.heavy_mb * 2**20)
-    plan = load_plan(args.project, args.variant, base=args.base, heavy_bytes=heavy)
+    plan = load_plan(
+        args.project, args.variant, base=args.base, heavy_bytes=heavy, reporter=reporter
+    )
     result = build_oci(plan, options, reporter=reporter)
     assert result.pushed is not None
     if wants_json(args):

@@ -29,7 +29,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     from podlock.plan.load import load_plan
     from podlock.registry.model import source_epoch
 
-    plan = load_plan(args.project, args.variant).plan
+    plan = load_plan(args.project, args.variant, reporter=reporter).plan
     wanted = [p.strip() for p in args.platform.split(",")] if args.platform else None
     sys.stdout.buffer.write(spdx(plan, target_platforms(plan, wanted), epoch=source_epoch()))
     return 0

@@ -5,7 +5,6 @@ Unknown keys are errors that name the key and the file, with the closest known k
 
 from __future__ import annotations
 
-import difflib
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,6 +14,16 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from podlock.errors import ConfigError
+from podlock.inputs.codeconfig import CodeConfig, load_code_config
+from podlock.inputs.tables import (
+    as_str,
+    check_keys,
+    choice,
+    opt_str,
+    str_list,
+    str_value,
+    subtable,
+)
 from podlock.platforms import Platform, parse_python
 
 ACCELERATORS = ("cpu", "cuda", "tpu")
@@ -116,9 +125,9 @@ class Config:
     resolver: str = "uv"
     variants_key: str = "variant"  # how the config spells variant tables: variant or variants
     queue: str | None = None  # [launch] queue: the Kueue LocalQueue `launch` submits to
-    # Code-package paths (or globs) that go into the image although a secret rule matches
-    # them. Not a lock input: it changes the code package, never the dependencies.
-    include_secrets: tuple[str, ...] = ()
+    # What goes into the code package (include-secrets, exclude, include-large, [code]).
+    # Not a lock input: it changes the code package, never the dependencies.
+    code: CodeConfig = field(default_factory=CodeConfig)
 
     def selected(self, names: Sequence[str]) -> list[VariantConfig]:
         """The variants named (each checked), or all of them when none is."""
@@ -151,6 +160,7 @@ class Config:
 _TOP_KEYS = {
     "python", "variants", "variant", "keep", "system-packages", "extras", "groups", "indexes",
     "index-url", "extra-index-urls", "find-links", "resolver", "launch", "include-secrets",
+    "exclude", "include-large", "code",
 }  # fmt: skip
 _LAUNCH_KEYS = {"queue"}
 _VARIANT_KEYS = {
@@ -172,41 +182,41 @@ def load_config(
     table: Mapping[str, Any], *, file: str | None, default_python: DefaultPython = running_python
 ) -> Config:
     """Validate a ``[tool.podlock]`` table (or a whole ``podlock.toml``)."""
-    _check_keys(table, _TOP_KEYS, file=file, prefix="")
+    check_keys(table, _TOP_KEYS, file=file, prefix="")
     variant_table = table.get("variants", list(ACCELERATORS))
     names, specs = _variant_specs(table, variant_table, file)
     if not names:
         raise ConfigError("variants is empty", file=file, hint='e.g. variants = ["cpu", "tpu"]')
     if "python" in table:
-        python = parse_python(_str(table, "python", file), where=file)
+        python = parse_python(str_value(table, "python", file), where=file)
     else:
         python = default_python(
             [n for n in names if not (isinstance(specs.get(n), dict) and "python" in specs[n])]
         )
     indexes = dict(BUILTIN_INDEXES)
-    for key, value in _table(table, "indexes", file).items():
-        indexes[key] = _as_str(value, f"indexes.{key}", file)
+    for key, value in subtable(table, "indexes", file).items():
+        indexes[key] = as_str(value, f"indexes.{key}", file)
     variants = tuple(
         _load_variant(n, specs.get(n, {}), python=python, file=file, indexes=indexes) for n in names
     )
     keep = _keep(table, file)
-    launch = _table(table, "launch", file)
-    _check_keys(launch, _LAUNCH_KEYS, file=file, prefix="launch.")
+    launch = subtable(table, "launch", file)
+    check_keys(launch, _LAUNCH_KEYS, file=file, prefix="launch.")
     return Config(
-        queue=_opt_str(launch, "queue", file),
-        include_secrets=tuple(_str_list(table, "include-secrets", file)),
+        queue=opt_str(launch, "queue", file),
+        code=load_code_config(table, file=file),
         file=file,
         python=python,
         variants=variants,
         keep=keep,
-        system_packages=tuple(_str_list(table, "system-packages", file)),
-        extras=tuple(_str_list(table, "extras", file)),
-        groups=tuple(_str_list(table, "groups", file)),
+        system_packages=tuple(str_list(table, "system-packages", file)),
+        extras=tuple(str_list(table, "extras", file)),
+        groups=tuple(str_list(table, "groups", file)),
         indexes=indexes,
-        index_url=_opt_str(table, "index-url", file),
-        extra_index_urls=tuple(_str_list(table, "extra-index-urls", file)),
-        find_links=tuple(_str_list(table, "find-links", file)),
-        resolver=_choice(table, "resolver", ("uv", "python"), "uv", file),
+        index_url=opt_str(table, "index-url", file),
+        extra_index_urls=tuple(str_list(table, "extra-index-urls", file)),
+        find_links=tuple(str_list(table, "find-links", file)),
+        resolver=choice(table, "resolver", ("uv", "python"), "uv", file),
         variants_key="variants" if isinstance(variant_table, dict) else "variant",
     )
 
@@ -222,8 +232,8 @@ def _variant_specs(
     """
     specs: Mapping[str, Any]
     if isinstance(variant_table, list):
-        names = [_as_str(n, "variants", file) for n in variant_table]
-        specs = _table(table, "variant", file)
+        names = [as_str(n, "variants", file) for n in variant_table]
+        specs = subtable(table, "variant", file)
         for extra in sorted(set(specs) - set(names)):
             raise ConfigError(
                 f"[variant.{extra}] configures a variant that is not in variants",
@@ -244,7 +254,7 @@ def _variant_specs(
 
 
 def _keep(table: Mapping[str, Any], file: str | None) -> frozenset[str]:
-    keep = frozenset(canonicalize_name(k) for k in _str_list(table, "keep", file))
+    keep = frozenset(canonicalize_name(k) for k in str_list(table, "keep", file))
     unknown_keep = keep - RUNTIME_PACKAGES
     if unknown_keep:
         raise ConfigError(
@@ -261,7 +271,7 @@ def _load_variant(
     where = f"variants.{name}"
     if not isinstance(spec, dict):
         raise ConfigError(f"{where} must be a table", file=file)
-    _check_keys(spec, _VARIANT_KEYS, file=file, prefix=f"{where}.")
+    check_keys(spec, _VARIANT_KEYS, file=file, prefix=f"{where}.")
     accelerator = spec.get("accelerator", name if name in ACCELERATORS else None)
     if accelerator not in ACCELERATORS:
         raise ConfigError(
@@ -277,7 +287,7 @@ def _load_variant(
     platforms = base.platforms
     if "platforms" in spec:
         platforms = tuple(
-            dict.fromkeys(Platform.parse(p, where=file) for p in _str_list(spec, "platforms", file))
+            dict.fromkeys(Platform.parse(p, where=file) for p in str_list(spec, "platforms", file))
         )
         if not platforms:
             raise ConfigError(f"{where}.platforms is empty", file=file)
@@ -291,19 +301,19 @@ def _load_variant(
         python=vpython,
         runtime=runtime,
         sources=sources,
-        index_url=_opt_str(spec, "index-url", file),
-        extra_index_urls=tuple(_str_list(spec, "extra-index-urls", file)),
-        base_image=_opt_str(spec, "base-image", file) or base.base_image,
-        system_packages=tuple(_str_list(spec, "system-packages", file)),
-        requirements=_opt_str(spec, "requirements", file),
-        extras=tuple(_str_list(spec, "extras", file)),
-        groups=tuple(_str_list(spec, "groups", file)),
-        keep_cuda=tuple(canonicalize_name(n) for n in _str_list(spec, "keep-cuda", file)),
+        index_url=opt_str(spec, "index-url", file),
+        extra_index_urls=tuple(str_list(spec, "extra-index-urls", file)),
+        base_image=opt_str(spec, "base-image", file) or base.base_image,
+        system_packages=tuple(str_list(spec, "system-packages", file)),
+        requirements=opt_str(spec, "requirements", file),
+        extras=tuple(str_list(spec, "extras", file)),
+        groups=tuple(str_list(spec, "groups", file)),
+        keep_cuda=tuple(canonicalize_name(n) for n in str_list(spec, "keep-cuda", file)),
     )
 
 
 def _runtime(spec: Mapping[str, Any], where: str, file: str | None) -> tuple[str, ...]:
-    runtime = tuple(_str_list(spec, "runtime", file))
+    runtime = tuple(str_list(spec, "runtime", file))
     for text in runtime:
         try:
             Requirement(text)
@@ -317,8 +327,8 @@ def _sources(
 ) -> dict[str, str]:
     """``[variants.<name>.sources]``: package -> index name or URL, keys canonical."""
     sources: dict[str, str] = {}
-    for pkg, ref in _table(spec, "sources", file).items():
-        ref = _as_str(ref, f"{where}.sources.{pkg}", file)
+    for pkg, ref in subtable(spec, "sources", file).items():
+        ref = as_str(ref, f"{where}.sources.{pkg}", file)
         if "://" not in ref and ref not in indexes:
             raise ConfigError(
                 f"{where}.sources.{pkg} names unknown index {ref!r}",
@@ -327,55 +337,3 @@ def _sources(
             )
         sources[canonicalize_name(pkg)] = ref
     return sources
-
-
-def _check_keys(
-    table: Mapping[str, Any], known: set[str], *, file: str | None, prefix: str
-) -> None:
-    for key in table:
-        if key not in known:
-            close = difflib.get_close_matches(key, sorted(known), n=1)
-            raise ConfigError(
-                f"unknown config key '{prefix}{key}'",
-                file=file,
-                hint=f"did you mean '{prefix}{close[0]}'?"
-                if close
-                else f"known keys: {', '.join(sorted(known))}",
-            )
-
-
-def _as_str(value: Any, key: str, file: str | None) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(f"{key} must be a string, got {type(value).__name__}", file=file)
-    return value
-
-
-def _str(table: Mapping[str, Any], key: str, file: str | None) -> str:
-    return _as_str(table[key], key, file)
-
-
-def _opt_str(table: Mapping[str, Any], key: str, file: str | None) -> str | None:
-    return _str(table, key, file) if key in table else None
-
-
-def _str_list(table: Mapping[str, Any], key: str, file: str | None) -> list[str]:
-    value = table.get(key, [])
-    if not isinstance(value, list):
-        raise ConfigError(f"{key} must be a list of strings", file=file)
-    return [_as_str(v, key, file) for v in value]
-
-
-def _table(table: Mapping[str, Any], key: str, file: str | None) -> Mapping[str, Any]:
-    value = table.get(key, {})
-    if not isinstance(value, dict):
-        raise ConfigError(f"{key} must be a table", file=file)
-    return value
-
-
-def _choice(
-    table: Mapping[str, Any], key: str, choices: tuple[str, ...], default: str, file: str | None
-) -> str:
-    value = table.get(key, default)
-    if value not in choices:
-        raise ConfigError(f"{key} must be one of {', '.join(choices)}, got {value!r}", file=file)
-    return str(value)

@@ -18,7 +18,13 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from podlock.errors import ConfigError, InputError
-from podlock.inputs.config import Config, DefaultPython, VariantConfig, load_config
+from podlock.inputs.config import (
+    Config,
+    DefaultPython,
+    VariantConfig,
+    load_config,
+    running_python,
+)
 from podlock.inputs.pyproject import PYPROJECT, pyproject_requirements, unselected_extras
 from podlock.inputs.requirements import RequirementsSet, parse_requirements
 from podlock.inputs.target_python import TargetPython, choose_python
@@ -175,3 +181,14 @@ def _project_name(root: Path, pyproject: Mapping[str, Any]) -> str:
     name = pyproject.get("project", {}).get("name")
     raw = name if isinstance(name, str) and name else root.name
     return canonicalize_name(re.sub(r"[^A-Za-z0-9._-]+", "-", raw)) or "project"
+
+
+def read_config(root: Path) -> Config:
+    """The project's podlock config alone, without its dependencies: for commands that need no
+    lock (``package list``). Cost: reading pyproject.toml and podlock.toml."""
+    root = root.resolve()
+    if not root.is_dir():
+        raise InputError(f"project directory {root} does not exist")
+    path = root / PYPROJECT
+    pyproject = _parse_toml(path.read_text(encoding="utf-8") if path.is_file() else "", PYPROJECT)
+    return _load_project_config(root, pyproject, running_python)

@@ -39,7 +39,7 @@ def run_in_image(
         raise PodlockError("no command to run", hint="put it after `--`, e.g. `-- python main.py`")
     engine = engine or Engine.connect()
     options = DockerOptions(network=network)
-    built = build_docker(load_plan(root, variant), options, engine, reporter)
+    built = build_docker(load_plan(root, variant, reporter=reporter), options, engine, reporter)
     reporter.info(f"running in {built.ref}")
     return run_container(engine, built.ref, command, env=env, network=network)
 

@@ -82,7 +82,7 @@ class DockerPublisher:
         if kind == "custom":
             built = build_custom(root, variant, None, engine)
         else:
-            plan = load_plan(root, variant)
+            plan = load_plan(root, variant, reporter=reporter)
             options = DockerOptions(mode=kind, network=self.network)
             built = build_docker(plan, options, engine, reporter)
         tag = built.ref.rsplit(":", 1)[-1] if ":" in built.ref.rsplit("/", 1)[-1] else "latest"
@@ -125,7 +125,7 @@ class OciPublisher:
                 hint="use --builder docker, or --mode bundled",
             )
         target = Reference.parse(repository, rules="launch").written_name
-        plan = load_plan(root, variant, base=self.base)
+        plan = load_plan(root, variant, base=self.base, reporter=reporter)
         tag = plan.plan.default_tag.rsplit(":", 1)[1]
         result = build_oci(plan, OciOptions(push_to=f"{target}:{tag}"), reporter=reporter)
         if result.pushed is None:

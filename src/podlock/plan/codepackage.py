@@ -1,12 +1,13 @@
 """The code package: which project files go into the image, and which are kept out and why.
 
 Inside a git work tree it is what git knows (tracked files plus untracked ones that are not
-ignored); elsewhere every file minus the root ``.gitignore``'s patterns. Secrets are never
-included, whatever git says: by name (``.env*``, keys, credential files) and by content (a
-PEM private key, a service-account JSON ``private_key``, AWS/GitHub/GitLab/PyPI token
-shapes, wherever they are). Each is listed as excluded with the rule that matched, so that
-``podlock package list`` shows the decision; ``include-secrets`` in the config names the
-paths that go in anyway.
+ignored); elsewhere every file minus the root ``.gitignore``'s patterns; never podlock's
+cache directory, nor the paths the config's ``exclude`` names. Secrets are never included,
+whatever git says: by name (``.env*``, keys, credential files) and by content (the rules
+in ``codescan``, over the head of each text file). Each is listed as excluded with the rule
+that matched, so that ``podlock package list`` shows the decision; ``include-secrets`` in
+the config names the paths that go in anyway. A package over its size limits is refused
+from the stat walk, before any file is read (``codescan.check_limits``).
 """
 
 from __future__ import annotations
@@ -14,15 +15,25 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
-import re
 import stat
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from podlock.errors import ToolError
+from podlock.inputs.codeconfig import CodeConfig
+from podlock.paths import cache_dir
+from podlock.plan.codescan import (
+    REPORT_BYTES,
+    REPORT_FILES,
+    LazyTask,
+    NotRegular,
+    check_limits,
+    scan_file,
+    size_text,
+)
 from podlock.process import run
+from podlock.reporter import NullReporter, Reporter
 
 # Matched against each path component's name (so `.ssh/id_rsa` and `id_rsa` both match).
 SECRET_NAMES = (
@@ -32,21 +43,10 @@ SECRET_NAMES = (
     "service-account*.json", "*.kubeconfig", ".htpasswd",
 )  # fmt: skip
 SECRET_DIRS = (".ssh", ".aws", ".gnupg", ".docker", ".kube")
-# Secrets by content, one named rule each (the name is what `package list` shows). Shapes
-# with a fixed prefix and length, so a word in prose does not match.
-CONTENT_RULES: tuple[tuple[str, bytes], ...] = (
-    ("private-key", rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"),
-    ("service-account-key", rb'"private_key"\s*:\s*"[^"\s]'),
-    ("aws-access-key", rb"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])"),
-    ("github-token", rb"(?<![A-Za-z0-9_])(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_\w{22,})"),
-    ("gitlab-token", rb"(?<![A-Za-z0-9_-])glpat-[A-Za-z0-9_-]{20,}"),
-    ("pypi-token", rb"(?<![A-Za-z0-9_-])pypi-AgEIcHlwaS5vcmc[A-Za-z0-9_-]{16,}"),
-)
-_CONTENT = re.compile(
-    b"|".join(b"(?P<%s>%s)" % (name.replace("-", "_").encode(), rx) for name, rx in CONTENT_RULES)
-)
 ALWAYS_SKIPPED = (".git", "__pycache__", ".venv", ".mypy_cache", ".pytest_cache", ".ruff_cache")
 LOCK_GLOB = "pylock.*.toml"
+CACHE_REASON = "podlock cache directory"
+CONFIG_REASON = "excluded by config"
 # Where the file list came from: `git ls-files`, or a walk of the directory.
 CodeSource = Literal["git", "directory"]
 
@@ -97,74 +97,168 @@ def files_digest(files: tuple[CodeFile, ...] | list[CodeFile]) -> str:
 
 
 def collect(
-    root: Path, *, name: str | None = None, include_secrets: Sequence[str] = ()
+    root: Path,
+    config: CodeConfig | None = None,
+    *,
+    name: str | None = None,
+    reporter: Reporter | None = None,
 ) -> CodePackage:
-    """Walk ``root`` (or ask git); cost: reading, scanning and hashing every file once.
-    ``include_secrets``: paths or globs (relative to root) that no secret rule keeps out."""
+    """The project's code package, by ``config``'s rules (the defaults when None).
+
+    Cost: ``git ls-files`` (or a directory walk) and one ``lstat`` per file; then, only if
+    the package is within the limits, one streamed read of each file to hash it (the content
+    rules see the head of text files). A package over the limits raises CodePackageTooLarge
+    before any file is read."""
+    config = config or CodeConfig()
+    reporter = reporter or NullReporter()
     root = root.resolve()
-    revision = None
+    listing = _list(root, config)
+    candidates, excluded = _select(root, listing.paths, config, reporter)
+    check_limits([(c.path, c.size) for c in candidates], config)
+    files, unreadable, overridden = _read(root, candidates, config, reporter)
+    return CodePackage(
+        name=name or root.name,
+        root=root,
+        source=listing.source,
+        files=tuple(files),
+        excluded=tuple(sorted([*listing.kept_out, *excluded, *unreadable], key=lambda e: e.path)),
+        included_secrets=tuple(overridden),
+        revision=listing.revision,
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Listing:
     source: CodeSource
+    revision: str | None
+    paths: list[str]  # the files to look at
+    kept_out: list[Excluded]  # the cache dir and `exclude`d paths, once each (a dir as `dir/`)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Candidate:
+    """A listed regular file, not yet read."""
+
+    path: str
+    size: int  # from lstat
+    executable: bool
+    secret_name: str | None  # the name rule it matched, when include-secrets lets it in
+
+
+def _list(root: Path, config: CodeConfig) -> _Listing:
+    cache = _inside(cache_dir(), root)
     try:
         listed = _git_files(root)
-        source = "git"
-        revision = _git_head(root)
     except ToolError:
-        listed = _walk(root)
-        source = "directory"
-    files: list[CodeFile] = []
+        walked, kept_out = _walk(root, config, cache)
+        return _Listing(source="directory", revision=None, paths=walked, kept_out=kept_out)
+    paths: list[str] = []
+    units: dict[str, Excluded] = {}
+    for rel in listed:
+        unit = _kept_out(rel, config, cache)
+        if unit is None:
+            paths.append(rel)
+        else:
+            units.setdefault(unit.path, unit)
+    return _Listing(
+        source="git", revision=_git_head(root), paths=paths, kept_out=list(units.values())
+    )
+
+
+def _select(
+    root: Path, paths: list[str], config: CodeConfig, reporter: Reporter
+) -> tuple[list[_Candidate], list[Excluded]]:
+    """The listed files that may go in, with their sizes, from names and lstat alone."""
+    progress = LazyTask(reporter, "code package: listing files", after=REPORT_FILES)
+    candidates: list[_Candidate] = []
     excluded: list[Excluded] = []
-    overridden: list[Excluded] = []
-    for rel in sorted(set(listed)):
-        allowed = _listed(rel, include_secrets)
+    for rel in sorted(set(paths)):
+        progress.advance()
         reason = exclusion(rel)
-        if reason and not (allowed and reason.startswith("secret")):
+        if reason and not (reason.startswith("secret") and config.secret_allowed(rel)):
             excluded.append(Excluded(path=rel, reason=reason))
             continue
-        path = root / rel
         try:
-            st = path.lstat()
+            st = (root / rel).lstat()
         except FileNotFoundError:  # tracked but deleted in the work tree
             continue
         if not stat.S_ISREG(st.st_mode):
             excluded.append(Excluded(path=rel, reason="not a regular file"))
             continue
-        data = path.read_bytes()
-        reason = reason or secret_in(data)
-        if reason:
-            if not allowed:
-                excluded.append(Excluded(path=rel, reason=reason))
-                continue
-            overridden.append(Excluded(path=rel, reason=reason))
-        files.append(
-            CodeFile(
+        candidates.append(
+            _Candidate(
                 path=rel,
                 size=st.st_size,
-                sha256=hashlib.sha256(data).hexdigest(),
                 executable=bool(st.st_mode & 0o111),
+                secret_name=reason,
             )
         )
-    return CodePackage(
-        name=name or root.name,
-        root=root,
-        source=source,
-        files=tuple(files),
-        excluded=tuple(excluded),
-        included_secrets=tuple(overridden),
-        revision=revision,
+    progress.done(f"code package: {len(candidates)} files listed")
+    return candidates, excluded
+
+
+def _read(
+    root: Path, candidates: list[_Candidate], config: CodeConfig, reporter: Reporter
+) -> tuple[list[CodeFile], list[Excluded], list[Excluded]]:
+    """(files, excluded, secrets let in): each candidate hashed, its head scanned."""
+    total = sum(c.size for c in candidates)
+    progress = LazyTask(
+        reporter,
+        f"code package: hashing {len(candidates)} files",
+        after=REPORT_BYTES,
+        total=total,
+        unit="bytes",
     )
+    files: list[CodeFile] = []
+    excluded: list[Excluded] = []
+    overridden: list[Excluded] = []
+    for c in candidates:
+        try:
+            scan = scan_file(root / c.path, progress)
+        except FileNotFoundError:  # deleted since it was listed
+            continue
+        except NotRegular:
+            excluded.append(Excluded(path=c.path, reason="not a regular file"))
+            continue
+        reason = c.secret_name or scan.secret
+        if reason:
+            if not config.secret_allowed(c.path):
+                excluded.append(Excluded(path=c.path, reason=reason))
+                continue
+            overridden.append(Excluded(path=c.path, reason=reason))
+        files.append(
+            CodeFile(path=c.path, size=scan.size, sha256=scan.sha256, executable=c.executable)
+        )
+    progress.done(f"code package: {len(files)} files, {size_text(total)} hashed")
+    return files, excluded, overridden
 
 
-def secret_in(data: bytes) -> str | None:
-    """The first content rule ``data`` matches, as ``secret: content holds <rule> (line N)``."""
-    match = _CONTENT.search(data)
-    if match is None or match.lastgroup is None:
+def _inside(path: Path, root: Path) -> str | None:
+    """``path`` relative to ``root`` (POSIX) when it lies strictly inside it, else None."""
+    try:
+        rel = path.resolve().relative_to(root)
+    except ValueError:
         return None
-    line = data.count(b"\n", 0, match.start()) + 1
-    return f"secret: content holds {match.lastgroup.replace('_', '-')} (line {line})"
+    return rel.as_posix() if rel.parts else None
 
 
-def _listed(rel: str, patterns: Sequence[str]) -> bool:
-    return any(rel == p.strip("/") or fnmatch.fnmatchcase(rel, p) for p in patterns)
+def _kept_out(rel: str, config: CodeConfig, cache: str | None) -> Excluded | None:
+    """``rel`` or the topmost directory above it that the cache dir or ``exclude`` keeps out."""
+    parts = rel.split("/")
+    for i in range(1, len(parts) + 1):
+        prefix = "/".join(parts[:i])
+        reason = _why_out(prefix, config, cache)
+        if reason:
+            return Excluded(path=f"{prefix}/" if i < len(parts) else prefix, reason=reason)
+    return None
+
+
+def _why_out(path: str, config: CodeConfig, cache: str | None) -> str | None:
+    if path == cache:
+        return CACHE_REASON
+    if config.excludes(path):
+        return CONFIG_REASON
+    return None
 
 
 def exclusion(rel: str) -> str | None:
@@ -201,22 +295,29 @@ def _skipped(rel: str) -> bool:
     return any(part in ALWAYS_SKIPPED for part in PurePosixPath(rel).parts) or rel.endswith(".pyc")
 
 
-def _walk(root: Path) -> list[str]:
+def _walk(root: Path, config: CodeConfig, cache: str | None) -> tuple[list[str], list[Excluded]]:
+    """(files, paths kept out whole) of a directory that is not a git work tree; a directory
+    kept out is not walked."""
     patterns = _gitignore(root)
     out: list[str] = []
+    kept_out: list[Excluded] = []
     for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = os.path.relpath(dirpath, root)
         rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/")
-        dirnames[:] = sorted(
-            d
-            for d in dirnames
-            if d not in ALWAYS_SKIPPED and not _ignored(_join(rel_dir, d), True, patterns)
-        )
-        for f in sorted(filenames):
-            rel = _join(rel_dir, f)
-            if not _skipped(rel) and not _ignored(rel, False, patterns):
+        entries = [(d, True) for d in sorted(dirnames)] + [(f, False) for f in sorted(filenames)]
+        dirnames.clear()
+        for entry, is_dir in entries:
+            rel = _join(rel_dir, entry)
+            if _skipped(rel) or _ignored(rel, is_dir, patterns):
+                continue
+            reason = _why_out(rel, config, cache)
+            if reason:
+                kept_out.append(Excluded(path=f"{rel}/" if is_dir else rel, reason=reason))
+            elif is_dir:
+                dirnames.append(entry)
+            else:
                 out.append(rel)
-    return out
+    return out, kept_out
 
 
 def _join(a: str, b: str) -> str:

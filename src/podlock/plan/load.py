@@ -13,6 +13,7 @@ from podlock.lock.pylock import LoadedLock
 from podlock.lock.status import check
 from podlock.plan.codepackage import collect
 from podlock.plan.layerplan import HEAVY_BYTES, LayerPlan, plan
+from podlock.reporter import Reporter
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,9 +45,15 @@ class BuildPlan:
 
 
 def load_plan(
-    root: Path, variant_name: str, *, base: str | None = None, heavy_bytes: int = HEAVY_BYTES
+    root: Path,
+    variant_name: str,
+    *,
+    base: str | None = None,
+    heavy_bytes: int = HEAVY_BYTES,
+    reporter: Reporter | None = None,
 ) -> BuildPlan:
-    """The project's plan; a missing or stale lock is a LockError saying to run `podlock lock`."""
+    """The project's plan; a missing or stale lock is a LockError saying to run `podlock lock`,
+    a code package over its limits a CodePackageTooLarge (before any of its files is read)."""
     inputs = discover(root)
     variant = inputs.config.variant(variant_name)
     status = check(inputs, [variant])[0]
@@ -57,7 +64,7 @@ def load_plan(
             path=str(status.path),
             hint=f"run `podlock lock --variant {variant.name}` first",
         )
-    code = collect(inputs.root, name=inputs.name, include_secrets=inputs.config.include_secrets)
+    code = collect(inputs.root, inputs.config.code, name=inputs.name, reporter=reporter)
     layer_plan = plan(
         loaded,
         variant,
