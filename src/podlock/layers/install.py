@@ -63,8 +63,9 @@ class Target:
 def install_wheels(
     wheels: Sequence[tuple[Wheel, Path]], root: Path, target: Target, *, layer: str
 ) -> None:
-    """Install ``wheels`` under ``root`` (the image's ``/``). A wheel that writes outside its
-    place, collides with another, or is not a valid wheel is an error naming it."""
+    """Install ``wheels`` under ``root`` (the image's ``/``); each wheel gets a root of its own
+    (files shared between wheels are merged later, as pip would: ``installed.merge``). A
+    wheel that writes outside its place or is not a valid wheel is an error naming it."""
     for wheel, path in wheels:
         try:
             with WheelFile.open(path) as source, warnings.catch_warnings():
@@ -83,9 +84,8 @@ def install_wheels(
             ) from None
         except FileExistsError as exc:
             raise LayerError(
-                f"layer {layer}: {wheel.filename} ({wheel.package}) overwrites a file another "
-                f"wheel installed: {exc}",
-                hint="two locked packages ship the same file; drop one of them",
+                f"layer {layer}: {wheel.filename} ({wheel.package}) writes one file twice: {exc}",
+                hint="the wheel is not valid; check the index that serves it",
             ) from None
         except (InstallerError, zipfile.BadZipFile, KeyError) as exc:
             raise LayerError(

@@ -14,6 +14,7 @@ since (a file deleted by hand) is rebuilt instead of silently shipped.
 
 from __future__ import annotations
 
+import filecmp
 import hashlib
 import json
 import os
@@ -21,6 +22,8 @@ import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from packaging.utils import canonicalize_name
 
 from podlock.errors import HashMismatch
 from podlock.layers.install import Target, compile_bytecode, install_wheels
@@ -61,7 +64,7 @@ def wheel_entries(
     reporter: Reporter,
 ) -> list[Entry]:
     """The entries of a layer holding ``wheels``: each wheel's cached tree (built now when
-    missing), merged. Two wheels that ship the same file are an error naming both."""
+    missing), merged as pip would install them (``merge``)."""
     root = trees_root()
     key = {w.sha256: tree_key(w, target, compiler_version if compiler else None) for w in wheels}
     trees = {w.sha256: root / key[w.sha256] for w in wheels}
@@ -70,23 +73,63 @@ def wheel_entries(
     if missing:
         _build(missing, paths, trees, target, compiler=compiler, layer=layer, reporter=reporter)
         found.update({w.sha256: _entries(trees[w.sha256], layer) for w in missing})
-    owner: dict[str, Wheel] = {}
-    out: list[Entry] = []
-    for wheel in sorted(wheels, key=lambda w: (w.package, w.filename)):
+    trees_of = []
+    for wheel in wheels:
         entries = found[wheel.sha256]
         if entries is None:
             raise LayerError(f"layer {layer}: the installed tree of {wheel.filename} vanished")
+        trees_of.append((wheel, entries))
+    return merge(trees_of, layer=layer, reporter=reporter)
+
+
+def install_order(wheel: Wheel) -> tuple[str, str]:
+    """The sort key of pip's install order, last installed first: ``pip install --no-deps``
+    installs a requirements file's packages in descending name order, so of several wheels
+    shipping one path, the one whose name sorts first is installed last and wins."""
+    return (canonicalize_name(wheel.package), wheel.filename)
+
+
+def merge(
+    trees_of: Sequence[tuple[Wheel, list[Entry]]], *, layer: str, reporter: Reporter
+) -> list[Entry]:
+    """Several wheels' trees as one layer, as pip would leave them: a path two wheels ship
+    with the same bytes is written once; with different bytes the winner's copy (see
+    ``install_order``) is kept, and a warning names the path and both wheels. A path that
+    is a directory in one wheel and a file in another cannot be merged: an error."""
+    winner: dict[str, tuple[Wheel, Entry]] = {}
+    for wheel, entries in sorted(trees_of, key=lambda t: install_order(t[0])):
         for entry in entries:
-            if entry.kind != "dir":
-                other = owner.setdefault(entry.path, wheel)
-                if other is not wheel:
-                    raise LayerError(
-                        f"layer {layer}: {wheel.filename} ({wheel.package}) overwrites a file "
-                        f"another wheel installed: /{entry.path} (from {other.filename})",
-                        hint="two locked packages ship the same file; drop one of them",
-                    )
-        out += entries
-    return out
+            held = winner.get(entry.path)
+            if held is None:
+                winner[entry.path] = (wheel, entry)
+            elif (entry.kind == "dir") != (held[1].kind == "dir"):
+                raise LayerError(
+                    f"layer {layer}: /{entry.path} is a directory in one wheel and a file in "
+                    f"the other: {held[0].filename} and {wheel.filename}",
+                    hint="these two packages cannot be installed together; drop one of them",
+                )
+            elif entry.kind != "dir" and not same_content(held[1], entry):
+                reporter.warn(
+                    f"layer {layer}: /{entry.path} is shipped by {held[0].filename} and "
+                    f"{wheel.filename} with different contents; {held[0].package}'s copy is "
+                    f"kept, as pip installs it last"
+                )
+    return [entry for _wheel, entry in winner.values()]
+
+
+def same_content(a: Entry, b: Entry) -> bool:
+    """Whether two entries put the same thing at one path (kind, mode, target, bytes)."""
+    if (a.kind, a.mode, a.target) != (b.kind, b.mode, b.target):
+        return False
+    if a.kind != "file":
+        return True
+    if isinstance(a.source, Path) and isinstance(b.source, Path):
+        return filecmp.cmp(a.source, b.source, shallow=False)  # sizes first, then bytes
+    return _content(a) == _content(b)
+
+
+def _content(entry: Entry) -> bytes:
+    return entry.source.read_bytes() if isinstance(entry.source, Path) else entry.source or b""
 
 
 def _entries(tree_dir: Path, layer: str) -> list[Entry] | None:
