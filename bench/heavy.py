@@ -37,10 +37,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from podlock.engine import Engine  # noqa: E402
+from podlock.layers.fetch import fetch_all  # noqa: E402
 from podlock.layers.install import Target, compile_bytecode, compiler_for, install_wheels  # noqa: E402
 from podlock.layers.tarlayer import tree, write_layer  # noqa: E402
 from podlock.layers.wheels import wheel_cache  # noqa: E402
-from podlock.layers.fetch import fetch_all  # noqa: E402
 from podlock.plan.load import load_plan  # noqa: E402
 from podlock.registry.blobs import BlobStore  # noqa: E402
 from podlock.reporter import NullReporter  # noqa: E402

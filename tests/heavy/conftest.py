@@ -51,7 +51,9 @@ def cpu_torch_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         (page / wheel.name).symlink_to(wheel)
         sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
         links.append(f'<a href="{html.escape(wheel.name)}#sha256={sha}">{wheel.name}</a><br>')
-    (page / "index.html").write_text("<!DOCTYPE html><html><body>" + "".join(links) + "</body></html>")
+    (page / "index.html").write_text(
+        "<!DOCTYPE html><html><body>" + "".join(links) + "</body></html>"
+    )
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Quiet, directory=str(root)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -297,7 +297,8 @@ def _base_stage(
             "RUN (update-ca-certificates || cat /usr/local/share/ca-certificates/"
             "podlock-build-ca.crt >> /etc/ssl/certs/ca-certificates.crt) >/dev/null",
         ]
-    lines.append(f"COPY podlock/install.sh {PODLOCK_DIR}/install.sh")
+    files["podlock/merge_shared.py"] = _file("merge_shared.py")
+    lines.append(f"COPY podlock/install.sh podlock/merge_shared.py {PODLOCK_DIR}/")
     lines.append(f"RUN sh {PODLOCK_DIR}/install.sh venv {plan.python}")
     return lines
 

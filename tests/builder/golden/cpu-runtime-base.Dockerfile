@@ -6,7 +6,7 @@ ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PIP_DISABL
 ADD layers/system.tar /
 COPY podlock/ca.crt /usr/local/share/ca-certificates/podlock-build-ca.crt
 RUN (update-ca-certificates || cat /usr/local/share/ca-certificates/podlock-build-ca.crt >> /etc/ssl/certs/ca-certificates.crt) >/dev/null
-COPY podlock/install.sh /opt/podlock/install.sh
+COPY podlock/install.sh podlock/merge_shared.py /opt/podlock/
 RUN sh /opt/podlock/install.sh venv 3.11
 COPY layers/runtime/ /tmp/podlock-layer/
 RUN sh /opt/podlock/install.sh layer /tmp/podlock-layer && rm -rf /tmp/podlock-layer

@@ -3,7 +3,7 @@
 
 FROM podlock-test/debian-python:bookworm AS podlock-base
 ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-COPY podlock/install.sh /opt/podlock/install.sh
+COPY podlock/install.sh podlock/merge_shared.py /opt/podlock/
 RUN sh /opt/podlock/install.sh venv 3.11
 
 # runtime layer runtime: 5 wheels, 0.0 MB

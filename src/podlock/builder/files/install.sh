@@ -4,7 +4,8 @@
 #   install.sh layer DIR          install DIR/requirements.txt from DIR/wheels: hashes
 #                                 enforced, no index, no dependency resolution; with
 #                                 /opt/podlock/uv (podlock's verified uv) when present,
-#                                 else with the base image's pip
+#                                 else with the base image's pip; then files several
+#                                 wheels ship are merged as pip leaves them (merge_shared.py)
 set -eu
 VENV=/opt/venv
 
@@ -31,6 +32,8 @@ layer)
         /opt/podlock/uv pip install --quiet --python "$VENV/bin/python" --offline --no-index \
             --no-deps --require-hashes --no-cache --compile-bytecode --link-mode copy \
             --find-links "$2/wheels" -r "$2/requirements.txt"
+        "$VENV/bin/python" /opt/podlock/merge_shared.py "$("$VENV/bin/python" -c \
+            'import sysconfig; print(sysconfig.get_path("purelib"))')" "$2/wheels"
         exit 0
     fi
     "$VENV/bin/python" "$(pip_wheel)/pip" install --quiet --no-index --no-deps --require-hashes \
