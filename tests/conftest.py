@@ -141,8 +141,9 @@ def hello(
 
 
 @pytest.fixture(scope="session")
-def engine() -> Engine:
-    """A reachable Docker engine holding the base image, or skip (fail under CI=true)."""
+def engine() -> Iterator[Engine]:
+    """A reachable Docker engine holding the base image, or skip (fail under CI=true).
+    The images the session makes there are removed when it ends (the base image stays)."""
     try:
         found = Engine.connect(timeout=30)
     except PodlockError as exc:
@@ -152,7 +153,10 @@ def engine() -> Engine:
         services.base_image_id(found.client)
     except services.Missing as exc:
         skip_or_fail(str(exc))
-    return found
+    before = services.images(found.client)
+    yield found
+    if not os.environ.get(services.KEEP_IMAGES):
+        services.remove_new_images(found.client, before)
 
 
 @pytest.fixture(scope="session")

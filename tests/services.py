@@ -100,6 +100,54 @@ def base_archive(client: Any) -> Path:
     return out
 
 
+# -- what a session leaves in the engine -------------------------------------------------
+
+KEEP_IMAGES = "PODLOCK_TEST_KEEP_IMAGES"  # set: leave this session's images (to debug)
+
+
+@dataclass(frozen=True)
+class Images:
+    """The engine's images at one moment: every image ID, every tag."""
+
+    ids: frozenset[str]
+    tags: frozenset[str]
+
+
+def images(client: Any) -> Images:
+    found = client.api.images(all=True)
+    return Images(
+        ids=frozenset(str(i["Id"]) for i in found),
+        tags=frozenset(
+            str(t) for i in found for t in i.get("RepoTags") or [] if t != "<none>:<none>"
+        ),
+    )
+
+
+def remove_new_images(client: Any, before: Images) -> list[str]:
+    """Remove the tags and images that appeared since ``before`` (never the base image),
+    then the build cache no build uses; returns what went. Nothing older than ``before`` is
+    touched, and the engine refuses (so it stays) an image a container uses or another
+    image stands on, or that has a tag older than ``before``."""
+    import docker.errors
+
+    now = images(client)
+    removed = []
+    for tag in sorted(now.tags - before.tags):
+        if tag == BASE_IMAGE or tag.startswith("podlock-test/"):
+            continue
+        with contextlib.suppress(docker.errors.APIError):
+            client.api.remove_image(tag)  # and the untagged images below it
+            removed.append(tag)
+    for image_id in sorted(now.ids - before.ids):  # untagged: build steps, loaded layers
+        with contextlib.suppress(docker.errors.APIError):
+            if not client.api.inspect_image(image_id).get("RepoTags"):
+                client.api.remove_image(image_id)
+                removed.append(image_id)
+    with contextlib.suppress(docker.errors.APIError):
+        client.api.prune_builds()
+    return removed
+
+
 # -- registries --------------------------------------------------------------------------
 
 
