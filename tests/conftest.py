@@ -154,9 +154,30 @@ def engine() -> Iterator[Engine]:
     except services.Missing as exc:
         skip_or_fail(str(exc))
     before = services.images(found.client)
-    yield found
+    with pytest.MonkeyPatch.context() as patch:
+        made = _record_tags(patch)
+        yield found
     if not os.environ.get(services.KEEP_IMAGES):
-        services.remove_new_images(found.client, before)
+        services.remove_new_images(found.client, before, made)
+
+
+def _record_tags(patch: pytest.MonkeyPatch) -> set[str]:
+    """The tags podlock sets in the engine from now on (``Engine.tag`` and ``load``)."""
+    made: set[str] = set()
+    real_tag, real_load = Engine.tag, Engine.load
+
+    def tag(self: Engine, image_id: str, ref: str) -> None:
+        made.add(ref)
+        real_tag(self, image_id, ref)
+
+    def load(self: Engine, tarball: Any) -> list[str]:
+        messages = real_load(self, tarball)
+        made.update(m.removeprefix("Loaded image: ") for m in messages)
+        return messages
+
+    patch.setattr(Engine, "tag", tag)
+    patch.setattr(Engine, "load", load)
+    return made
 
 
 @pytest.fixture(scope="session")

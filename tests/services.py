@@ -22,7 +22,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,17 +123,25 @@ def images(client: Any) -> Images:
     )
 
 
-def remove_new_images(client: Any, before: Images) -> list[str]:
-    """Remove the tags and images that appeared since ``before`` (never the base image),
-    then the build cache no build uses; returns what went. Nothing older than ``before`` is
-    touched, and the engine refuses (so it stays) an image a container uses or another
-    image stands on, or that has a tag older than ``before``."""
+# Names real builds use too (another checkout's session, a benchmark on the same engine):
+# such a tag is removed only when this session made it.
+SHARED = ("podlock-layers/", "podlock-runtime/")
+
+
+def remove_new_images(client: Any, before: Images, made: Set[str] = frozenset()) -> list[str]:
+    """Remove the tags and images that appeared since ``before`` (never the base image; a
+    ``SHARED`` name only when in ``made``, the tags this session's podlock set), then the
+    build cache no build uses; returns what went. Nothing older than ``before`` is touched,
+    and the engine refuses (so it stays) an image a container uses or another image stands
+    on, or that has a tag older than ``before``."""
     import docker.errors
 
     now = images(client)
     removed = []
     for tag in sorted(now.tags - before.tags):
         if tag == BASE_IMAGE or tag.startswith("podlock-test/"):
+            continue
+        if tag.startswith(SHARED) and tag not in made:
             continue
         with contextlib.suppress(docker.errors.APIError):
             client.api.remove_image(tag)  # and the untagged images below it

@@ -85,11 +85,12 @@ def test_the_session_removes_only_the_images_it_made_and_never_the_base() -> Non
     before = services.images(client)
     api.by_id.update({
         "sha256:built": ["hello:t1", "podlock-layers/runtime:abc"],
+        "sha256:theirs": ["podlock-layers/runtime:def"],  # another session's build: left
         "sha256:step": [],  # an untagged build step
         "sha256:busy": ["in-use:1"],
         "sha256:retagged": ["mine:old"],  # a tag older than the session, moved: left
     })  # fmt: skip
     api.by_id["sha256:old"] = []
-    removed = services.remove_new_images(client, before)
+    removed = services.remove_new_images(client, before, {"podlock-layers/runtime:abc"})
     assert removed == ["hello:t1", "podlock-layers/runtime:abc", "sha256:built", "sha256:step"]
     assert api.pruned and services.BASE_IMAGE not in api.removed
