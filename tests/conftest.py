@@ -141,8 +141,9 @@ def hello(
 
 
 @pytest.fixture(scope="session")
-def engine() -> Engine:
-    """A reachable Docker engine holding the base image, or skip (fail under CI=true)."""
+def engine() -> Iterator[Engine]:
+    """A reachable Docker engine holding the base image, or skip (fail under CI=true).
+    The images the session makes there are removed when it ends (the base image stays)."""
     try:
         found = Engine.connect(timeout=30)
     except PodlockError as exc:
@@ -152,7 +153,31 @@ def engine() -> Engine:
         services.base_image_id(found.client)
     except services.Missing as exc:
         skip_or_fail(str(exc))
-    return found
+    before = services.images(found.client)
+    with pytest.MonkeyPatch.context() as patch:
+        made = _record_tags(patch)
+        yield found
+    if not os.environ.get(services.KEEP_IMAGES):
+        services.remove_new_images(found.client, before, made)
+
+
+def _record_tags(patch: pytest.MonkeyPatch) -> set[str]:
+    """The tags podlock sets in the engine from now on (``Engine.tag`` and ``load``)."""
+    made: set[str] = set()
+    real_tag, real_load = Engine.tag, Engine.load
+
+    def tag(self: Engine, image_id: str, ref: str) -> None:
+        made.add(ref)
+        real_tag(self, image_id, ref)
+
+    def load(self: Engine, tarball: Any) -> list[str]:
+        messages = real_load(self, tarball)
+        made.update(m.removeprefix("Loaded image: ") for m in messages)
+        return messages
+
+    patch.setattr(Engine, "tag", tag)
+    patch.setattr(Engine, "load", load)
+    return made
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,6 +98,62 @@ def base_archive(client: Any) -> Path:
     finally:
         partial.unlink(missing_ok=True)
     return out
+
+
+# -- what a session leaves in the engine -------------------------------------------------
+
+KEEP_IMAGES = "PODLOCK_TEST_KEEP_IMAGES"  # set: leave this session's images (to debug)
+
+
+@dataclass(frozen=True)
+class Images:
+    """The engine's images at one moment: every image ID, every tag."""
+
+    ids: frozenset[str]
+    tags: frozenset[str]
+
+
+def images(client: Any) -> Images:
+    found = client.api.images(all=True)
+    return Images(
+        ids=frozenset(str(i["Id"]) for i in found),
+        tags=frozenset(
+            str(t) for i in found for t in i.get("RepoTags") or [] if t != "<none>:<none>"
+        ),
+    )
+
+
+# Names real builds use too (another checkout's session, a benchmark on the same engine):
+# such a tag is removed only when this session made it.
+SHARED = ("podlock-layers/", "podlock-runtime/")
+
+
+def remove_new_images(client: Any, before: Images, made: Set[str] = frozenset()) -> list[str]:
+    """Remove the tags and images that appeared since ``before`` (never the base image; a
+    ``SHARED`` name only when in ``made``, the tags this session's podlock set), then the
+    build cache no build uses; returns what went. Nothing older than ``before`` is touched,
+    and the engine refuses (so it stays) an image a container uses or another image stands
+    on, or that has a tag older than ``before``."""
+    import docker.errors
+
+    now = images(client)
+    removed = []
+    for tag in sorted(now.tags - before.tags):
+        if tag == BASE_IMAGE or tag.startswith("podlock-test/"):
+            continue
+        if tag.startswith(SHARED) and tag not in made:
+            continue
+        with contextlib.suppress(docker.errors.APIError):
+            client.api.remove_image(tag)  # and the untagged images below it
+            removed.append(tag)
+    for image_id in sorted(now.ids - before.ids):  # untagged: build steps, loaded layers
+        with contextlib.suppress(docker.errors.APIError):
+            if not client.api.inspect_image(image_id).get("RepoTags"):
+                client.api.remove_image(image_id)
+                removed.append(image_id)
+    with contextlib.suppress(docker.errors.APIError):
+        client.api.prune_builds()
+    return removed
 
 
 # -- registries --------------------------------------------------------------------------

@@ -49,3 +49,48 @@ def test_registry_config_listens_on_loopback_and_asks_for_htpasswd_only_when_tol
 def test_cache_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PODLOCK_TEST_CACHE", str(tmp_path))
     assert services.rootfs_tar() == tmp_path / "rootfs-bookworm.tar"
+
+
+class _Api:
+    """The docker SDK's low-level client, as far as the session's image cleanup uses it."""
+
+    def __init__(self, images: dict[str, list[str]]) -> None:
+        self.by_id = images  # image ID -> tags
+        self.removed: list[str] = []
+        self.pruned = False
+
+    def images(self, all: bool) -> list[dict[str, object]]:
+        return [{"Id": i, "RepoTags": tags or None} for i, tags in self.by_id.items()]
+
+    def inspect_image(self, image_id: str) -> dict[str, object]:
+        return {"RepoTags": self.by_id[image_id]}
+
+    def remove_image(self, ref: str) -> None:
+        import docker.errors
+
+        if ref == "in-use:1":
+            raise docker.errors.APIError("conflict: a container uses it")
+        self.removed.append(ref)
+        for tags in self.by_id.values():
+            if ref in tags:
+                tags.remove(ref)
+
+    def prune_builds(self) -> None:
+        self.pruned = True
+
+
+def test_the_session_removes_only_the_images_it_made_and_never_the_base() -> None:
+    api = _Api({"sha256:base": [services.BASE_IMAGE], "sha256:old": ["mine:old"]})
+    client = type("Client", (), {"api": api})()
+    before = services.images(client)
+    api.by_id.update({
+        "sha256:built": ["hello:t1", "podlock-layers/runtime:abc"],
+        "sha256:theirs": ["podlock-layers/runtime:def"],  # another session's build: left
+        "sha256:step": [],  # an untagged build step
+        "sha256:busy": ["in-use:1"],
+        "sha256:retagged": ["mine:old"],  # a tag older than the session, moved: left
+    })  # fmt: skip
+    api.by_id["sha256:old"] = []
+    removed = services.remove_new_images(client, before, {"podlock-layers/runtime:abc"})
+    assert removed == ["hello:t1", "podlock-layers/runtime:abc", "sha256:built", "sha256:step"]
+    assert api.pruned and services.BASE_IMAGE not in api.removed

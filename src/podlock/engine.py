@@ -165,6 +165,18 @@ class Engine:
             image_id = m.group(1)
         return BuiltImage(id=image_id, cached_steps=cached, steps=steps)
 
+    def storage(self) -> Path | None:
+        """Where the engine keeps images (``docker info``'s DockerRootDir), when that is a
+        directory of this machine: None for a remote engine or one in a VM."""
+        base = str(getattr(self.client.api, "base_url", ""))
+        if not (base.startswith("http+docker://") or "localhost" in base or "127.0.0.1" in base):
+            return None
+        root = str(self.client.info().get("DockerRootDir") or "")
+        try:
+            return Path(root) if root and Path(root).is_dir() else None
+        except OSError:
+            return None
+
     def stacks_loaded_layers(self) -> bool:
         """Whether ``docker load`` takes an image whose lower layers it already has without
         them in the tarball: the classic image store (overlay2 and the other graph drivers)
@@ -207,11 +219,12 @@ class Engine:
                     continue
                 if message.get("error") or message.get("errorDetail"):
                     detail = message.get("error") or message["errorDetail"].get("message")
-                    raise PodlockError(f"docker load failed: {detail}")
+                    raise PodlockError(f"docker load failed: {detail}", hint=_full(str(detail)))
                 if message.get("stream"):
                     messages.append(str(message["stream"]).strip())
         except docker.errors.APIError as exc:
-            raise PodlockError(f"docker load failed: {exc.explanation or exc}") from None
+            detail = str(exc.explanation or exc)
+            raise PodlockError(f"docker load failed: {detail}", hint=_full(detail)) from None
         return messages
 
     def tag(self, image_id: str, ref: str) -> None:
@@ -256,4 +269,16 @@ def _failure(step: str, message: str, log: str) -> BuildFailed:
         f"{message.strip()}\n{tail}",
         step=step,
         log=log,
+        hint=_full(f"{message}\n{tail}"),
+    )
+
+
+def _full(text: str) -> str | None:
+    """The hint for an engine whose disk is full (its own storage), if ``text`` says so."""
+    if "no space left on device" not in text.lower():
+        return None
+    return (
+        "the Docker engine's disk is full (see DockerRootDir in `docker info`): "
+        "`podlock prune` untags podlock's layer images no build used lately and frees its "
+        "caches, `docker image prune` and `docker builder prune` free the engine's own"
     )

@@ -99,3 +99,28 @@ class CodePackageTooLarge(PodlockError):
         super().__init__(message, hint=hint)
         self.total = total
         self.largest = largest
+
+
+class DiskFull(PodlockError):
+    """A filesystem that cannot hold what a build writes: before it starts (``needed`` and
+    ``free`` known) or when a write failed with ENOSPC (they may be None)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str,
+        needed: int | None = None,
+        free: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(
+            message,
+            hint=hint
+            or "free some disk space (`podlock prune` removes the cached wheels, trees and "
+            "layers no build used lately) or set PODLOCK_CACHE_DIR to a larger disk, then "
+            "run again",
+        )
+        self.path = path
+        self.needed = needed
+        self.free = free

@@ -263,3 +263,25 @@ def test_a_rebuilt_layer_gives_new_keys_to_the_layers_above_it(
     assert k3[:below_deps] == k2[:below_deps]
     out = docker("run", "--rm", "--network", "none", "hello:k3", "python", "main.py")
     assert "idna" not in out.split("dists=", 1)[1]
+
+
+def test_a_build_the_disks_cannot_hold_stops_before_the_first_step(
+    engine: Engine, hello: Callable[..., Path], _podlock_cache: Path, monkeypatch: Any
+) -> None:
+    import shutil
+
+    from podlock.errors import DiskFull
+
+    root = hello()
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=10**6))
+    reporter = ListReporter()
+    with pytest.raises(DiskFull, match="not enough disk space for the layers of hello") as caught:
+        build_docker_at(root, "cpu", network="host", tag="hello:nospace", heavy_bytes=MIB,
+                        engine=engine, no_cache=True, reporter=reporter)  # fmt: skip
+    assert caught.value.hint and "podlock prune" in caught.value.hint
+    storage = engine.storage()
+    if storage and storage.stat().st_dev == _podlock_cache.parent.stat().st_dev:
+        assert str(storage) in caught.value.message  # the engine's layers count here too
+    assert not [line for line in reporter.infos if line.startswith("[")]  # no step ran
+    assert not docker("images", "-q", "hello:nospace").strip()

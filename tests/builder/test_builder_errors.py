@@ -68,3 +68,12 @@ def test_platform_not_in_lock_is_named(
     result = cli("dockerfile", "--project", str(hello()), "--variant", "cpu",
                  "--platform", "darwin/arm64", "--output", str(tmp_path / "c"))  # fmt: skip
     assert result.code == 2 and "has no darwin/arm64" in result.err
+
+
+def test_an_engine_out_of_disk_says_where_and_how_to_free_it() -> None:
+    from podlock.engine import _failure
+
+    log = "Step 3/4 : COPY layers/ /\nwrite /var/lib/docker/overlay2/x: no space left on device\n"
+    err = _failure("COPY layers/ /", "failed to copy files: no space left on device", log)
+    assert err.hint and "Docker engine's disk is full" in err.hint and "podlock prune" in err.hint
+    assert _failure("RUN false", "returned a non-zero code: 1", "").hint is None

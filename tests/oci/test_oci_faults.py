@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import json
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -217,3 +218,41 @@ def test_daemonless_builder_refuses_docker_only_flags(
     assert flags.code != 0 and "--network is for the docker builder" in flags.err
     mode = oci_build(cli, root, "--mode", "prebuilt")
     assert mode.code != 0 and "needs the Docker engine" in mode.err
+
+
+def test_a_build_the_disk_cannot_hold_stops_before_writing_and_names_the_fix(
+    hello: Callable[..., Path], cli: Any, base_archive: str, _podlock_cache: Path, monkeypatch: Any
+) -> None:
+    root = hello()
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=10**6))
+    result = oci_build(cli, root, "--base", base_archive)
+    assert result.code != 0 and "Traceback" not in result.err
+    assert "not enough disk space for the layers of hello:cpu" in result.err
+    assert f"under {_podlock_cache}" in result.err and "1 MB free" in result.err
+    assert "podlock prune" in result.err
+    assert not list((_podlock_cache / "wheels").rglob("*.whl"))  # nothing was downloaded
+    monkeypatch.setattr(shutil, "disk_usage", real)
+    assert oci_build(cli, root, "--base", base_archive).code == 0
+
+
+def test_full_disk_while_downloading_is_one_error_and_the_rerun_works(
+    hello: Callable[..., Path], cli: Any, base_archive: str, _podlock_cache: Path, monkeypatch: Any
+) -> None:
+    from podlock.layers import fetch as fetch_module
+
+    root = hello()
+    real = fetch_module._copy
+
+    def full(chunks: Any, out: Any, sha: Any, progress: Any) -> None:
+        out.write(b"partial")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(fetch_module, "_copy", full)
+    result = oci_build(cli, root, "--base", base_archive)
+    assert result.code != 0 and "Traceback" not in result.err
+    assert "the disk is full" in result.err and str(_podlock_cache / "wheels") in result.err
+    assert not list(_podlock_cache.rglob("*.part"))
+    monkeypatch.setattr(fetch_module, "_copy", real)
+    again = oci_build(cli, root, "--base", base_archive)
+    assert again.code == 0, again.err

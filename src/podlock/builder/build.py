@@ -24,6 +24,7 @@ from podlock.engine import BuiltImage, Engine, ImageMissing
 from podlock.errors import PodlockError
 from podlock.inputs.discover import discover
 from podlock.layers import uvbin
+from podlock.layers.diskspace import check_build
 from podlock.layers.fetch import fetch_all
 from podlock.layers.install import Target, compiler_for
 from podlock.layers.wheels import WheelCache, wheel_cache
@@ -55,7 +56,10 @@ def write(
 ) -> None:
     """Fetch (and verify) the context's wheels, then write the context under ``out``."""
     cache = cache or wheel_cache(project)
-    fetch_all(cache, [s for s in context.files.values() if isinstance(s, Wheel)], reporter)
+    wheels = [s for s in context.files.values() if isinstance(s, Wheel)]
+    # Wheels are hard-linked into the context: the downloads are what lands here.
+    check_build(wheels, cache, None, None, blobs=None, what=f"the context in {out}")
+    fetch_all(cache, wheels, reporter)
     write_context(
         context, out, code_root=project.plan.code.root, wheel_path=cache.path, reporter=reporter
     )

@@ -18,6 +18,7 @@ from podlock.builder.layerimages import LAYER_REPO, mark_layer_image
 from podlock.builder.loadlayer import layer_tarball
 from podlock.engine import BuiltImage, Engine, ImageMissing
 from podlock.errors import PodlockError
+from podlock.layers.diskspace import check_build, installed_size
 from podlock.layers.fetch import Fetcher, fetch_all
 from podlock.layers.installed import wheel_entries
 from podlock.layers.tarlayer import (
@@ -188,6 +189,8 @@ def build_chain(project: BuildPlan, steps: tuple[ChainStep, ...], how: StepBuild
             reused += 1
         else:
             reporter.info(f"layer {step.name}: building {tag}")
+            if not built_steps:
+                check_space(steps[i:], how, project.plan.default_tag)
             if layers:
                 layers.prepare([s.installed for s in steps[i:] if s.installed is not None])
             if loads and layers:
@@ -200,6 +203,28 @@ def build_chain(project: BuildPlan, steps: tuple[ChainStep, ...], how: StepBuild
         if step.name == "base":
             installer = tag
     raise AssertionError("render_chain ends with the final step")
+
+
+def check_space(steps: Sequence[ChainStep], how: StepBuild, name: str) -> None:
+    """Stop before building ``steps`` when the disks cannot hold them: their wheels (and,
+    installed on the host, their trees) under podlock's cache, and their layers in the
+    engine's storage when that is on this machine: about twice the installed size (the
+    tarball a load stores, or the install stage, beside the layer), an estimate."""
+    host = how.layers.host if how.layers else None
+    wheels = [
+        *(w for s in steps if s.installed for w in s.installed.wheels),
+        *(f for s in steps for f in s.context.files.values() if isinstance(f, Wheel)),
+    ]
+    storage = how.engine.storage()
+    check_build(
+        wheels,
+        how.cache,
+        host.target if host else None,
+        host.compiler_version if host and host.compiler else None,
+        blobs=None,
+        what=f"the layers of {name}",
+        extra={storage: 2 * installed_size(wheels)} if storage else None,
+    )
 
 
 def _build_step(

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import traceback
 from collections.abc import Sequence
+from pathlib import Path
 
 from podlock import __version__
 from podlock.cli.progress import reporter_for
+from podlock.disk import full_error, is_full
 from podlock.errors import PodlockError
+from podlock.paths import cache_dir
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "lock": ("podlock.cli.lock", "resolve the project into one PEP 751 lock per variant"),
@@ -63,15 +67,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except PodlockError as err:
         reporter.close()
-        if args.verbose:
-            traceback.print_exc()
-        print(f"podlock: error: {err.message}", file=sys.stderr)
-        if err.hint:
-            print(f"  hint: {err.hint}", file=sys.stderr)
-        return err.exit_code
+        return _report(err, verbose=args.verbose)
+    except OSError as exc:
+        if not is_full(exc):
+            raise
+        # A write no stage turned into DiskFull itself: still a message, not a traceback.
+        reporter.close()
+        where = Path(os.fsdecode(exc.filename)).parent if exc.filename else cache_dir()
+        return _report(full_error(exc, where), verbose=args.verbose)
     except KeyboardInterrupt:
         reporter.close()
         print("podlock: interrupted; nothing was changed", file=sys.stderr)
         return 130
     finally:
         reporter.close()
+
+
+def _report(err: PodlockError, *, verbose: bool) -> int:
+    """Print ``err`` (what, where, what to do) on stderr; its exit code."""
+    if verbose:
+        traceback.print_exc()
+    print(f"podlock: error: {err.message}", file=sys.stderr)
+    if err.hint:
+        print(f"  hint: {err.hint}", file=sys.stderr)
+    return err.exit_code

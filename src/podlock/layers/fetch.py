@@ -22,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 import requests
 
+from podlock.disk import full_disk, is_full
 from podlock.errors import HashMismatch, IndexError_
 from podlock.layers.wheels import WheelCache
 from podlock.paths import mark_used
@@ -112,29 +113,46 @@ def fetch(
     if dest.is_file():
         mark_used(dest)
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with _locked(dest.with_name(dest.name + ".lock")):
-        if dest.is_file():  # another process finished it while we waited
-            return dest
-        part = dest.with_name(dest.name + ".part")
-        for attempt in range(RETRIES + 1):
-            try:
-                sha = _download(cache, wheel, part, session, progress)
-                break
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                if attempt == RETRIES:
-                    raise IndexError_(
-                        f"could not download {wheel.filename} for {wheel.package} after "
-                        f"{RETRIES + 1} attempts: {type(exc).__name__}",
-                        index=redact(wheel.url),
-                        hint="check the network; a rerun resumes the partial download",
-                    ) from None
-                time.sleep(0.5 * 2**attempt)
-        _verify(wheel, part, sha)
-        part.replace(dest)
+    with full_disk(cache.root):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        with _locked(dest.with_name(dest.name + ".lock")):
+            if dest.is_file():  # another process finished it while we waited
+                return dest
+            part = dest.with_name(dest.name + ".part")
+            sha = _attempts(cache, wheel, part, session, progress)
+            _verify(wheel, part, sha)
+            part.replace(dest)
     if progress:
         progress.add(0, finished=wheel.filename)
     return dest
+
+
+def _attempts(
+    cache: WheelCache,
+    wheel: Wheel,
+    part: Path,
+    session: requests.Session,
+    progress: Progress | None,
+) -> hashlib._Hash:
+    """``_download``, retried when the connection fails (resuming ``part``). A full disk
+    removes ``part``: resuming it would need the space it holds."""
+    for attempt in range(RETRIES + 1):
+        try:
+            return _download(cache, wheel, part, session, progress)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            if attempt == RETRIES:
+                raise IndexError_(
+                    f"could not download {wheel.filename} for {wheel.package} after "
+                    f"{RETRIES + 1} attempts: {type(exc).__name__}",
+                    index=redact(wheel.url),
+                    hint="check the network; a rerun resumes the partial download",
+                ) from None
+            time.sleep(0.5 * 2**attempt)
+        except OSError as exc:
+            if is_full(exc):
+                part.unlink(missing_ok=True)
+            raise
+    raise AssertionError("the last attempt returns or raises")
 
 
 def _download(

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from podlock.errors import HashMismatch
+from podlock.disk import full_disk
+from podlock.errors import DiskFull, HashMismatch, ToolError
 from podlock.layers.install import Target, compile_bytecode, install_wheels
 from podlock.layers.tarlayer import Entry, LayerError, tree
 from podlock.paths import cache_dir, mark_used
@@ -51,6 +52,11 @@ def tree_key(wheel: Wheel, target: Target, compiler_version: str | None) -> str:
         "compiler": compiler_version,
     }
     return hashlib.sha256(canonical(parts)).hexdigest()
+
+
+def has_tree(wheel: Wheel, target: Target, compiler_version: str | None) -> bool:
+    """Whether the tree cache holds ``wheel``'s tree (by its manifest: one stat, unchecked)."""
+    return (trees_root() / tree_key(wheel, target, compiler_version) / _MANIFEST).is_file()
 
 
 def wheel_entries(
@@ -178,32 +184,55 @@ def _build(
     reporter: Reporter,
 ) -> None:
     """Install each wheel into a scratch tree, compile them all in one pass, then move each
-    into place (a tree another build finished first is kept)."""
+    into place (a tree another build finished first is kept). On any failure, a full disk
+    included, the scratch trees are removed: the cache holds only whole trees."""
     scratch = cache_dir() / "oci" / "tmp"
-    scratch.mkdir(parents=True, exist_ok=True)
     staged: dict[str, Path] = {}
     try:
-        for wheel in wheels:
-            _verify(wheel, paths[wheel.sha256])
-            tmp = Path(tempfile.mkdtemp(dir=scratch, prefix=f"tree-{wheel.package}-"))
-            staged[wheel.sha256] = tmp
-            install_wheels([(wheel, paths[wheel.sha256])], tmp, target, layer=layer)
-        compile_bytecode(list(staged.values()), target, compiler, reporter)
-        for sha, tmp in staged.items():
-            entries = tree(tmp, layer=layer)
-            (tmp / _MANIFEST).write_text(json.dumps(_summary(entries)))
-            dest = trees[sha]
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            if dest.exists():
-                if _entries(dest, layer) is not None:
-                    continue  # another build (thread or process) finished it first: keep it
-                shutil.rmtree(dest, ignore_errors=True)  # damaged (it failed its check)
-            try:
-                os.rename(tmp, dest)
-            except OSError:
-                if not (dest / _MANIFEST).exists():
-                    raise
-                # another build put the same tree there first; keep theirs
+        with full_disk(scratch):
+            scratch.mkdir(parents=True, exist_ok=True)
+            for wheel in wheels:
+                _verify(wheel, paths[wheel.sha256])
+                tmp = Path(tempfile.mkdtemp(dir=scratch, prefix=f"tree-{wheel.package}-"))
+                staged[wheel.sha256] = tmp
+                install_wheels([(wheel, paths[wheel.sha256])], tmp, target, layer=layer)
+            _compile(list(staged.values()), target, compiler, reporter, scratch)
+            for sha, tmp in staged.items():
+                entries = tree(tmp, layer=layer)
+                (tmp / _MANIFEST).write_text(json.dumps(_summary(entries)))
+                _place(tmp, trees[sha], layer)
     finally:
         for tmp in staged.values():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _place(tmp: Path, dest: Path, layer: str) -> None:
+    """Rename the finished tree ``tmp`` to ``dest`` (a tree another build finished first is
+    kept; a damaged one is replaced)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists():
+        if _entries(dest, layer) is not None:
+            return  # another build (thread or process) finished it first: keep it
+        shutil.rmtree(dest, ignore_errors=True)  # damaged (it failed its check)
+    try:
+        os.rename(tmp, dest)
+    except OSError:
+        if not (dest / _MANIFEST).exists():
+            raise
+        # another build put the same tree there first; keep theirs
+
+
+def _compile(
+    roots: list[Path], target: Target, compiler: str | None, reporter: Reporter, scratch: Path
+) -> None:
+    """``compile_bytecode``, a child that ran out of disk reported as the full disk it is."""
+    try:
+        compile_bytecode(roots, target, compiler, reporter)
+    except ToolError as exc:
+        if "No space left on device" not in exc.output and "Disk quota" not in exc.output:
+            raise
+        raise DiskFull(
+            f"the disk is full: compiling bytecode under {scratch} failed; the filesystem of "
+            f"{scratch} cannot hold this build. Partial files were removed",
+            path=str(scratch),
+        ) from exc

@@ -12,7 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from podlock.disk import check_free, full_disk
 from podlock.layers.compress import LAYER_TYPES, identity, known
+from podlock.layers.diskspace import check_build
 from podlock.layers.fetch import fetch_all
 from podlock.layers.install import Target, compiler_for
 from podlock.layers.system import checked_base, entries_for, layer_key
@@ -239,9 +241,11 @@ def _build_layers(
         media_type = LAYER_TYPES[settings.compression]
         from_remote = remote.lookup_all({k: media_type for k in unique if k not in local})
     todo = {k: s for k, s in unique.items() if k not in local and k not in from_remote}
-    paths.update(
-        fetch_all(wheel_cache(project), [w for s in todo.values() for w in s.wheels], reporter)
-    )
+    wheels, cache = [w for s in todo.values() for w in s.wheels], wheel_cache(project)
+    compiler_version = settings.compiler_version if settings.compiler else None
+    check_build(wheels, cache, Target(python=project.plan.python), compiler_version,
+                blobs=store.root, what=f"the layers of {project.plan.default_tag}")  # fmt: skip
+    paths.update(fetch_all(cache, wheels, reporter))
     workers = max(1, min(len(todo), os.cpu_count() or 1))
     layers_task = reporter.task("installing, archiving and compressing layers", total=len(todo))
 
@@ -289,7 +293,10 @@ def _write_outputs(
         reporter.info(f"wrote OCI layout {output_dir} ({name}) and its SBOM {FILE_NAME}")
     if output_tar or options.load_image:
         tarball = output_tar or store.root.parent / "tmp" / f"load-{built.digest[7:19]}.tar"
-        write_docker_tar(built, tarball, store, tag=name, mtime=settings.mtime)
+        check_free({tarball.parent: sum(store.size(d) for d in built.blobs())},
+                   what=f"the tarball {tarball}")  # fmt: skip
+        with full_disk(tarball.parent):  # the half tarball is removed by write_docker_tar
+            write_docker_tar(built, tarball, store, tag=name, mtime=settings.mtime)
         try:
             if options.load_image:
                 loading = reporter.task("loading into the Docker engine")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from podlock import __version__
+from podlock.disk import full_disk
 from podlock.errors import PodlockError
 from podlock.layers.compress import identity
 from podlock.layers.install import Target, venv_entries
@@ -219,8 +220,12 @@ def remember(key: str, blob: LayerBlob) -> None:
     memo = memos_root() / f"{key}.json"
     memo.parent.mkdir(parents=True, exist_ok=True)
     part = memo.with_name(f".{memo.name}.{os.getpid()}")
-    part.write_bytes(canonical(blob.__dict__))
-    os.replace(part, memo)
+    try:
+        with full_disk(memo.parent):
+            part.write_bytes(canonical(blob.__dict__))
+            os.replace(part, memo)
+    finally:
+        part.unlink(missing_ok=True)  # what a full disk left of it
 
 
 def image_documents(

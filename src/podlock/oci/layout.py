@@ -95,8 +95,11 @@ def write_layout(built: Built, out: Path, store: BlobStore, *, tag: str | None) 
     index = _index(built, tag)
     index["manifests"] = others + index["manifests"]
     tmp = index_path.with_name(".index.json.tmp")
-    tmp.write_bytes(canonical(index))
-    os.replace(tmp, index_path)
+    try:
+        tmp.write_bytes(canonical(index))
+        os.replace(tmp, index_path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_docker_tar(

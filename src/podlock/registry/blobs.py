@@ -17,11 +17,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from podlock.disk import full_disk, full_error, is_full
 from podlock.errors import PodlockError
 from podlock.paths import cache_dir
 from podlock.registry.model import digest_of, hex_of
 
-_DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES)
+_DISK_ERRORS = (errno.EROFS, errno.EIO, errno.EACCES)  # a full disk: DiskFull
 
 
 class BlobWriter:
@@ -89,6 +90,8 @@ class BlobStore:
             os.chmod(tmp, 0o644)
             os.replace(tmp, self.path(writer.digest))
         except OSError as exc:
+            if is_full(exc):
+                raise full_error(exc, folder) from exc
             if exc.errno not in _DISK_ERRORS:
                 raise
             raise PodlockError(
@@ -107,7 +110,11 @@ class BlobStore:
         tmp = dest.with_name(f".tmp-{dest.name}")
         tmp.unlink(missing_ok=True)
         try:
-            os.link(self.path(digest), tmp)
-        except OSError:
-            shutil.copyfile(self.path(digest), tmp)
-        os.replace(tmp, dest)
+            with full_disk(dest.parent):
+                try:
+                    os.link(self.path(digest), tmp)
+                except OSError:
+                    shutil.copyfile(self.path(digest), tmp)
+                os.replace(tmp, dest)
+        finally:
+            tmp.unlink(missing_ok=True)  # a copy a full disk cut short
