@@ -12,9 +12,10 @@ One project, `torch==2.9.1` for the `cuda` variant (the CUDA 12.8 wheels that al
   the same `podlock export`, in one layer, pip downloading from PyPI in the build;
 - floor: tar + gzip (the same ISA-L compressor, one pass, one thread) over the installed
   tree of every wheel: the least any builder must do once the files exist.
-For the podlock rows: peak RSS of the child, and peak disk: the filesystem's used bytes
-sampled every 0.25 s, highest minus before (run it on an idle machine: anything else that
-writes to the disk meanwhile counts too).
+Per row: peak RSS of the child; peak disk: the filesystem's used bytes sampled every
+0.25 s, highest minus before; kept: what was still there after (podlock's caches, the
+engine's layers); temporary = peak - kept. Run it on an idle machine: anything else that
+writes to the disk meanwhile counts too.
 
     python bench/heavy.py            # needs the engine and the base image (tests/provision.py)
     python bench/heavy.py --keep     # keep the work directory (default: deleted, ~25 GB)
@@ -63,7 +64,12 @@ COPY main.py /app/main.py
 class Run:
     seconds: float
     rss_mb: float = 0.0
-    disk_gb: float = 0.0
+    disk_gb: float = 0.0  # peak growth of the filesystem's used bytes during the run
+    kept_gb: float = 0.0  # what stayed after it (caches, images): the rest was temporary
+
+    @property
+    def temporary_gb(self) -> float:
+        return self.disk_gb - self.kept_gb
 
 
 class DiskPeak:
@@ -92,6 +98,10 @@ class DiskPeak:
     def grown_gb(self) -> float:
         return (self.peak - self.start) / 1e9
 
+    @property
+    def kept_gb(self) -> float:
+        return (shutil.disk_usage(self.path).used - self.start) / 1e9
+
 
 def child(argv: list[str], env: dict[str, str], work: Path) -> Run:
     """Run ``argv``; its wall time, peak RSS and peak disk growth. Fails loudly."""
@@ -103,7 +113,7 @@ def child(argv: list[str], env: dict[str, str], work: Path) -> Run:
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{' '.join(argv[:4])} failed:\n{err[-3000:]}")
-    return Run(seconds, rss_mb=usage.ru_maxrss / 1024, disk_gb=disk.grown_gb)
+    return Run(seconds, usage.ru_maxrss / 1024, disk.grown_gb, disk.kept_gb)
 
 
 def floor(root: Path, work: Path) -> tuple[float, int]:
@@ -194,18 +204,22 @@ def _bench(work: Path, engine: Engine) -> int:
     theirs = kinetic(root, BASE_IMAGE, work, engine)
     floor_s, size = floor(root, work)
     print(f"CUDA torch 2.9.1 image: installed tree {size / 1e9:.2f} GB")
-    print(f"{'build':<30}{'s':>9}{'RSS MB':>9}{'peak disk GB':>14}{'/kinetic':>10}{'/floor':>8}")
+    print(
+        f"{'build':<30}{'s':>8}{'RSS MB':>8}{'peak GB':>9}{'kept GB':>9}{'temp GB':>9}"
+        f"{'/kinetic':>10}{'/floor':>8}"
+    )
     for name, r in [*rows, ("Kinetic-style docker build", theirs)]:
         print(
-            f"{name:<30}{r.seconds:>9.1f}{r.rss_mb:>9.0f}{r.disk_gb:>14.2f}"
-            f"{r.seconds / theirs.seconds:>10.2f}{r.seconds / floor_s:>8.2f}"
+            f"{name:<30}{r.seconds:>8.1f}{r.rss_mb:>8.0f}{r.disk_gb:>9.2f}{r.kept_gb:>9.2f}"
+            f"{r.temporary_gb:>9.2f}{r.seconds / theirs.seconds:>10.2f}{r.seconds / floor_s:>8.2f}"
         )
     print(f"{'floor (tar+gzip, 1 thread)':<30}{floor_s:>9.1f}")
     cold, warm = rows[0][1], rows[1][1]
     print(
         f"goals: cold <= 0.6x kinetic: {cold.seconds / theirs.seconds:.2f}; "
         f"warm <= 1.2x floor: {warm.seconds / floor_s:.2f}; RSS <= 500 MB: {cold.rss_mb:.0f}; "
-        f"peak disk <= 1.2x image: {cold.disk_gb * 1e9 / size:.2f}"
+        f"temporary disk <= 1.2x image: {cold.temporary_gb * 1e9 / size:.2f} "
+        f"(peak with the caches it keeps: {cold.disk_gb * 1e9 / size:.2f})"
     )
     return 0
 

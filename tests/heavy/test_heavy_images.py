@@ -10,6 +10,7 @@ them. Several GB of wheels each, from PyPI (~90 MB/s here: ~2-4 minutes a test).
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -135,3 +136,37 @@ def test_a_heavy_stack_builds_with_both_builders_and_imports_offline(
         assert _run_offline(engine_tag).startswith(stack.expect)
     finally:
         shutil.rmtree(cache, ignore_errors=True)
+
+
+def test_podlock_dockerfile_of_cuda_torch_builds_with_docker_build_and_imports_offline(
+    tmp_path: Path, clean_engine: Engine
+) -> None:
+    """The third renderer: `podlock dockerfile`'s context, built by `docker build` (classic
+    builder), installs the CUDA 12 nvidia-* wheels in the image (pip, in stages)."""
+    stack = STACKS[0]
+    root = _project(tmp_path / stack.name, stack, "")
+    cache = tmp_path / "podlock-cache"
+    env = {"PODLOCK_CACHE_DIR": str(cache)}
+    context = tmp_path / "context"
+    try:
+        _ok(podlock("lock", "--project", str(root), env=env, timeout=600), "lock")
+        _ok(
+            podlock(
+                "dockerfile", "--project", str(root), "--variant", stack.variant,
+                "--output", str(context), env=env, timeout=BUILD_TIMEOUT,
+            ),
+            "dockerfile",
+        )  # fmt: skip
+        shutil.rmtree(cache)  # the context holds the wheels: the build needs nothing else
+        tag = f"podlock-heavy/{stack.name}:dockerfile"
+        done = subprocess.run(
+            ["docker", "build", "-q", "--network", "none", "-t", tag, str(context)],
+            capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False,
+            env={**os.environ, "DOCKER_BUILDKIT": "0"},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-4000:]
+        shutil.rmtree(context)
+        assert _run_offline(tag).startswith(stack.expect)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+        shutil.rmtree(context, ignore_errors=True)
