@@ -2,12 +2,14 @@
 
 A user line naming a runtime package (jax, jaxlib, libtpu, libtpu-nightly) is replaced by
 the variant's runtime requirement, unless it ends in ``# kn:keep`` (or config ``keep``
-names it): then it stays as written and constrains the runtime.
+names it): then it stays exactly as written. A kept line with extras (``jax[cpu]``) chose
+the flavour itself, so the runtime's requirements on that package are left out; a kept
+line without extras (``jax==0.6.2``) pins the version of the runtime's flavour.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -82,7 +84,7 @@ def variant_requirements(
     prereleases = frozenset(line.name for line in (*lines, *stripped) if line.pre)
     with_runtime = force_runtime or bool(stripped) or bool(kept)
     if with_runtime:
-        reqs.extend(variant.runtime)
+        reqs.extend(_runtime_beside(variant.runtime, kept))
     direct = _names(reqs)
     reqs.extend(sorted(n for n in also_direct if canonicalize_name(n) not in direct))
     return VariantRequirements(
@@ -95,6 +97,13 @@ def variant_requirements(
         with_runtime=with_runtime,
         prereleases=prereleases,
     )
+
+
+def _runtime_beside(runtime: Iterable[str], kept: Sequence[RequirementLine]) -> list[str]:
+    """The runtime requirements, less those on a package a kept line names with extras:
+    ``jax[cpu]  # kn:keep`` in a cuda variant must not become ``jax[cpu,cuda12]``."""
+    flavoured = {line.name for line in kept if line.requirement.extras}
+    return [r for r in runtime if canonicalize_name(Requirement(r).name) not in flavoured]
 
 
 def _names(requirements: Iterable[str]) -> frozenset[str]:
