@@ -10,13 +10,14 @@ line without extras (``jax==0.6.2``) pins the version of the runtime's flavour.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from podlock.inputs.config import RUNTIME_PACKAGES, VariantConfig
+from podlock.inputs.direct import unfit_reason, without_url
 from podlock.inputs.discover import Inputs
 from podlock.inputs.requirements import RequirementLine
 
@@ -37,6 +38,8 @@ class VariantRequirements:
     kept: tuple[RequirementLine, ...]
     with_runtime: bool
     prereleases: frozenset[str] = frozenset()  # packages whose line says ``--pre``
+    direct_urls: frozenset[str] = frozenset()  # routed packages a kept ``name @ url`` pins
+    unfit_urls: tuple[tuple[RequirementLine, str], ...] = ()  # replaced by the route, why
 
     @cached_property
     def direct(self) -> frozenset[str]:
@@ -71,12 +74,21 @@ def variant_requirements(
     stripped: list[RequirementLine] = []
     kept: list[RequirementLine] = []
     lines: list[RequirementLine] = []
+    direct_urls: set[str] = set()
+    unfit: list[tuple[RequirementLine, str]] = []
     for line in (*deps.requirements, *deps.constraints):
         if is_runtime_name(line.name):
             if not (line.keep or line.name in keep_names):
                 stripped.append(line)
                 continue
             kept.append(line)
+        elif line.requirement.url and line.name in variant.sources:
+            reason = unfit_reason(line.requirement, variant)
+            if reason is None:
+                direct_urls.add(line.name)
+            else:
+                unfit.append((line, reason))
+                line = replace(line, requirement=without_url(line.requirement), hashes=())
         lines.append(line)
     reqs = [str(line.requirement) for line in lines if not line.constraint]
     constraints = [str(line.requirement) for line in lines if line.constraint]
@@ -96,6 +108,8 @@ def variant_requirements(
         kept=tuple(kept),
         with_runtime=with_runtime,
         prereleases=prereleases,
+        direct_urls=frozenset(direct_urls),
+        unfit_urls=tuple(unfit),
     )
 
 

@@ -249,8 +249,8 @@ def _indexes_and_sources(
                 entry["default"] = True
             indexes.setdefault(index.name, entry)
         for pkg, index_name in sorted(vplan.sources.items()):
-            if pkg not in vreq.direct:
-                continue  # uv routes direct requirements only; the pipeline adds them
+            if pkg not in vreq.direct or pkg in vreq.direct_urls:
+                continue  # uv routes direct requirements only; a kept URL is not routed
             route = {"index": index_name}
             if len(group) > 1:
                 route["extra"] = vreq.variant.name
