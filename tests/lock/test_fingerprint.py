@@ -123,3 +123,11 @@ def test_lines_the_23_rules_change_are_marked_and_others_keep_their_digest(
     assert digest("jax[cpu]  # kn:keep\n") != old("jax[cpu]", keep=True)
     url = "torch @ https://x.example/torch-2.4.0-py3-none-any.whl"
     assert digest(url + "\n") != old(url)
+
+
+def test_top_level_platforms_give_the_fingerprint_of_the_same_per_variant(
+    tmp_path: Path,
+) -> None:
+    per_variant = fp(tmp_path, "numpy\n", '[variants.cpu]\nplatforms = ["linux/amd64"]\n')
+    top = fp(tmp_path, "numpy\n", 'platforms = ["linux/amd64"]\n[variants.cpu]\n')
+    assert top == per_variant != fp(tmp_path, "numpy\n", 'platforms = ["linux/arm64"]\n')
