@@ -41,6 +41,7 @@ from podlock.resolver.freshness import (
     verified,
 )
 from podlock.resolver.model import Request, Resolved
+from podlock.resolver.route_errors import route_failure
 from podlock.resolver.uvlock import ROOT, UvLock
 from podlock.toolchain import find_python, uv_binary, uv_env
 from podlock.urls import redact
@@ -120,7 +121,16 @@ class UvBackend:
         if done.returncode != 0:
             platforms = sorted({p for v, _ in group for p in v.variant.platforms})
             output = strip_log(done.stderr or done.stdout)
-            raise _uv_error(output, names, platforms, offline=mode.offline)
+            error = _uv_error(output, names, platforms, offline=mode.offline)
+            if isinstance(error, ResolutionError):
+                routed = route_failure(
+                    error.explanation, group, inputs.config, offline=mode.offline
+                )
+                if routed is not None:
+                    error = ResolutionError(
+                        routed.message, explanation=error.explanation, hint=routed.hint
+                    )
+            raise error
         lock = UvLock.read(project / "uv.lock")
         return {
             v.variant.name: lock.split(v.variant.name, v.variant.platforms, python)
