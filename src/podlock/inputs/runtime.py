@@ -9,17 +9,18 @@ line without extras (``jax==0.6.2``) pins the version of the runtime's flavour.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from podlock.inputs.config import RUNTIME_PACKAGES, VariantConfig
-from podlock.inputs.direct import unfit_reason, without_url
+from podlock.inputs.direct import UrlFit, restricted, url_fit, without_url
 from podlock.inputs.discover import Inputs
 from podlock.inputs.requirements import RequirementLine
+from podlock.platforms import Platform
 
 # Packages that belong in the runtime layer whatever pulled them in.
 _RUNTIME_FAMILY_PREFIXES = ("nvidia-", "jax-cuda", "libtpu")
@@ -38,8 +39,10 @@ class VariantRequirements:
     kept: tuple[RequirementLine, ...]
     with_runtime: bool
     prereleases: frozenset[str] = frozenset()  # packages whose line says ``--pre``
-    direct_urls: frozenset[str] = frozenset()  # routed packages a kept ``name @ url`` pins
-    unfit_urls: tuple[tuple[RequirementLine, str], ...] = ()  # replaced by the route, why
+    # Routed packages a kept ``name @ url`` pins -> the platforms still routed (none: all
+    # are the URL's); and the URL lines replaced by the route (where ``UrlFit`` says).
+    direct_urls: Mapping[str, tuple[Platform, ...]] = field(default_factory=dict)
+    unfit_urls: tuple[tuple[RequirementLine, UrlFit], ...] = ()
 
     @cached_property
     def direct(self) -> frozenset[str]:
@@ -74,8 +77,8 @@ def variant_requirements(
     stripped: list[RequirementLine] = []
     kept: list[RequirementLine] = []
     lines: list[RequirementLine] = []
-    direct_urls: set[str] = set()
-    unfit: list[tuple[RequirementLine, str]] = []
+    direct_urls: dict[str, tuple[Platform, ...]] = {}
+    unfit: list[tuple[RequirementLine, UrlFit]] = []
     for line in (*deps.requirements, *deps.constraints):
         if is_runtime_name(line.name):
             if not (line.keep or line.name in keep_names):
@@ -83,12 +86,8 @@ def variant_requirements(
                 continue
             kept.append(line)
         elif line.requirement.url and line.name in variant.sources:
-            reason = unfit_reason(line.requirement, variant)
-            if reason is None:
-                direct_urls.add(line.name)
-            else:
-                unfit.append((line, reason))
-                line = replace(line, requirement=without_url(line.requirement), hashes=())
+            lines += _routed_url(line, variant, direct_urls, unfit)
+            continue
         lines.append(line)
     reqs = [str(line.requirement) for line in lines if not line.constraint]
     constraints = [str(line.requirement) for line in lines if line.constraint]
@@ -108,9 +107,33 @@ def variant_requirements(
         kept=tuple(kept),
         with_runtime=with_runtime,
         prereleases=prereleases,
-        direct_urls=frozenset(direct_urls),
+        direct_urls=direct_urls,
         unfit_urls=tuple(unfit),
     )
+
+
+def _routed_url(
+    line: RequirementLine,
+    variant: VariantConfig,
+    direct_urls: dict[str, tuple[Platform, ...]],
+    unfit: list[tuple[RequirementLine, UrlFit]],
+) -> list[RequirementLine]:
+    """A ``name @ url`` line of a routed package: the URL where its wheel runs, the route
+    (the name alone) elsewhere; notes both in ``direct_urls`` and ``unfit``."""
+    fit = url_fit(line.requirement, variant)
+    rest = tuple(p for p in variant.platforms if p not in fit.platforms)
+    plain = replace(line, requirement=without_url(line.requirement), hashes=())
+    if not fit.platforms:
+        unfit.append((line, fit))
+        return [plain]
+    direct_urls[line.name] = rest
+    if not rest:
+        return [line]
+    unfit.append((line, fit))
+    return [
+        replace(line, requirement=restricted(line.requirement, fit.platforms)),
+        replace(plain, requirement=restricted(plain.requirement, rest)),
+    ]
 
 
 def _runtime_beside(runtime: Iterable[str], kept: Sequence[RequirementLine]) -> list[str]:

@@ -204,19 +204,21 @@ def _report_stripped(vreqs: Sequence[VariantRequirements], reporter: Reporter) -
 
 
 def _unfit_url_warnings(vreq: VariantRequirements, resolved: Sequence[Resolved]) -> list[str]:
-    """One warning per ``name @ url`` line whose wheel can't run in the variant, naming
-    what the variant's routing locked instead."""
-    by_name = {r.name: r for r in resolved}
+    """One warning per ``name @ url`` line whose wheel can't run on (some of) the variant's
+    platforms, naming what the variant's routing locked there instead."""
+    variant = vreq.variant
     out = []
-    for line, reason in vreq.unfit_urls:
-        used = by_name.get(line.name)
+    for line, fit in vreq.unfit_urls:
+        used = next((r for r in resolved if r.name == line.name and r.index), None)
         instead = f"{used.name} {used.version}" if used else line.name
         if used is not None and used.index:
             instead += f" from {redact(used.index)}"
+        rest = [str(p) for p in variant.platforms if p not in fit.platforms]
+        where = f"for {', '.join(rest)}, " if fit.platforms else ""
         out.append(
-            f"{line.origin}: {line.text!r} is {reason}; pylock.{vreq.variant.name}.toml has "
-            f"{instead} instead (the variant's route for {line.name}). To pin that URL, "
-            "put the line in the requirements file of a variant whose hosts can run it."
+            f"{line.origin}: {line.text!r} is {fit.reason}; {where}pylock.{variant.name}.toml "
+            f"has {instead} instead (the variant's route for {line.name}). To pin that URL "
+            "there, put the line in the requirements file of a variant whose hosts run it."
         )
     return out
 

@@ -50,7 +50,7 @@ def route_failure(
         name = canonicalize_name(raw_name)
         for vreq, plan in group:
             routed = plan.sources.get(name)
-            if routed is None or name in vreq.direct_urls:
+            if routed is None or vreq.direct_urls.get(name) == ():
                 continue
             index = next(i for i in plan.indexes if i.name == routed)
             variant = vreq.variant

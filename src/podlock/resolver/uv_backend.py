@@ -251,9 +251,12 @@ def _indexes_and_sources(
                 entry["default"] = True
             indexes.setdefault(index.name, entry)
         for pkg, index_name in sorted(vplan.sources.items()):
-            if pkg not in vreq.direct or pkg in vreq.direct_urls:
+            rest = vreq.direct_urls.get(pkg)
+            if pkg not in vreq.direct or rest == ():
                 continue  # uv routes direct requirements only; a kept URL is not routed
             route = {"index": index_name}
+            if rest:  # the URL's wheel runs on the other platforms: route only these
+                route["marker"] = " or ".join(f"({p.marker})" for p in sorted(rest))
             if len(group) > 1:
                 route["extra"] = vreq.variant.name
             sources.setdefault(pkg, []).append(route)
