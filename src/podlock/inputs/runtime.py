@@ -5,6 +5,8 @@ the variant's runtime requirement, unless it ends in ``# kn:keep`` (or config ``
 names it): then it stays exactly as written. A kept line with extras (``jax[cpu]``) chose
 the flavour itself, so the runtime's requirements on that package are left out; a kept
 line without extras (``jax==0.6.2``) pins the version of the runtime's flavour.
+
+Beside it, a variant's routing meets the user's direct URLs here (see direct.py).
 """
 
 from __future__ import annotations
