@@ -337,8 +337,10 @@ def test_catalogue_details(index_dir: Path) -> None:
     assert len(numpy_wheels) == 2 * 2 * 3  # versions x pythons x platforms
     assert "numpy-2.1.0-cp312-cp312-macosx_11_0_arm64.whl" in numpy_wheels
 
-    assert {e["project"] for e in files("cpu")} == {"torch", "torchvision"}
+    assert {e["project"] for e in files("cpu")} == {"torch", "torchvision", "torchaudio"}
     assert {e["version"] for e in files("cpu")} == {"2.4.0+cpu", "0.19.0+cpu"}
+    audio = {e["version"] for e in files("pypi") if e["project"] == "torchaudio"}
+    assert audio == {"2.3.0", "2.4.0"}  # 2.3.0 only on PyPI: a routing error to name
     cu121 = files("cu121")
     assert {e["project"] for e in cu121} == {"torch"}
     assert all("manylinux" in e["filename"] for e in cu121) and len(cu121) == 4

@@ -101,3 +101,38 @@ def test_platform_markers_and_tags() -> None:
     mac = {str(t) for t in Platform.parse("darwin/arm64").tags("3.12")}
     assert "cp312-cp312-macosx_11_0_arm64" in mac
     assert Platform.parse("linux/x86_64") == amd
+
+
+def test_top_level_platforms_apply_to_variants_without_their_own() -> None:
+    config = load_config(
+        {
+            "platforms": ["linux/amd64"],
+            "variants": {"cpu": {}, "cuda": {"platforms": ["linux/arm64"]}, "tpu": {}},
+        },
+        file=None,
+    )
+    cpu, cuda, tpu = config.variants
+    assert [str(p) for p in cpu.platforms] == ["linux/amd64"]
+    assert [str(p) for p in cuda.platforms] == ["linux/arm64"]  # the variant table wins
+    assert [str(p) for p in tpu.platforms] == ["linux/amd64"]
+
+
+def test_every_variants_config_errors_come_in_one_run() -> None:
+    table = {
+        "platforms": ["linux/amd64"],
+        "variants": {
+            "cpu": {"platforms": ["linux/x86"]},
+            "cuda": {"platforms": []},
+            "tpu": {"sources": {"torch": "nope"}},
+        },
+    }
+    with pytest.raises(ConfigError) as err:
+        load_config(table, file="podlock.toml")
+    message = str(err.value)
+    assert message.startswith("podlock.toml: 3 variants have errors:")
+    assert "variants.cpu.platforms: unknown platform 'linux/x86'" in message
+    assert "variants.cuda.platforms is empty" in message
+    assert "variants.tpu.sources.torch names unknown index 'nope'" in message
+    assert err.value.hint and "linux/amd64" in err.value.hint and "[indexes]" in err.value.hint
+    with pytest.raises(ConfigError, match="platforms: unknown platform 'mac'"):
+        load_config({"platforms": ["mac"]}, file="podlock.toml")

@@ -77,3 +77,18 @@ def test_no_runtime_line_means_no_runtime_until_the_resolution_shows_jax(tmp_pat
     assert variant_requirements(inputs, cpu).requirements == ("flax",)
     forced = variant_requirements(inputs, cpu, force_runtime=True, also_direct=["torch"])
     assert forced.requirements == ("flax", "jax", "torch")
+
+
+@pytest.mark.parametrize("variant", ["cpu", "cuda", "tpu"])
+def test_kn_keep_with_extras_is_used_exactly_as_written(tmp_path: Path, variant: str) -> None:
+    inputs = discover(project(tmp_path, "flax\njax[cpu]  # kn:keep\n"))
+    vreq = variant_requirements(inputs, inputs.config.variant(variant))
+    assert [k.text for k in vreq.kept] == ["jax[cpu]"]
+    assert vreq.requirements == ("flax", "jax[cpu]")  # no jax[cuda12] / jax[tpu] beside it
+
+
+def test_kn_keep_with_extras_leaves_the_runtime_of_other_packages(tmp_path: Path) -> None:
+    config = '[variant.tpu]\nruntime = ["jax[tpu]", "libtpu==0.0.17"]\n'
+    inputs = discover(project(tmp_path, "jax[cpu]==0.6.2  # kn:keep\n", config))
+    vreq = variant_requirements(inputs, inputs.config.variant("tpu"))
+    assert vreq.requirements == ("jax[cpu]==0.6.2", "libtpu==0.0.17")

@@ -99,3 +99,35 @@ def test_what_changed_names_pyproject_keys_by_their_table(tmp_path: Path) -> Non
     assert what_changed(before, now, inputs.config).endswith(
         "[tool.podlock] keep, [tool.podlock.variant.tpu] extras in pyproject.toml changed"
     )
+
+
+def test_lines_the_23_rules_change_are_marked_and_others_keep_their_digest(
+    tmp_path: Path,
+) -> None:
+    """Locks of plain lines stay fresh; a kept ``jax[cpu]`` or a routed ``torch @ url``
+    (whose locks changed with the rules of #23) go stale once."""
+    from podlock.lock.fingerprint import _digest
+
+    def digest(requirements: str) -> str:
+        (tmp_path / "requirements.txt").write_text(requirements)
+        inputs = discover(tmp_path)
+        return str(input_digests(inputs, inputs.config.variant("cpu"))["files"]["requirements.txt"])
+
+    def old(requirement: str, keep: bool = False) -> str:
+        line = {"requirement": requirement, "keep": keep, "hashes": [], "constraint": False}
+        return _digest([line])
+
+    assert digest("jax==0.6.2  # kn:keep\n") == old("jax==0.6.2", keep=True)
+    six = "six @ https://x.example/six-1.0-py3-none-any.whl"
+    assert digest(six + "\n") == old(six)  # not routed: the rule doesn't touch it
+    assert digest("jax[cpu]  # kn:keep\n") != old("jax[cpu]", keep=True)
+    url = "torch @ https://x.example/torch-2.4.0-py3-none-any.whl"
+    assert digest(url + "\n") != old(url)
+
+
+def test_top_level_platforms_give_the_fingerprint_of_the_same_per_variant(
+    tmp_path: Path,
+) -> None:
+    per_variant = fp(tmp_path, "numpy\n", '[variants.cpu]\nplatforms = ["linux/amd64"]\n')
+    top = fp(tmp_path, "numpy\n", 'platforms = ["linux/amd64"]\n[variants.cpu]\n')
+    assert top == per_variant != fp(tmp_path, "numpy\n", 'platforms = ["linux/arm64"]\n')

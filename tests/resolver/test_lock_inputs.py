@@ -160,3 +160,31 @@ def test_a_direct_url_requirement_becomes_a_hashed_archive(
     assert pkg["archive"]["hashes"]["sha256"] == sha256_of(index, wheel)
     assert pkg["archive"]["size"] == index.indexes["pypi"].files[wheel].size
     assert "wheels" not in pkg and "index" not in pkg
+
+
+def test_a_routing_error_names_the_index_asked_and_one_that_has_it(
+    tmp_path: Path, index: IndexServer, cli: Any
+) -> None:
+    root = make(tmp_path, index, "torchaudio==2.3.0\n", 'variants = ["cpu", "cuda"]\n')
+    result = cli("lock", "--project", str(root))
+    assert result.code == 2
+    assert (
+        f"variant cpu takes torchaudio from its route, {index.url('cpu')}, which has no "
+        f"torchaudio==2.3.0 ({index.url('pypi')} has it)"
+    ) in result.err
+    assert "route torchaudio elsewhere in [variant.cpu] sources" in result.err
+    assert "kn:keep" not in result.err
+
+
+def test_an_unreachable_url_is_one_error_with_its_line(
+    tmp_path: Path, index: IndexServer, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UV_HTTP_RETRIES", "1")
+    url = "http://127.0.0.1:9/foo-1.0-py3-none-any.whl"  # the discard port: nothing listens
+    root = make(tmp_path, index, f"six\nfoo @ {url}\n", 'variants = ["cpu", "tpu"]\n')
+    result = cli("lock", "--project", str(root))
+    assert result.code == 2
+    error = result.err.split("podlock: error: ", 1)[1]
+    assert error.startswith(f"requirements.txt:2: could not fetch foo @ {url}: ")
+    assert len(error.splitlines()) <= 2, error  # the message and its hint
+    assert "check the URL on that line" in error

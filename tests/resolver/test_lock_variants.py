@@ -81,6 +81,21 @@ def test_kn_keep_pins_jax_and_the_runtime_follows(
     assert not (root / "pylock.cpu.toml").exists()
 
 
+def test_kn_keep_with_extras_keeps_the_flavour_in_a_cuda_variant(
+    tmp_path: Path, index: IndexServer, cli: Any
+) -> None:
+    root = make(tmp_path, index, "flax\njax[cpu]  # kn:keep\n", 'variants = ["cuda"]\n')
+    result = cli("lock", "--project", str(root))
+    assert result.code == 0, result.err
+    assert "stripped" not in result.err
+    cuda = load(root, "cuda")
+    assert "jax" in pins(cuda)
+    assert not {"jax-cuda12-plugin", "jax-cuda12-pjrt", "nvidia-cublas-cu12"} & set(pins(cuda))
+    assert cuda["tool"]["podlock"]["kept"] == [
+        {"file": "requirements.txt", "line": 2, "text": "jax[cpu]"}
+    ]
+
+
 def test_runtime_is_added_when_jax_arrives_indirectly(
     tmp_path: Path, index: IndexServer, cli: Any
 ) -> None:

@@ -152,7 +152,7 @@ def test_cuda_wheels_in_a_cpu_lock_are_named_with_their_chain(
     tmp_path: Path, index: IndexServer, cli: Any, resolver: str
 ) -> None:
     routed = f'[variant.cpu]\nsources = {{ torch = "{index.url("pypi")}" }}\n'
-    root = make(tmp_path, index, "accelerate\n", 'variants = ["cpu"]\n' + routed)
+    root = make(tmp_path, index, "accelerate\nnvidia-ml-py\n", 'variants = ["cpu"]\n' + routed)
     result = cli("lock", "--project", str(root), "--resolver", resolver)
     assert result.code == 0, result.err
     assert "nvidia-cublas-cu12" in pins(load(root, "cpu"))
@@ -162,6 +162,8 @@ def test_cuda_wheels_in_a_cpu_lock_are_named_with_their_chain(
     ) in result.err
     assert 'sources = { torch = "pytorch-cpu" }' in result.err
     assert 'keep-cuda = ["torch"] to [variant.cpu]' in result.err
+    assert "nvidia-ml-py" in pins(load(root, "cpu"))  # pure Python NVML bindings: no warning
+    assert result.err.count("CUDA wheels") == 1 and "move nvidia-ml-py" not in result.err
     # Kept on purpose: no warning.
     config = root / "podlock.toml"
     config.write_text(

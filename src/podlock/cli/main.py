@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from podlock import __version__
+from podlock.cli.options import add_output_flags
 from podlock.cli.progress import reporter_for
 from podlock.disk import full_error, is_full
 from podlock.errors import PodlockError
@@ -44,8 +45,7 @@ def parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         description="Lock, build and launch ML environments reproducibly on TPU/GPU pods.",
     )
     p.add_argument("--version", action="version", version=f"podlock {__version__}")
-    p.add_argument("-v", "--verbose", action="store_true", help="show tracebacks on errors")
-    p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    add_output_flags(p, top=True)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     # Only the chosen command's module is imported (docker's SDK alone costs ~150 ms),
     # so `podlock lock --check` stays fast; the others are listed by name for --help.
@@ -53,6 +53,7 @@ def parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     for name, (module, summary) in COMMANDS.items():
         if name == chosen:
             importlib.import_module(module).add_parser(sub)
+            add_output_flags(sub.choices[name])
         else:
             sub.add_parser(name, help=summary)
     return p

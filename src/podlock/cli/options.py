@@ -39,3 +39,22 @@ def add_variant(
 def add_resolver(p: argparse.ArgumentParser | Any) -> None:
     """``--resolver uv|python``: the backend, instead of the config's."""
     p.add_argument("--resolver", choices=["uv", "python"], help="override the config's resolver")
+
+
+def add_output_flags(p: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """``-v``/``-q``, before the command or after it (``podlock lock -q``); below the top, a
+    flag left out keeps the top-level value (``SUPPRESS``: no default to overwrite it),
+    and nested commands (``jobs list``) get them too."""
+    default: Any = False if top else argparse.SUPPRESS
+    p.add_argument(
+        "-v", "--verbose", action="store_true", default=default, help="show tracebacks on errors"
+    )
+    p.add_argument(
+        "-q", "--quiet", action="store_true", default=default, help="only warnings and errors"
+    )
+    if top:
+        return
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                add_output_flags(child)

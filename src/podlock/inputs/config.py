@@ -158,9 +158,9 @@ class Config:
 
 
 _TOP_KEYS = {
-    "python", "variants", "variant", "keep", "system-packages", "extras", "groups", "indexes",
-    "index-url", "extra-index-urls", "find-links", "resolver", "launch", "include-secrets",
-    "exclude", "include-large", "code",
+    "python", "platforms", "variants", "variant", "keep", "system-packages", "extras",
+    "groups", "indexes", "index-url", "extra-index-urls", "find-links", "resolver", "launch",
+    "include-secrets", "exclude", "include-large", "code",
 }  # fmt: skip
 _LAUNCH_KEYS = {"queue"}
 _VARIANT_KEYS = {
@@ -196,8 +196,9 @@ def load_config(
     indexes = dict(BUILTIN_INDEXES)
     for key, value in subtable(table, "indexes", file).items():
         indexes[key] = as_str(value, f"indexes.{key}", file)
-    variants = tuple(
-        _load_variant(n, specs.get(n, {}), python=python, file=file, indexes=indexes) for n in names
+    platforms = _platforms(table, "platforms", file) if "platforms" in table else None
+    variants = _load_variants(
+        names, specs, python=python, platforms=platforms, file=file, indexes=indexes
     )
     keep = _keep(table, file)
     launch = subtable(table, "launch", file)
@@ -265,8 +266,62 @@ def _keep(table: Mapping[str, Any], file: str | None) -> frozenset[str]:
     return keep
 
 
+def _load_variants(
+    names: Sequence[str],
+    specs: Mapping[str, Any],
+    *,
+    python: str,
+    platforms: tuple[Platform, ...] | None,
+    file: str | None,
+    indexes: Mapping[str, str],
+) -> tuple[VariantConfig, ...]:
+    """Every variant, or one ConfigError that names the problems of all of them (a user
+    fixes them in one go, not one variant per run)."""
+    loaded: list[VariantConfig] = []
+    errors: list[ConfigError] = []
+    for name in names:
+        try:
+            spec = specs.get(name, {})
+            loaded.append(
+                _load_variant(
+                    name, spec, python=python, platforms=platforms, file=file, indexes=indexes
+                )
+            )
+        except ConfigError as exc:
+            errors.append(exc)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        hints = dict.fromkeys(e.hint for e in errors if e.hint)
+        shown = [e.message.removeprefix(f"{file}: ") for e in errors]
+        raise ConfigError(
+            f"{len(errors)} variants have errors:\n" + "\n".join(f"  {m}" for m in shown),
+            file=file,
+            hint="; ".join(hints) or None,
+        )
+    return tuple(loaded)
+
+
+def _platforms(table: Mapping[str, Any], shown: str, file: str | None) -> tuple[Platform, ...]:
+    """``table["platforms"]``, parsed; ``shown`` is the key as the user wrote it."""
+    values = str_list(table, "platforms", file)
+    try:
+        found = tuple(dict.fromkeys(Platform.parse(p) for p in values))
+    except ConfigError as exc:
+        raise ConfigError(f"{shown}: {exc.message}", file=file, hint=exc.hint) from None
+    if not found:
+        raise ConfigError(f"{shown} is empty", file=file)
+    return found
+
+
 def _load_variant(
-    name: str, spec: Any, *, python: str, file: str | None, indexes: Mapping[str, str]
+    name: str,
+    spec: Any,
+    *,
+    python: str,
+    platforms: tuple[Platform, ...] | None,
+    file: str | None,
+    indexes: Mapping[str, str],
 ) -> VariantConfig:
     where = f"variants.{name}"
     if not isinstance(spec, dict):
@@ -284,13 +339,10 @@ def _load_variant(
         )
     vpython = parse_python(spec["python"], where=file) if "python" in spec else python
     base = preset(accelerator, name=name, python=vpython)
-    platforms = base.platforms
+    # The variant's own platforms, else the config's top-level ones, else the preset's.
     if "platforms" in spec:
-        platforms = tuple(
-            dict.fromkeys(Platform.parse(p, where=file) for p in str_list(spec, "platforms", file))
-        )
-        if not platforms:
-            raise ConfigError(f"{where}.platforms is empty", file=file)
+        platforms = _platforms(spec, f"{where}.platforms", file)
+    platforms = platforms or base.platforms
     runtime = _runtime(spec, where, file) if "runtime" in spec else base.runtime
     sources = dict(base.sources)  # preset keys are canonical already
     sources.update(_sources(spec, where, file, indexes))

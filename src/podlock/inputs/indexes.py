@@ -99,6 +99,37 @@ def index_plan(inputs: Inputs, variant: VariantConfig) -> IndexPlan:
     )
 
 
+def shown_index_urls(inputs: Inputs, variant: VariantConfig) -> dict[str, str]:
+    """Each index ``variant`` may use, the default first, as a lock names it (no
+    credentials) -> as a requirements file may write it: ``${VAR}`` where the credentials
+    go, never a secret (a literal ``user:token@`` becomes ``${INDEX_USERNAME}:...@``)."""
+    config = inputs.config
+    options = inputs.of(variant.name).options
+    raws = [  # the default index first, as index_plan picks it
+        variant.index_url or options.index_url or config.index_url or PYPI,
+        *variant.extra_index_urls, *options.extra_index_urls, *config.extra_index_urls,
+        *(config.indexes.get(ref, ref) for ref in variant.sources.values()),
+    ]  # fmt: skip
+    shown: dict[str, str] = {}
+    literal = 0
+    for raw in raws:
+        expanded, _ = expand_vars(raw)
+        clean = normalize_index(strip_credentials(expanded))
+        parts = urlsplit(raw)
+        if clean in shown or "@" not in parts.netloc:
+            shown.setdefault(clean, clean)
+            continue
+        user, password = parts.username or "", parts.password
+        if "${" not in user + (password or ""):
+            literal += 1
+            suffix = f"_{literal}" if literal > 1 else ""
+            user = f"${{INDEX_USERNAME{suffix}}}" if user else ""
+            password = f"${{INDEX_PASSWORD{suffix}}}" if password is not None else None
+        userinfo = user + (f":{password}" if password is not None else "")
+        shown[clean] = clean.replace("://", f"://{userinfo}@", 1)
+    return shown
+
+
 def _expand(raw: str, where: str) -> str:
     url, missing = expand_vars(raw)
     if missing:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from podlock.canonical import canonical
-from podlock.inputs.config import Config, VariantConfig
+from podlock.inputs.config import RUNTIME_PACKAGES, Config, VariantConfig
 from podlock.inputs.discover import Inputs
 from podlock.inputs.requirements import RequirementLine
 from podlock.urls import redact
@@ -33,7 +33,7 @@ def input_digests(inputs: Inputs, variant: VariantConfig) -> dict[str, Any]:
     config = inputs.config
     files: dict[str, list[Any]] = {f: [] for f in deps.files}
     for line in (*deps.requirements, *deps.constraints):
-        files.setdefault(line.origin.file, []).append(_line(line))
+        files.setdefault(line.origin.file, []).append(_line(line, variant, config.keep))
     for directive in deps.directives:
         files.setdefault(directive.file, []).append({"option": directive.text})
     referenced = sorted({ref for ref in variant.sources.values() if ref in config.indexes})
@@ -110,7 +110,7 @@ def _shown(key: str, config: Config) -> str:
     return f"[{table.rstrip('.')}] {key}" if table else key
 
 
-def _line(line: RequirementLine) -> dict[str, Any]:
+def _line(line: RequirementLine, variant: VariantConfig, keep: frozenset[str]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "requirement": redact(str(line.requirement)),
         "keep": line.keep,
@@ -119,6 +119,13 @@ def _line(line: RequirementLine) -> dict[str, Any]:
     }
     if line.pre:
         out["pre"] = True
+    # Lines whose lock changed with a rule (#23), so locks made under the old one go stale:
+    # a kept runtime line with extras is used as written; a routed URL may be kept.
+    kept = line.keep or line.name in keep
+    if kept and line.requirement.extras and line.name in RUNTIME_PACKAGES:
+        out["flavour"] = True
+    if line.requirement.url and line.name in variant.sources:
+        out["url"] = "kept-where-it-fits"
     return out
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping, Sequence
 
-from packaging.utils import canonicalize_name
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from podlock.inputs.config import Config, VariantConfig
 from podlock.resolver.model import Resolved
@@ -31,13 +31,17 @@ def cuda_warnings(
     variant: VariantConfig, resolved: Sequence[Resolved], config: Config
 ) -> list[str]:
     """One warning per package that brings CUDA wheels into a cpu/tpu variant, naming the
-    chain (``accelerate → torch → nvidia-cublas-cu12``); none for a ``cuda`` variant or
-    for chains through a package in the variant's ``keep-cuda``."""
+    chain (``accelerate → torch → nvidia-cublas-cu12``); none for a ``cuda`` variant, for
+    chains through a package in the variant's ``keep-cuda``, or for pure-Python wheels."""
     if variant.accelerator == "cuda":
         return []
     by_name = {r.name: r for r in resolved}
     culprits: dict[str, list[tuple[str, list[str]]]] = {}
-    found_cuda = sorted((not n.startswith("nvidia-"), n) for n in by_name if is_cuda_runtime(n))
+    found_cuda = sorted(
+        (not n.startswith("nvidia-"), n)
+        for n, r in by_name.items()
+        if is_cuda_runtime(n) and _binary(r)
+    )
     for _, name in found_cuda:
         chain = _chain(name, by_name)
         if set(chain) & set(variant.keep_cuda):
@@ -67,6 +71,22 @@ def cuda_warnings(
             f'keep-cuda = ["{culprit}"] to {table}'
         )
     return out
+
+
+def _binary(resolved: Resolved) -> bool:
+    """Whether the package carries binaries (CUDA libraries, kernels): a pure-Python wheel
+    named like one (``nvidia-ml-py``: NVML bindings that load the host's driver, if any)
+    costs a CPU image nothing. An sdist alone can't tell: it counts."""
+    if not resolved.wheels:
+        return True
+    for wheel in resolved.wheels:
+        try:
+            tags = parse_wheel_filename(wheel.filename)[3]
+        except InvalidWheelFilename:
+            return True
+        if any(t.platform != "any" for t in tags):
+            return True
+    return False
 
 
 def _chain(name: str, by_name: Mapping[str, Resolved]) -> list[str]:

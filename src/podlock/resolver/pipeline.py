@@ -29,6 +29,7 @@ from podlock.resolver.assemble import artifacts, assemble, keep_usable
 from podlock.resolver.cuda_wheels import cuda_warnings
 from podlock.resolver.model import Backend, Request, Resolved, ResolveOptions
 from podlock.resolver.sizes import SizeCache, fill_sizes
+from podlock.urls import redact
 
 _MAX_ROUNDS = 3
 
@@ -98,6 +99,8 @@ def resolve_locks(
     resolved = _resolve_to_fixpoint(inputs, vreqs, backend, mode, reporter)
     pruned = {v.variant.name: keep_usable(v, resolved[v.variant.name]) for v in vreqs}
     for vreq in vreqs:
+        for warning in _unfit_url_warnings(vreq, pruned[vreq.variant.name]):
+            reporter.warn(warning)
         for warning in cuda_warnings(vreq.variant, pruned[vreq.variant.name], inputs.config):
             reporter.warn(warning)
     plans = {v.variant.name: index_plan(inputs, v.variant) for v in vreqs}
@@ -198,6 +201,26 @@ def _report_stripped(vreqs: Sequence[VariantRequirements], reporter: Reporter) -
         reporter.warn(
             f"{where} stripped; the variant's runtime is used instead ({'; '.join(uses)}). {keep}."
         )
+
+
+def _unfit_url_warnings(vreq: VariantRequirements, resolved: Sequence[Resolved]) -> list[str]:
+    """One warning per ``name @ url`` line whose wheel can't run on (some of) the variant's
+    platforms, naming what the variant's routing locked there instead."""
+    variant = vreq.variant
+    out = []
+    for line, fit in vreq.unfit_urls:
+        used = next((r for r in resolved if r.name == line.name and r.index), None)
+        instead = f"{used.name} {used.version}" if used else line.name
+        if used is not None and used.index:
+            instead += f" from {redact(used.index)}"
+        rest = [str(p) for p in variant.platforms if p not in fit.platforms]
+        where = f"for {', '.join(rest)}, " if fit.platforms else ""
+        out.append(
+            f"{line.origin}: {line.text!r} is {fit.reason}; {where}pylock.{variant.name}.toml "
+            f"has {instead} instead (the variant's route for {line.name}). To pin that URL "
+            "there, put the line in the requirements file of a variant whose hosts run it."
+        )
+    return out
 
 
 def _check_upgrade_names(mode: ResolveOptions) -> None:

@@ -23,7 +23,7 @@ from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from podlock.errors import IndexError_, PodlockError, ResolutionError
+from podlock.errors import IndexError_, InputError, PodlockError, ResolutionError
 from podlock.inputs.indexes import IndexPlan, index_plan
 from podlock.inputs.runtime import VariantRequirements
 from podlock.lock.pylock import write_atomic
@@ -41,6 +41,7 @@ from podlock.resolver.freshness import (
     verified,
 )
 from podlock.resolver.model import Request, Resolved
+from podlock.resolver.route_errors import route_failure
 from podlock.resolver.uvlock import ROOT, UvLock
 from podlock.toolchain import find_python, uv_binary, uv_env
 from podlock.urls import redact
@@ -120,7 +121,8 @@ class UvBackend:
         if done.returncode != 0:
             platforms = sorted({p for v, _ in group for p in v.variant.platforms})
             output = strip_log(done.stderr or done.stdout)
-            raise _uv_error(output, names, platforms, offline=mode.offline)
+            error = _uv_error(output, names, platforms, offline=mode.offline)
+            raise _in_user_terms(error, group, request, offline=mode.offline)
         lock = UvLock.read(project / "uv.lock")
         return {
             v.variant.name: lock.split(v.variant.name, v.variant.platforms, python)
@@ -249,9 +251,12 @@ def _indexes_and_sources(
                 entry["default"] = True
             indexes.setdefault(index.name, entry)
         for pkg, index_name in sorted(vplan.sources.items()):
-            if pkg not in vreq.direct:
-                continue  # uv routes direct requirements only; the pipeline adds them
+            rest = vreq.direct_urls.get(pkg)
+            if pkg not in vreq.direct or rest == ():
+                continue  # uv routes direct requirements only; a kept URL is not routed
             route = {"index": index_name}
+            if rest:  # the URL's wheel runs on the other platforms: route only these
+                route["marker"] = " or ".join(f"({p.marker})" for p in sorted(rest))
             if len(group) > 1:
                 route["extra"] = vreq.variant.name
             sources.setdefault(pkg, []).append(route)
@@ -289,6 +294,34 @@ def _humanize(output: str, variants: Sequence[str], platforms: Sequence[Platform
     return text
 
 
+def _in_user_terms(
+    error: PodlockError,
+    group: Sequence[tuple[VariantRequirements, IndexPlan]],
+    request: Request,
+    *,
+    offline: bool,
+) -> PodlockError:
+    """``error`` about what the user wrote: the routed index that lacked a version, the
+    file:line of a ``name @ url`` that could not be fetched."""
+    if isinstance(error, ResolutionError):
+        routed = route_failure(error.explanation, group, request.inputs.config, offline=offline)
+        if routed is not None:
+            return ResolutionError(routed.message, explanation=error.explanation, hint=routed.hint)
+    if isinstance(error, IndexError_):
+        for vreq, _ in group:
+            for line in vreq.lines:
+                url = line.requirement.url
+                if url and redact(url) == error.index:
+                    cause = re.sub(r"^(cause|Caused by): ", "", error.message.splitlines()[-1])
+                    return InputError(
+                        f"could not fetch {line.text}: {cause}",
+                        file=line.origin.file,
+                        line=line.origin.line,
+                        hint="check the URL on that line, and your network",
+                    )
+    return error
+
+
 def _uv_error(
     output: str, variants: Sequence[str], platforms: Sequence[Platform], *, offline: bool
 ) -> PodlockError:
@@ -310,10 +343,21 @@ def _uv_error(
     if fetch or "Could not connect" in text or "dns error" in text:
         url = redact(fetch.group(1) or fetch.group(2)) if fetch else "an index"
         return IndexError_(
-            f"could not reach {url}\n{text}",
+            f"could not reach {url}\n{_condensed(text)}",
             index=url,
             hint="cache only: the cache lacks it; run without --offline"
             if offline
             else "check the index URL in your requirements/config and your network",
         )
     return ResolutionError("uv could not lock the project", explanation=text)
+
+
+def _condensed(text: str) -> str:
+    """uv's network failure in a few lines: what failed, the retries, the innermost cause
+    (uv also prints each retry's chain of causes: ~30 lines per URL, more per variant)."""
+    lines = [line.strip() for line in text.splitlines()]
+    what = next((line for line in lines if line.startswith("error:")), "")
+    retried = next((line for line in lines if "retries" in line), "")
+    causes = [line for line in lines if line.startswith(("cause:", "Caused by:"))]
+    shown = [what, retried, causes[-1] if causes else ""]
+    return "\n".join(dict.fromkeys(line for line in shown if line))
