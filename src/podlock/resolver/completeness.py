@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 
 from packaging.markers import Marker
@@ -28,9 +29,11 @@ from podlock.inputs.runtime import VariantRequirements
 from podlock.paths import cache_dir
 from podlock.platforms import Platform
 from podlock.resolver.model import RawArtifact, Resolved
-from podlock.resolver.python.http_cache import HttpClient
-from podlock.resolver.python.metadata import CoreMetadata, MetadataStore, local_wheel_metadata
-from podlock.resolver.python.simple_api import Link, parse_dist
+
+if TYPE_CHECKING:
+    # At run time only inside read_metadata: importing the python backend's package costs
+    # ~0.1 s (resolvelib), which a no-op ``podlock lock`` must not pay.
+    from podlock.resolver.python.metadata import CoreMetadata, MetadataStore
 
 _WORKERS = 32  # small requests, mostly waiting on the network
 
@@ -100,6 +103,9 @@ def read_metadata(
     """Metadata of ``wheels`` by sha256: from podlock's cache, else PEP 658, else range
     requests. Cost: nothing on the network for wheels read before; else one or a few small
     requests each, in parallel (``_WORKERS``)."""
+    from podlock.resolver.python.http_cache import HttpClient
+    from podlock.resolver.python.metadata import MetadataStore, local_wheel_metadata
+
     out: dict[str, CoreMetadata] = {}
     remote: dict[str, RawArtifact] = {}
     for wheel in wheels:
@@ -123,6 +129,8 @@ def _read_remote(
     """Read in the store's pool. A resolution's pins say nothing of PEP 658: each host's first
     wheel not in the cache tries ``.metadata``, and how it went decides for the host's others
     (behind a proxy that serves none, a 404 per wheel doubled the time)."""
+    from podlock.resolver.python.simple_api import Link, parse_dist
+
     futures: dict[str, Future[CoreMetadata]] = {}
     serves: dict[str, bool] = {}  # host -> whether its first wheel had a ``.metadata``
     for sha256, wheel in sorted(wheels.items()):
