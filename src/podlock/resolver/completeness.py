@@ -72,6 +72,9 @@ def find_gaps(
     python = vreq.variant.python
     envs = {p: _env(p, python) for p in vreq.variant.platforms}
     asked = _root_extras(vreq.requirements, envs)
+    pins: dict[str, list[Resolved]] = {}
+    for r in pruned:
+        pins.setdefault(r.name, []).append(r)
     while True:
         found: dict[tuple[str, str], tuple[str, set[Platform]]] = {}
         grew = False
@@ -81,7 +84,7 @@ def find_gaps(
             if not wanted <= extras:
                 extras |= wanted
                 grew = True
-            if not _satisfied(req, platform, pruned):
+            if not _satisfied(req, platform, pins):
                 key = (f"{r.name} {r.version}", text)
                 first, where = found.setdefault(key, (wheel, set()))
                 found[key] = (min(first, wheel), where | {platform})
@@ -168,7 +171,7 @@ def _applying(
                 extras = ("", *sorted(asked.get((r.name, platform), ())))
                 for text in meta.requires_dist:
                     req = _requirement(text)
-                    if req is not None and _holds(req, envs[platform], extras):
+                    if req is not None and _holds(text, envs[platform], extras):
                         yield r, wheel.filename, platform, req, text
 
 
@@ -182,31 +185,37 @@ def _root_extras(
         if req is None:
             continue
         for platform, env in envs.items():
-            if _holds(req, env, ("",)):
+            if _holds(text, env, ("",)):
                 extras = asked.setdefault((canonicalize_name(req.name), platform), set())
                 extras |= {canonicalize_name(e) for e in req.extras}
     return asked
 
 
-def _satisfied(req: Requirement, platform: Platform, pruned: Sequence[Resolved]) -> bool:
-    name = canonicalize_name(req.name)
-    for r in pruned:
-        if r.name != name or platform not in r.platforms:
+def _satisfied(
+    req: Requirement, platform: Platform, pins: Mapping[str, Sequence[Resolved]]
+) -> bool:
+    for r in pins.get(canonicalize_name(req.name), ()):
+        if platform not in r.platforms:
             continue
         if r.version is None or req.url:
             return True
-        try:
-            if req.specifier.contains(Version(r.version), prereleases=True):
-                return True
-        except InvalidVersion:
+        version = _version(r.version)
+        if version is None or req.specifier.contains(version, prereleases=True):
             return True
     return False
 
 
-def _holds(req: Requirement, env: Env, extras: tuple[str, ...]) -> bool:
-    if req.marker is None:
-        return True
-    return any(_evaluate(str(req.marker), env, extra) for extra in extras)
+@lru_cache(maxsize=16384)
+def _version(text: str) -> Version | None:
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return None
+
+
+def _holds(text: str, env: Env, extras: tuple[str, ...]) -> bool:
+    """Whether requirement ``text``'s marker holds in ``env`` for one of ``extras``."""
+    return any(_evaluate(text, env, extra) for extra in extras)
 
 
 @lru_cache(maxsize=65536)
@@ -225,8 +234,11 @@ def _env(platform: Platform, python: str) -> Env:
 
 
 @lru_cache(maxsize=65536)
-def _evaluate(marker: str, env: Env, extra: str) -> bool:
-    return Marker(marker).evaluate({**dict(env), "extra": extra})
+def _evaluate(text: str, env: Env, extra: str) -> bool:
+    req = _requirement(text)
+    if req is None or req.marker is None:
+        return req is not None
+    return req.marker.evaluate({**dict(env), "extra": extra})
 
 
 @lru_cache(maxsize=16384)
