@@ -26,7 +26,9 @@ PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 def test_pypi_pins_match_uv(tmp_path: Path) -> None:
     pins: dict[str, dict[str, dict[str, str | None]]] = {}
     python = PythonBackend()
-    for name, impl in (("uv", backend("uv")), ("python", python)):
+    # The python backend first: the uv run's completeness check reads the same wheels'
+    # metadata into the same cache, and this test is about how the python backend reads it.
+    for name, impl in (("python", python), ("uv", backend("uv"))):
         root = tmp_path / name
         root.mkdir()
         (root / "requirements.txt").write_text("requests\njax\n")

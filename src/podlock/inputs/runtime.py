@@ -68,8 +68,10 @@ def variant_requirements(
     *,
     force_runtime: bool = False,
     also_direct: Collection[str] = (),
+    also_required: Collection[str] = (),
 ) -> VariantRequirements:
-    """Apply stripping and add the runtime; ``also_direct`` names become direct requirements.
+    """Apply stripping and add the runtime; ``also_direct`` names become direct requirements,
+    ``also_required`` requirements (with their markers) are added as written.
 
     ``force_runtime`` is set when a first resolution showed jax in the environment although
     no line named it (e.g. through flax): the runtime must then be the hardware-matched one.
@@ -100,6 +102,7 @@ def variant_requirements(
         reqs.extend(_runtime_beside(variant.runtime, kept))
     direct = _names(reqs)
     reqs.extend(sorted(n for n in also_direct if canonicalize_name(n) not in direct))
+    reqs.extend(sorted(set(also_required)))
     return VariantRequirements(
         variant=variant,
         requirements=tuple(reqs),

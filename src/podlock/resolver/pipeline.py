@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from packaging.requirements import Requirement
 
-from podlock.errors import InputError, PodlockError
+from podlock.errors import InputError, PodlockError, ResolutionError
 from podlock.inputs.config import RUNTIME_PACKAGES, VariantConfig
 from podlock.inputs.discover import Inputs
 from podlock.inputs.indexes import index_plan
@@ -26,12 +26,13 @@ from podlock.lock.system import SystemLock
 from podlock.paths import lock_path
 from podlock.reporter import NullReporter, Reporter
 from podlock.resolver.assemble import artifacts, assemble, keep_usable
+from podlock.resolver.completeness import Gap, find_gaps, read_metadata, wheels_to_read
 from podlock.resolver.cuda_wheels import cuda_warnings
 from podlock.resolver.model import Backend, Request, Resolved, ResolveOptions
 from podlock.resolver.sizes import SizeCache, fill_sizes
 from podlock.urls import redact
 
-_MAX_ROUNDS = 3
+_MAX_ROUNDS = 6  # runtime, routes and completeness each add at most a round or two
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,8 +97,7 @@ def resolve_locks(
     _check_upgrade_names(mode)
     vreqs = [variant_requirements(inputs, v) for v in variants]
     _report_stripped(vreqs, reporter)
-    resolved = _resolve_to_fixpoint(inputs, vreqs, backend, mode, reporter)
-    pruned = {v.variant.name: keep_usable(v, resolved[v.variant.name]) for v in vreqs}
+    pruned = _resolve_to_fixpoint(inputs, vreqs, backend, mode, reporter)
     for vreq in vreqs:
         for warning in _unfit_url_warnings(vreq, pruned[vreq.variant.name]):
             reporter.warn(warning)
@@ -155,6 +155,14 @@ def _with_system(
     return replace(lk, meta=replace(meta, system=system.to_dict()))
 
 
+@dataclass(kw_only=True)
+class _Added:
+    """What resolution rounds add to one variant's requirements."""
+
+    routed: set[str] = field(default_factory=set)  # names routed to an index, made direct
+    required: dict[str, Gap] = field(default_factory=dict)  # a gap's fix -> the gap
+
+
 def _resolve_to_fixpoint(
     inputs: Inputs,
     vreqs: list[VariantRequirements],
@@ -162,26 +170,105 @@ def _resolve_to_fixpoint(
     mode: ResolveOptions,
     reporter: Reporter,
 ) -> dict[str, list[Resolved]]:
-    """Resolve; when jax arrived indirectly (e.g. via flax) or a routed package (torch via
-    torchvision) isn't direct, add the runtime / the package and resolve again."""
-    added: dict[str, set[str]] = {v.variant.name: set() for v in vreqs}
+    """Pins per variant, pruned to what its platforms use (``keep_usable``).
+
+    Resolves again, with what is missing added, when jax arrived indirectly (e.g. via flax:
+    the runtime is added), a routed package (torch via torchvision) isn't direct, or a kept
+    wheel requires what the lock lacks (completeness.py).
+    """
+    added = {v.variant.name: _Added() for v in vreqs}
     for _ in range(_MAX_ROUNDS):
-        resolved = backend.resolve(Request(inputs=inputs, variants=vreqs, mode=mode), reporter)
-        again = False
-        for i, vreq in enumerate(vreqs):
-            name = vreq.variant.name
-            names = {r.name for r in resolved[name]}
-            force = vreq.with_runtime or bool(names & RUNTIME_PACKAGES)
-            routed = {n for n in vreq.variant.sources if n in names and n not in vreq.direct}
-            if force != vreq.with_runtime or routed:
-                added[name] |= routed
-                vreqs[i] = variant_requirements(
-                    inputs, vreq.variant, force_runtime=force, also_direct=sorted(added[name])
-                )
-                again = True
-        if not again:
-            return resolved
+        try:
+            resolved = backend.resolve(Request(inputs=inputs, variants=vreqs, mode=mode), reporter)
+        except ResolutionError as exc:
+            gaps = [g for a in added.values() for g in a.required.values()]
+            if not gaps:
+                raise
+            raise _cannot_complete(gaps, exc.explanation) from None
+        if _add_runtime_and_routes(inputs, vreqs, resolved, added):
+            continue
+        pruned = {v.variant.name: keep_usable(v, resolved[v.variant.name]) for v in vreqs}
+        if not _add_gaps(inputs, vreqs, pruned, added, mode, reporter):
+            return pruned
     raise PodlockError("resolution did not settle after adding the runtime; please report this")
+
+
+def _add_runtime_and_routes(
+    inputs: Inputs,
+    vreqs: list[VariantRequirements],
+    resolved: dict[str, list[Resolved]],
+    added: dict[str, _Added],
+) -> bool:
+    """Add the runtime where jax is in the environment, and routed packages as direct ones;
+    whether any variant changed."""
+    again = False
+    for i, vreq in enumerate(vreqs):
+        name = vreq.variant.name
+        names = {r.name for r in resolved[name]}
+        force = vreq.with_runtime or bool(names & RUNTIME_PACKAGES)
+        routed = {n for n in vreq.variant.sources if n in names and n not in vreq.direct}
+        if force != vreq.with_runtime or routed:
+            added[name].routed |= routed
+            vreqs[i] = _rebuilt(inputs, vreq, added[name], force_runtime=force)
+            again = True
+    return again
+
+
+def _add_gaps(
+    inputs: Inputs,
+    vreqs: list[VariantRequirements],
+    pruned: dict[str, list[Resolved]],
+    added: dict[str, _Added],
+    mode: ResolveOptions,
+    reporter: Reporter,
+) -> bool:
+    """Add what kept wheels require and the lock lacks; whether any variant changed.
+
+    Raises when a gap remains that an earlier round added: resolving again cannot close it.
+    Cost: nothing on the network for wheels whose metadata was read before (by sha256).
+    """
+    indexes = {i.url: i for v in vreqs for i in index_plan(inputs, v.variant).indexes}
+    wheels = [w for p in pruned.values() for w in wheels_to_read(p)]
+    metadata = read_metadata(wheels, indexes=list(indexes.values()), offline=mode.offline)
+    again = False
+    for i, vreq in enumerate(vreqs):
+        name = vreq.variant.name
+        gaps = find_gaps(vreq, pruned[name], metadata)
+        stuck = [g for g in gaps if g.restricted() in added[name].required]
+        if stuck:
+            raise _cannot_complete(stuck, "the resolver was given it and still left it out")
+        for gap in gaps:
+            reporter.info(f"{name}: {gap}, which the lock lacks; resolving again with it")
+            added[name].required[gap.restricted()] = gap
+        if gaps:
+            vreqs[i] = _rebuilt(inputs, vreq, added[name], force_runtime=vreq.with_runtime)
+            again = True
+    return again
+
+
+def _rebuilt(
+    inputs: Inputs, vreq: VariantRequirements, added: _Added, *, force_runtime: bool
+) -> VariantRequirements:
+    return variant_requirements(
+        inputs,
+        vreq.variant,
+        force_runtime=force_runtime,
+        also_direct=sorted(added.routed),
+        also_required=sorted(added.required),
+    )
+
+
+def _cannot_complete(gaps: Sequence[Gap], why: str) -> PodlockError:
+    """A lock that cannot hold what its wheels require: name each wheel and requirement."""
+    lines = "\n".join(f"  {g}" for g in gaps)
+    packages = ", ".join(dict.fromkeys(g.package.split(" ", 1)[0] for g in gaps))
+    return PodlockError(
+        f"the lock cannot hold what its wheels require (wheels of one version may declare "
+        f"different dependencies):\n{lines}\n{why}".rstrip(),
+        hint=f"pin another version of {packages} whose wheels need what your requirements "
+        "allow, add the requirement above to your requirements with the version you want, "
+        "or remove the platform from the variant's platforms",
+    )
 
 
 def _report_stripped(vreqs: Sequence[VariantRequirements], reporter: Reporter) -> None:

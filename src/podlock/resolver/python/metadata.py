@@ -22,7 +22,7 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from podlock.errors import IndexError_, PodlockError
 from podlock.resolver.python.http_cache import HttpClient, write_file
@@ -151,16 +151,21 @@ class MetadataStore:
         link = dist.link
         if link.metadata:
             response = self.http.get(link.url + ".metadata")
-            if response.status == 200:
-                if link.metadata_sha256 and (
-                    hashlib.sha256(response.body).hexdigest() != link.metadata_sha256
-                ):
-                    raise IndexError_(
-                        f"{redact(link.url)}.metadata does not match its sha256",
-                        index=redact(link.url),
-                    )
+            if (
+                link.metadata_sha256
+                and response.status == 200
+                and hashlib.sha256(response.body).hexdigest() != link.metadata_sha256
+            ):
+                raise IndexError_(
+                    f"{redact(link.url)}.metadata does not match its sha256",
+                    index=redact(link.url),
+                )
+            text = response.body.decode("utf-8", errors="replace")
+            # Without a hash from the page (a guess that the index serves it), only a body
+            # that reads as core metadata counts: else the wheel itself is read.
+            if response.status == 200 and (link.metadata_sha256 or _is_metadata(text)):
                 self.sources[link.filename] = "pep658"
-                return CoreMetadata.parse(response.body.decode("utf-8", errors="replace"))
+                return CoreMetadata.parse(text)
         if link.is_wheel:
             text, how = wheel_metadata(self.http, link.url)
             self.sources[link.filename] = how
@@ -250,12 +255,25 @@ def wheel_metadata(http: HttpClient, url: str) -> tuple[str, str]:
     return _from_zip(io.BytesIO(response.body), url), "download"
 
 
+def local_wheel_metadata(path: Path) -> CoreMetadata:
+    """The metadata of the wheel file at ``path`` (a find-links directory's, a path's)."""
+    try:
+        with path.open("rb") as handle:
+            return CoreMetadata.parse(_from_zip(handle, str(path)))
+    except OSError as exc:
+        raise PodlockError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _is_metadata(text: str) -> bool:
+    return bool(HeaderParser().parsestr(text).get("Metadata-Version"))
+
+
 def _total_size(content_range: str) -> int | None:
     match = re.match(r"bytes\s+\d+-\d+/(\d+)", content_range.strip())
     return int(match.group(1)) if match else None
 
 
-def _from_zip(fileobj: io.IOBase | io.BufferedReader, url: str) -> str:
+def _from_zip(fileobj: io.IOBase | io.BufferedReader | BinaryIO, url: str) -> str:
     try:
         with zipfile.ZipFile(fileobj) as archive:
             names = [n for n in archive.namelist() if re.fullmatch(r"[^/]+\.dist-info/METADATA", n)]
