@@ -54,6 +54,9 @@ class ResolveOptions:
     offline: bool = False
     upgrade: bool = False
     upgrade_packages: tuple[str, ...] = ()
+    # For commands that write nothing (``outdated``): leave no hint in podlock's cache
+    # that a later resolution would read.
+    read_only: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -100,7 +100,7 @@ class PythonBackend:
                 pages=tuple(key for key in pages.consulted if key[0] in urls),
                 metadata=metadata.asked(),
             )
-            if now != last:
+            if now != last and not request.mode.read_only:
                 remember(memory, now)
         return {v.variant.name: r for v, r in zip(variants, results, strict=True)}
 
