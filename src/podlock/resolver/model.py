@@ -61,7 +61,8 @@ class ResolveOptions:
 
 @dataclass(frozen=True, kw_only=True)
 class Request:
-    """All variants of a project to resolve at once."""
+    """Variants of a project to resolve, each on its own: a variant's pins never depend on
+    which others are in the request."""
 
     inputs: Inputs
     variants: Sequence[VariantRequirements]

@@ -18,6 +18,7 @@ import hashlib
 import json
 import re
 import tempfile
+import threading
 import tomllib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -59,6 +60,8 @@ class UvBackend:
         self.uv = uv or uv_binary()
         self._fresh: dict[str, str] = {}  # page URL -> digest, fetched during this run
         self._uv_identity: str | None = None
+        self._vouched: dict[str, str] = {}  # page URL -> digest uv has read online since
+        self._online = threading.Lock()
 
     def resolve(self, request: Request, reporter: Reporter) -> dict[str, list[Resolved]]:
         work = [(v, index_plan(request.inputs, v.variant)) for v in request.variants]
@@ -139,44 +142,73 @@ class UvBackend:
         mode: ResolveOptions,
     ) -> Completed:
         """``uv lock``, from uv's cache when podlock has just seen that the index pages
-        behind it are unchanged (see freshness.py), online otherwise."""
+        behind it are unchanged (see freshness.py), online otherwise.
+
+        Online runs go one at a time: each revalidates every page it reads, and the
+        variants read mostly the same pages. Once one has run, the pages it read are
+        vouched for (fetched by podlock just before it), and the next variant tries its
+        cache first again.
+        """
         record = Record.load(record_path, self._identity(env))
         names = {canonicalize_name(n) for n in record.names} | set(vreq.direct)
-        urls = {u for n in names for u in scope.pages(n)}
-        missing = urls - self._fresh.keys()
+        missing = {u for n in names for u in scope.pages(n)} - self._fresh.keys()
         if missing:  # only when the variant's inputs changed within this run (a new round)
             self._fresh.update(fetch_digests(missing, scope.indexes))
+        done = self._offline(argv, env, secrets, scope, record, project, record_path, mode)
+        if done is not None:
+            return done
+        with self._online:
+            if self._vouched:
+                done = self._offline(argv, env, secrets, scope, record, project, record_path, mode)
+                if done is not None:
+                    return done
+            done = run([*argv, "-v"], env=env, check=False, secrets=secrets)
+            found = searched(done.stderr, root=ROOT)
+            if done.returncode == 0 and found:  # nothing searched: uv kept its uv.lock as is
+                # Only pages fetched before this run can vouch for what uv cached during it.
+                fresh = dict(self._fresh)
+                vouched = {u: fresh[u] for n in found for u in scope.pages(n) if u in fresh}
+                self._vouched.update(vouched)
+                _save(record, found, vouched, record_path, mode)
+            return done
+
+    def _offline(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        secrets: list[str],
+        scope: Scope,
+        record: Record,
+        project: Path,
+        record_path: Path,
+        mode: ResolveOptions,
+    ) -> Completed | None:
+        """uv's answer from its cache alone, or None when podlock cannot vouch for it."""
         fresh = dict(self._fresh)
-        unchanged = bool(record.pages) and all(
-            fresh.get(url) == digest for url, digest in record.pages.items()
-        )
-        if unchanged:
-            uv_lock = project / "uv.lock"
-            before = uv_lock.read_text() if uv_lock.exists() else None
-            done = run([*argv, "--offline", "-v"], env=env, check=False, secrets=secrets)
-            log = done.stderr
-            if (
-                done.returncode == 0
-                and from_cache_only(log)
-                and verified(searched(log, root=ROOT), scope, record, fresh)
-            ):
-                return done
-            # Not vouched for: uv must not take the offline answer as its preference.
-            if before is None:
-                uv_lock.unlink(missing_ok=True)
-            else:
-                write_atomic(uv_lock, before)
-        done = run([*argv, "-v"], env=env, check=False, secrets=secrets)
+        known = {
+            u: d for u, d in (*record.pages.items(), *self._vouched.items()) if fresh.get(u) == d
+        }
+        if not (self._vouched or (record.pages and known.keys() >= record.pages.keys())):
+            return None  # a page of the last resolution changed: uv must go online
+        uv_lock = project / "uv.lock"
+        before = uv_lock.read_text() if uv_lock.exists() else None
+        done = run([*argv, "--offline", "-v"], env=env, check=False, secrets=secrets)
         found = searched(done.stderr, root=ROOT)
-        # A read-only command (``outdated``) leaves nothing that a later lock reads.
-        if done.returncode == 0 and found and not mode.read_only:
-            # Only pages fetched before this run can vouch for what uv cached during it.
-            record.names = sorted(found)
-            record.pages = {
-                url: fresh[url] for n in record.names for url in scope.pages(n) if url in fresh
-            }
-            record.save(record_path)
-        return done
+        if (
+            done.returncode == 0
+            and from_cache_only(done.stderr)
+            and verified(found, scope, Record(uv=record.uv, pages=known), fresh)
+        ):
+            pages = {u: known[u] for n in found for u in scope.pages(n)}
+            if found and (pages != record.pages or sorted(found) != record.names):
+                _save(record, found, pages, record_path, mode)  # vouched for by another run
+            return done
+        # Not vouched for: uv must not take the offline answer as its preference.
+        if before is None:
+            uv_lock.unlink(missing_ok=True)
+        else:
+            write_atomic(uv_lock, before)
+        return None
 
     def _identity(self, env: Mapping[str, str]) -> str:
         """uv's version and cache dir: a record made with other ones vouches for nothing.
@@ -188,9 +220,22 @@ class UvBackend:
         return self._uv_identity
 
 
+def _save(
+    record: Record, names: set[str], pages: dict[str, str], path: Path, mode: ResolveOptions
+) -> None:
+    """Keep what this resolution searched and the digests that vouch for it; a read-only
+    command (``outdated``) leaves nothing that a later lock reads."""
+    if mode.read_only:
+        return
+    record.names = sorted(names)
+    record.pages = pages
+    record.save(path)
+
+
 def _record_path(request: Request, vreq: VariantRequirements) -> Path:
-    """Where the freshness record of this project's variant is kept (a speed hint only)."""
-    key = json.dumps([str(request.inputs.root), vreq.variant.name])
+    """Where the freshness record of this project's variant is kept (a speed hint only);
+    the round that adds the runtime reads other pages than the one before, and has its own."""
+    key = json.dumps([str(request.inputs.root), vreq.variant.name, vreq.with_runtime])
     return cache_dir() / "uv-freshness" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.json"
 
 
