@@ -29,7 +29,7 @@ import tomli_w
 from packaging.utils import canonicalize_name
 
 from podlock.errors import IndexError_, PodlockError, ResolutionError
-from podlock.inputs.indexes import IndexPlan, index_plan
+from podlock.inputs.indexes import Index, IndexPlan, index_plan
 from podlock.inputs.runtime import VariantRequirements
 from podlock.lock.pylock import write_atomic
 from podlock.paths import cache_dir, lock_path
@@ -61,7 +61,7 @@ class UvBackend:
         self._fresh: dict[str, str] = {}  # page URL -> digest, fetched during this run
         self._uv_identity: str | None = None
         self._vouched: dict[str, str] = {}  # page URL -> digest uv has read online since
-        self._online = threading.Lock()
+        self._first_online = threading.Lock()
 
     def resolve(self, request: Request, reporter: Reporter) -> dict[str, list[Resolved]]:
         work = [(v, index_plan(request.inputs, v.variant)) for v in request.variants]
@@ -144,33 +144,49 @@ class UvBackend:
         """``uv lock``, from uv's cache when podlock has just seen that the index pages
         behind it are unchanged (see freshness.py), online otherwise.
 
-        Online runs go one at a time: each revalidates every page it reads, and the
-        variants read mostly the same pages. Once one has run, the pages it read are
-        vouched for (fetched by podlock just before it), and the next variant tries its
-        cache first again.
+        The first online run of a podlock run goes alone: each revalidates every page it
+        reads, and the variants read mostly the same pages. The pages it read are then
+        vouched for (fetched by podlock just before it), so the other variants try their
+        cache again before going online, side by side.
         """
         record = Record.load(record_path, self._identity(env))
         names = {canonicalize_name(n) for n in record.names} | set(vreq.direct)
         missing = {u for n in names for u in scope.pages(n)} - self._fresh.keys()
         if missing:  # only when the variant's inputs changed within this run (a new round)
             self._fresh.update(fetch_digests(missing, scope.indexes))
-        done = self._offline(argv, env, secrets, scope, record, project, record_path, mode)
+        args = (argv, env, secrets, scope, record, project, record_path, mode)
+        vouched = len(self._vouched)
+        done = self._offline(*args)
         if done is not None:
             return done
-        with self._online:
-            if self._vouched:
-                done = self._offline(argv, env, secrets, scope, record, project, record_path, mode)
-                if done is not None:
-                    return done
-            done = run([*argv, "-v"], env=env, check=False, secrets=secrets)
-            found = searched(done.stderr, root=ROOT)
-            if done.returncode == 0 and found:  # nothing searched: uv kept its uv.lock as is
-                # Only pages fetched before this run can vouch for what uv cached during it.
-                fresh = dict(self._fresh)
-                vouched = {u: fresh[u] for n in found for u in scope.pages(n) if u in fresh}
-                self._vouched.update(vouched)
-                _save(record, found, vouched, record_path, mode)
-            return done
+        with self._first_online:
+            if not self._vouched:
+                return self._online(*args)
+        if len(self._vouched) > vouched:  # another variant's online run, since
+            done = self._offline(*args)
+        return done if done is not None else self._online(*args)
+
+    def _online(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        secrets: list[str],
+        scope: Scope,
+        record: Record,
+        project: Path,
+        record_path: Path,
+        mode: ResolveOptions,
+    ) -> Completed:
+        """``uv lock`` online; the pages it searched vouch for uv's cache from now on."""
+        done = run([*argv, "-v"], env=env, check=False, secrets=secrets)
+        found = searched(done.stderr, root=ROOT)
+        if done.returncode == 0 and found:
+            # Only pages fetched before this run can vouch for what uv cached during it.
+            fresh = dict(self._fresh)
+            vouched = {u: fresh[u] for n in found for u in scope.pages(n) if u in fresh}
+            self._vouched.update(vouched)
+            _save(record, found, vouched, record_path, mode)
+        return done
 
     def _offline(
         self,
@@ -251,7 +267,7 @@ def _credentials(plan: IndexPlan) -> tuple[dict[str, str], list[str]]:
     return env, list(plan.secrets)
 
 
-def _all_indexes(work: Sequence[tuple[VariantRequirements, IndexPlan]]) -> list[Any]:
+def _all_indexes(work: Sequence[tuple[VariantRequirements, IndexPlan]]) -> list[Index]:
     return [i for _, plan in work for i in plan.indexes]
 
 
@@ -342,7 +358,6 @@ def _humanize(output: str, variants: Sequence[str], platforms: Sequence[Platform
         text = text.replace(f"{ROOT}[{name}]", f"variant {name}")
     text = text.replace("your project requires variant", "podlock locks variant")
     text = re.sub(rf"\b{ROOT}\b(\[[^\]]*\])?", "your requirements", text)
-    text = re.sub(r"extra == 'extra-\d+-podlock-resolve-([a-z0-9-]+)'", r"variant \1", text)
     for platform in platforms:
         system = platform.marker.split(" and ")[0]
         machine = f"platform_machine == '{platform.machine}'"

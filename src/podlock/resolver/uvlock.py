@@ -28,11 +28,6 @@ from podlock.resolver.model import RawArtifact, Resolved
 ROOT = "podlock-resolve"
 
 
-def conflict_extra(variant: str) -> str:
-    """The marker value uv gives the root's extra ``variant`` in conflict markers."""
-    return f"extra-{len(ROOT)}-{ROOT}-{canonicalize_name(variant)}"
-
-
 def preference_lock(
     pylock: Mapping[str, Any], *, python: str, upgrade: Collection[str] = ()
 ) -> dict[str, Any] | None:
@@ -99,7 +94,6 @@ class UvLock:
         reached: dict[str, set[Platform]] = {}
         parents: dict[str, set[str]] = {}
         nodes: dict[str, _Node] = {}
-        extra = conflict_extra(variant)
         roots = {
             canonicalize_name(k): v
             for k, v in self.root.entry.get("optional-dependencies", {}).items()
@@ -107,7 +101,6 @@ class UvLock:
         start = roots.get(canonicalize_name(variant), [])
         for platform in platforms:
             env = {k: str(v) for k, v in platform.environment(python).items()}
-            env["extra"] = extra
             env_key = tuple(sorted(env.items()))  # hashable, for the memoized evaluation
             seen: set[tuple[str, frozenset[str]]] = set()
             stack = [(node, extras, "") for node, extras in self._targets(start, env_key)]
