@@ -69,8 +69,7 @@ def main() -> None:
         return timed(compile_argv, env)
 
     def podlock_full() -> float:
-        # No preferences at all: the generated project's uv.lock and the locks are removed.
-        shutil.rmtree(work / "cache" / "uv-projects", ignore_errors=True)
+        # No preferences at all: the locks (uv's only source of preferences) are removed.
         for lock in project.glob("pylock.*.toml"):
             lock.unlink()
         return timed([*podlock, "lock", "--project", str(project)], env)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -107,6 +108,26 @@ def test_a_lost_record_means_an_online_run(
     assert cli("lock", "--upgrade", "--project", str(root)).code == 0
     gets = page_gets(own_index)
     assert len(gets) > len(set(gets))  # uv fetched the pages itself
+
+
+def test_after_a_page_changed_one_uv_run_goes_online_for_all_variants(
+    tmp_path: Path, own_index: IndexServer, cli: Any
+) -> None:
+    """Each variant has its own ``uv lock``; they read mostly the same pages, so the
+    first online run vouches for them and the others answer from uv's cache."""
+    root = make(tmp_path, own_index, "flax\nidna\n", 'variants = ["cpu", "cuda", "tpu"]\n')
+    for _ in range(2):
+        assert cli("lock", "--upgrade", "--project", str(root)).code == 0
+    publish(own_index, "pypi", "idna", "3.11")
+    own_index.clear_log()
+    assert cli("lock", "--upgrade", "--project", str(root)).code == 0
+    gets = Counter(page_gets(own_index))
+    assert gets["/pypi/simple/idna/"] == 2, gets  # podlock's fetch, then one uv run's
+    assert max(gets.values()) <= 2, gets
+    assert all(pins(load(root, v))["idna"] == "3.11" for v in ("cpu", "cuda", "tpu"))
+    own_index.clear_log()  # and the next run needs no uv online at all
+    assert cli("lock", "--upgrade", "--project", str(root)).code == 0
+    assert max(Counter(page_gets(own_index)).values()) == 1
 
 
 # -- the rules, one by one -------------------------------------------------------------

@@ -54,11 +54,15 @@ class ResolveOptions:
     offline: bool = False
     upgrade: bool = False
     upgrade_packages: tuple[str, ...] = ()
+    # For commands that write nothing (``outdated``): leave no hint in podlock's cache
+    # that a later resolution would read.
+    read_only: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
 class Request:
-    """All variants of a project to resolve at once."""
+    """Variants of a project to resolve, each on its own: a variant's pins never depend on
+    which others are in the request."""
 
     inputs: Inputs
     variants: Sequence[VariantRequirements]

@@ -83,7 +83,11 @@ def outdated(
             reporter.warn(f"{status.path.name} is stale ({status.reason}); comparing it as is")
         loaded[status.variant] = status.loaded
     fresh = resolve_locks(
-        inputs, variants, backend=backend, mode=ResolveOptions(upgrade=True), reporter=reporter
+        inputs,
+        variants,
+        backend=backend,
+        mode=ResolveOptions(upgrade=True, read_only=True),
+        reporter=reporter,
     )
     allowed = {lk.meta.variant: versions((p.name, p.version) for p in lk.packages) for lk in fresh}
     out = []

@@ -1,4 +1,4 @@
-"""``podlock lock``: discover → strip → resolve (all variants at once) → keep usable → write.
+"""``podlock lock``: discover → strip → resolve (each variant on its own) → keep usable → write.
 
 Nothing is written until every variant has resolved; each lock is then replaced
 atomically, and only when its bytes change.

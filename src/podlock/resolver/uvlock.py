@@ -1,8 +1,8 @@
-"""Reading ``uv.lock`` and splitting one multi-variant resolution into per-variant pins.
+"""``uv.lock`` both ways: the preferences uv gets from a variant's pylock, and the
+variant's pins read back from what uv wrote.
 
-The generated project declares one extra per variant and makes them conflict, so uv
-writes conflict markers (``extra == 'extra-15-podlock-resolve-cpu'``). Walking the graph
-from the root's extra, with markers evaluated per target platform, gives each variant's
+The generated project declares the variant's requirements as one extra. Walking the graph
+from the root's extra, with markers evaluated per target platform, gives the variant's
 packages and the platforms that need each of them.
 """
 
@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
@@ -27,9 +28,40 @@ from podlock.resolver.model import RawArtifact, Resolved
 ROOT = "podlock-resolve"
 
 
-def conflict_extra(variant: str) -> str:
-    """The marker value uv gives the root's extra ``variant`` in conflict markers."""
-    return f"extra-{len(ROOT)}-{ROOT}-{canonicalize_name(variant)}"
+def preference_lock(
+    pylock: Mapping[str, Any], *, python: str, upgrade: Collection[str] = ()
+) -> dict[str, Any] | None:
+    """A ``uv.lock`` whose only content is ``pylock``'s registry pins, for uv to prefer.
+
+    uv reads an existing uv.lock as preferences when it no longer satisfies the project:
+    this one never does (its root declares no requirements), so uv always resolves, and
+    keeps each pin that still fits. A name locked at several versions (one per platform)
+    keeps each version's marker as its fork. Pins from a URL, a path or a VCS need none.
+    """
+    moving = {canonicalize_name(n) for n in upgrade}
+    found: dict[tuple[str, str, str], list[str]] = {}
+    for pkg in pylock.get("packages", []):
+        name: str = canonicalize_name(str(pkg.get("name", "")))
+        version, index = pkg.get("version"), pkg.get("index")
+        if not name or name == ROOT or name in moving or version is None:
+            continue
+        if not isinstance(index, str) or "://" not in index:
+            continue
+        markers = found.setdefault((name, str(version), index), [])
+        if isinstance(pkg.get("marker"), str):
+            markers.append(pkg["marker"])
+    if not found:
+        return None
+    versions = Counter(key[0] for key in found)
+    packages: list[dict[str, Any]] = [{"name": ROOT, "version": "0", "source": {"virtual": "."}}]
+    for (pin, version, index), markers in sorted(found.items()):
+        entry: dict[str, Any] = {"name": pin, "version": version, "source": {"registry": index}}
+        if versions[pin] > 1:
+            if not markers:
+                continue  # the pylock is not podlock's: prefer the versions that say where
+            entry["resolution-markers"] = sorted(set(markers))
+        packages.append(entry)
+    return {"version": 1, "revision": 3, "requires-python": f"=={python}.*", "package": packages}
 
 
 @dataclass(frozen=True)
@@ -62,7 +94,6 @@ class UvLock:
         reached: dict[str, set[Platform]] = {}
         parents: dict[str, set[str]] = {}
         nodes: dict[str, _Node] = {}
-        extra = conflict_extra(variant)
         roots = {
             canonicalize_name(k): v
             for k, v in self.root.entry.get("optional-dependencies", {}).items()
@@ -70,7 +101,6 @@ class UvLock:
         start = roots.get(canonicalize_name(variant), [])
         for platform in platforms:
             env = {k: str(v) for k, v in platform.environment(python).items()}
-            env["extra"] = extra
             env_key = tuple(sorted(env.items()))  # hashable, for the memoized evaluation
             seen: set[tuple[str, frozenset[str]]] = set()
             stack = [(node, extras, "") for node, extras in self._targets(start, env_key)]

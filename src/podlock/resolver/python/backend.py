@@ -4,7 +4,8 @@ Each variant is one universal resolution: a single pin per package, valid on all
 variant's platforms (markers hold when they hold on any platform). The graph is then
 walked once per platform to find where each pin is needed; a pin without a wheel (or
 sdist) for a platform that needs it is excluded and the variant resolved again.
-Variants resolve side by side and share pages, metadata and connections.
+Variants resolve side by side and share pages, metadata and connections (the index's
+data, nothing that one variant decided): each prefers only its own lock's pins.
 
 A run starts by fetching, all at once, the pages that the last run of the same project
 and indexes consulted, with that run's metadata in memory (``consulted``): pages have no
@@ -100,7 +101,7 @@ class PythonBackend:
                 pages=tuple(key for key in pages.consulted if key[0] in urls),
                 metadata=metadata.asked(),
             )
-            if now != last:
+            if now != last and not request.mode.read_only:
                 remember(memory, now)
         return {v.variant.name: r for v, r in zip(variants, results, strict=True)}
 
