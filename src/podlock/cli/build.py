@@ -22,7 +22,7 @@ from podlock.cli.output import add_format, emit, wants_json
 from podlock.engine import Engine
 from podlock.errors import PodlockError
 from podlock.plan.layerplan import HEAVY_BYTES
-from podlock.plan.load import load_plan
+from podlock.plan.load import BuildPlan, load_plan
 from podlock.registry.base import BaseImageError
 from podlock.reporter import Reporter
 
@@ -120,17 +120,19 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     return 0
 
 
+def _load(args: argparse.Namespace, reporter: Reporter) -> BuildPlan:
+    """The plan of the project and variant the arguments name (with the code package)."""
+    heavy = _heavy_bytes(args)
+    return load_plan(
+        args.project, args.variant, base=args.base, heavy_bytes=heavy, reporter=reporter
+    )
+
+
 def _run_docker(args: argparse.Namespace, reporter: Reporter) -> BuildResult:
     mode = build_mode(args.mode)
     if mode == "custom":
         return build_custom(args.project, args.variant, args.base)
-    plan = load_plan(
-        args.project,
-        args.variant,
-        base=args.base,
-        heavy_bytes=_heavy_bytes(args),
-        reporter=reporter,
-    )
+    plan = _load(args, reporter)
     options = DockerOptions(
         mode=mode,
         tag=args.tag,
@@ -197,13 +199,7 @@ def _run_oci(args: argparse.Namespace, reporter: Reporter) -> int:
         remote_cache=not args.no_remote_cache,
         cache_repo=args.cache_repo,
     )
-    plan = load_plan(
-        args.project,
-        args.variant,
-        base=args.base,
-        heavy_bytes=_heavy_bytes(args),
-        reporter=reporter,
-    )
+    plan = _load(args, reporter)
     result = build_oci(plan, options, reporter=reporter)
     reporter.info(f"{result.tag}: {len(result.layers_built)} layers built, "
                   f"{len(result.layers_cached)} from cache, "

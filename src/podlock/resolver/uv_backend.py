@@ -21,6 +21,7 @@ import threading
 import tomllib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,20 @@ from podlock.resolver.uvlock import ROOT, UvLock, preference_lock
 from podlock.toolchain import find_python, uv_binary, uv_env
 
 _WORKERS = 4  # uv runs on many threads itself; more processes only contend
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Attempt:
+    """One variant's ``uv lock``: the command, and what can vouch for uv's cached answer."""
+
+    argv: list[str]
+    env: dict[str, str]
+    secrets: list[str]
+    scope: Scope
+    record: Record  # the pages its last resolution read, with their digests
+    project: Path
+    record_path: Path
+    mode: ResolveOptions
 
 
 class UvBackend:
@@ -152,70 +167,53 @@ class UvBackend:
         missing = {u for n in names for u in scope.pages(n)} - self._fresh.keys()
         if missing:  # only when the variant's inputs changed within this run (a new round)
             self._fresh.update(fetch_digests(missing, scope.indexes))
-        args = (argv, env, secrets, scope, record, project, record_path, mode)
+        attempt = _Attempt(
+            argv=argv, env=env, secrets=secrets, scope=scope, record=record,
+            project=project, record_path=record_path, mode=mode,
+        )  # fmt: skip
         vouched = len(self._vouched)
-        done = self._offline(*args)
+        done = self._offline(attempt)
         if done is not None:
             return done
         with self._first_online:
             if not self._vouched:
-                return self._online(*args)
+                return self._online(attempt)
         if len(self._vouched) > vouched:  # another variant's online run, since
-            done = self._offline(*args)
-        return done if done is not None else self._online(*args)
+            done = self._offline(attempt)
+        return done if done is not None else self._online(attempt)
 
-    def _online(
-        self,
-        argv: list[str],
-        env: dict[str, str],
-        secrets: list[str],
-        scope: Scope,
-        record: Record,
-        project: Path,
-        record_path: Path,
-        mode: ResolveOptions,
-    ) -> Completed:
+    def _online(self, r: _Attempt) -> Completed:
         """``uv lock`` online; the pages it searched vouch for uv's cache from now on."""
-        done = run([*argv, "-v"], env=env, check=False, secrets=secrets)
+        done = run([*r.argv, "-v"], env=r.env, check=False, secrets=r.secrets)
         found = searched(done.stderr, root=ROOT)
         if done.returncode == 0 and found:
             # Only pages fetched before this run can vouch for what uv cached during it.
             fresh = dict(self._fresh)
-            vouched = {u: fresh[u] for n in found for u in scope.pages(n) if u in fresh}
+            vouched = {u: fresh[u] for n in found for u in r.scope.pages(n) if u in fresh}
             self._vouched.update(vouched)
-            _save(record, found, vouched, record_path, mode)
+            _save(r.record, found, vouched, r.record_path, r.mode)
         return done
 
-    def _offline(
-        self,
-        argv: list[str],
-        env: dict[str, str],
-        secrets: list[str],
-        scope: Scope,
-        record: Record,
-        project: Path,
-        record_path: Path,
-        mode: ResolveOptions,
-    ) -> Completed | None:
+    def _offline(self, r: _Attempt) -> Completed | None:
         """uv's answer from its cache alone, or None when podlock cannot vouch for it."""
         fresh = dict(self._fresh)
         known = {
-            u: d for u, d in (*record.pages.items(), *self._vouched.items()) if fresh.get(u) == d
+            u: d for u, d in (*r.record.pages.items(), *self._vouched.items()) if fresh.get(u) == d
         }
-        if not (self._vouched or (record.pages and known.keys() >= record.pages.keys())):
+        if not (self._vouched or (r.record.pages and known.keys() >= r.record.pages.keys())):
             return None  # a page of the last resolution changed: uv must go online
-        uv_lock = project / "uv.lock"
+        uv_lock = r.project / "uv.lock"
         before = uv_lock.read_text() if uv_lock.exists() else None
-        done = run([*argv, "--offline", "-v"], env=env, check=False, secrets=secrets)
+        done = run([*r.argv, "--offline", "-v"], env=r.env, check=False, secrets=r.secrets)
         found = searched(done.stderr, root=ROOT)
         if (
             done.returncode == 0
             and from_cache_only(done.stderr)
-            and verified(found, scope, Record(uv=record.uv, pages=known), fresh)
+            and verified(found, r.scope, Record(uv=r.record.uv, pages=known), fresh)
         ):
-            pages = {u: known[u] for n in found for u in scope.pages(n)}
-            if found and (pages != record.pages or sorted(found) != record.names):
-                _save(record, found, pages, record_path, mode)  # vouched for by another run
+            pages = {u: known[u] for n in found for u in r.scope.pages(n)}
+            if found and (pages != r.record.pages or sorted(found) != r.record.names):
+                _save(r.record, found, pages, r.record_path, r.mode)  # vouched for by another run
             return done
         # Not vouched for: uv must not take the offline answer as its preference.
         if before is None:
