@@ -115,6 +115,8 @@ def merge(
                     hint="these two packages cannot be installed together; drop one of them",
                 )
             elif entry.kind != "dir" and not same_content(held[1], entry):
+                if "/__pycache__/" in entry.path:
+                    continue  # the bytecode of a source warned about: the winner's, silently
                 reporter.warn(
                     f"layer {layer}: /{entry.path} is shipped by {held[0].filename} and "
                     f"{wheel.filename} with different contents; {held[0].package}'s copy is "
