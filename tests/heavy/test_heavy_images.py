@@ -4,7 +4,7 @@ engine) and with the engine builder, runs both images with ``--network none``, a
 what it made (podlock cache, engine images): a CUDA torch image takes ~20 GB while built.
 
 Marked ``heavy`` (and ``engine``): ``-m "not heavy"`` or the fast path leave them out; CI runs
-them. Several GB of wheels each, from PyPI (~90 MB/s here: ~2-4 minutes a test).
+them. Several GB of wheels each, from PyPI: 2-8 minutes a test here (~20 minutes in all).
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ class Stack:
     requirements: str
     check: str  # a Python program whose last output line must match ``expect``
     expect: str  # a regular expression
-    indexes: str = ""  # extra podlock.toml, e.g. an [indexes] override
 
 
 TORCH_CUDA = "import torch; print(torch.__version__, torch.version.cuda)"
@@ -140,7 +139,6 @@ def test_a_heavy_stack_builds_with_both_builders_and_imports_offline(
             env=env, timeout=BUILD_TIMEOUT,
         )  # fmt: skip
         _ok(built, "build (engine)")
-        assert "overwrites" not in built.stderr
         assert re.match(stack.expect, _run_offline(engine_tag))
     finally:
         shutil.rmtree(cache, ignore_errors=True)
