@@ -25,7 +25,6 @@ writes to the disk meanwhile counts too.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
 import subprocess
@@ -39,7 +38,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-import docker.errors  # type: ignore[import-untyped]  # noqa: E402
 
 from podlock.engine import Engine  # noqa: E402
 from podlock.layers.fetch import fetch_all  # noqa: E402
@@ -49,7 +47,7 @@ from podlock.layers.wheels import wheel_cache  # noqa: E402
 from podlock.plan.load import load_plan  # noqa: E402
 from podlock.registry.blobs import BlobStore  # noqa: E402
 from podlock.reporter import NullReporter  # noqa: E402
-from services import base_archive  # noqa: E402
+from services import base_archive, force_remove_since  # noqa: E402
 from testkit import BASE_IMAGE  # noqa: E402
 
 REQUIREMENTS = "torch==2.9.1\n"
@@ -177,16 +175,7 @@ def main() -> int:
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-            _remove_new_images(engine, before)
-
-
-def _remove_new_images(engine: Engine, before: set[str]) -> None:
-    """The images the bench added (the engine builder's layer images, ~9 GB): removed."""
-    for image in engine.client.images.list(all=True):
-        if image.id not in before:
-            with contextlib.suppress(docker.errors.APIError):  # gone with a child, or in use
-                engine.client.images.remove(image.id, force=True)
-    engine.client.images.prune(filters={"dangling": True})
+            force_remove_since(engine.client, before)  # the engine builder's layers, ~9 GB
 
 
 def _bench(work: Path, engine: Engine) -> int:

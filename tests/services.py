@@ -260,3 +260,16 @@ def _answers(address: str, want: int, proc: subprocess.Popen[bytes]) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def force_remove_since(client: Any, before: Set[str]) -> None:
+    """Remove every image whose ID is not in ``before``, forced (a heavy build's stacked
+    layer images, several GB each, go at once; ``remove_new_images`` leaves shared names and
+    images others stand on), then the dangling ones."""
+    import docker.errors
+
+    for image in client.images.list(all=True):
+        if image.id not in before:
+            with contextlib.suppress(docker.errors.APIError):  # gone with a child, or in use
+                client.images.remove(image.id, force=True)
+    client.images.prune(filters={"dangling": True})

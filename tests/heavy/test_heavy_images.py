@@ -9,7 +9,6 @@ them. Several GB of wheels each, from PyPI: 2-8 minutes a test here (~20 minutes
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -18,9 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker.errors  # type: ignore[import-untyped]
 import pytest
 
+import services
 from podlock.engine import Engine
 from testkit import BASE_IMAGE, podlock
 
@@ -75,11 +74,7 @@ def clean_engine(engine: Engine) -> Iterator[Engine]:
     try:
         yield engine
     finally:
-        for img in engine.client.images.list():
-            if img.id not in before:
-                with contextlib.suppress(docker.errors.ImageNotFound):  # went with a child
-                    engine.client.images.remove(img.id, force=True, noprune=False)
-        engine.client.images.prune(filters={"dangling": True})
+        services.force_remove_since(engine.client, before)
 
 
 def _project(root: Path, stack: Stack, indexes: str) -> Path:
