@@ -16,7 +16,14 @@ from test_lock_variants import load, make, pins
 import index_server
 from index_server import IndexServer
 from podlock.inputs.indexes import Index, IndexPlan
-from podlock.resolver.freshness import Record, Scope, from_cache_only, searched, verified
+from podlock.resolver.freshness import (
+    Record,
+    Scope,
+    from_cache_only,
+    requested,
+    searched,
+    verified,
+)
 
 FLAX = 'variants = ["cpu"]\n'
 
@@ -30,12 +37,15 @@ def own_index(index_dir: Path, tmp_path: Path) -> Iterator[IndexServer]:
         yield server
 
 
-def publish(server: IndexServer, index: str, name: str, version: str) -> None:
+def publish(
+    server: IndexServer, index: str, name: str, version: str, requires: tuple[str, ...] = ()
+) -> None:
     make_index: Any = sys.modules["make_index"]
     directory = server.root / index
     manifest_path = directory / make_index.MANIFEST_NAME
     manifest = json.loads(manifest_path.read_text())
-    for entry in make_index._write_release(directory, make_index.Release(name, version)):
+    release = make_index.Release(name, version, requires_dist=requires)
+    for entry in make_index._write_release(directory, release):
         manifest["files"].append(entry.to_json())
         project = manifest["projects"].setdefault(entry.project, {"name": name, "versions": []})
         project["versions"].append(version)
@@ -110,11 +120,11 @@ def test_a_lost_record_means_an_online_run(
     assert len(gets) > len(set(gets))  # uv fetched the pages itself
 
 
-def test_after_a_page_changed_one_uv_run_goes_online_for_all_variants(
+def test_after_a_page_changed_uv_revalidates_that_page_and_no_variant_goes_online(
     tmp_path: Path, own_index: IndexServer, cli: Any
 ) -> None:
-    """Each variant has its own ``uv lock``; they read mostly the same pages, so the
-    first online run vouches for them and the others answer from uv's cache."""
+    """A new release changes one page: uv revalidates it (and reads the new version's
+    metadata) once, after podlock's fetch; every variant then answers from uv's cache."""
     root = make(tmp_path, own_index, "flax\nidna\n", 'variants = ["cpu", "cuda", "tpu"]\n')
     for _ in range(2):
         assert cli("lock", "--upgrade", "--project", str(root)).code == 0
@@ -122,12 +132,31 @@ def test_after_a_page_changed_one_uv_run_goes_online_for_all_variants(
     own_index.clear_log()
     assert cli("lock", "--upgrade", "--project", str(root)).code == 0
     gets = Counter(page_gets(own_index))
-    assert gets["/pypi/simple/idna/"] == 2, gets  # podlock's fetch, then one uv run's
-    assert max(gets.values()) <= 2, gets
+    assert gets.pop("/pypi/simple/idna/") == 2, gets  # podlock's fetch, then uv's refresh
+    assert set(gets.values()) == {1}, gets  # no ``uv lock`` went online
     assert all(pins(load(root, v))["idna"] == "3.11" for v in ("cpu", "cuda", "tpu"))
     own_index.clear_log()  # and the next run needs no uv online at all
     assert cli("lock", "--upgrade", "--project", str(root)).code == 0
     assert max(Counter(page_gets(own_index)).values()) == 1
+
+
+def test_a_changed_page_with_a_new_dependency_still_locks_it(
+    tmp_path: Path, own_index: IndexServer, cli: Any
+) -> None:
+    """uv's refresh reaches the new release's dependencies; whatever it misses sends
+    ``uv lock`` online, so the lock has the new release's requirements either way."""
+    root = make(tmp_path, own_index, "flax\n", FLAX)
+    for _ in range(2):
+        assert cli("lock", "--upgrade", "--project", str(root)).code == 0
+    before = pins(load(root, "cpu"))
+    assert "idna" not in before
+    publish(own_index, "pypi", "flax", "9.0", requires=("jax>=0.6", "idna"))
+    result = cli("lock", "--upgrade", "--project", str(root))
+    assert result.code == 0, result.err
+    after = pins(load(root, "cpu"))
+    assert after["flax"] == "9.0"
+    assert after["idna"] == "3.10"
+    assert {"jax", "jaxlib", "numpy"} <= set(after)  # the new flax's requirements, whole
 
 
 # -- the rules, one by one -------------------------------------------------------------
@@ -173,6 +202,9 @@ def test_the_uv_log_tells_what_was_searched_and_whether_the_network_was_used() -
     assert searched(LOG, root="podlock-resolve") == {"typing-extensions", "jax"}
     assert from_cache_only(LOG)
     assert not from_cache_only(LOG + "DEBUG Sending fresh GET request for: https://x/simple/a/\n")
+    assert not from_cache_only(LOG + "DEBUG Sending revalidation request for: https://x/a/\n")
+    fetched = "DEBUG Sending revalidation request for: https://x/simple/a/\n"
+    assert requested(LOG + fetched) == {"https://x/simple/a/"}
     assert from_cache_only("DEBUG Existing `uv.lock` satisfies workspace requirements\n")
     assert not from_cache_only("DEBUG something uv never said before\n")  # format changed
 

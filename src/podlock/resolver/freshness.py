@@ -13,6 +13,12 @@ the network and searched no project outside the verified set; anything else (a c
 page, a new dependency, a page uv no longer has, a different uv or uv cache) runs uv
 online, exactly as before, and the record is rewritten from pages fetched before that run.
 
+A page that changed since (a new release) is not a reason for a whole online run: uv
+revalidates it, with what it depends on (``refresh_argv``: ``uv pip compile
+--refresh-package``, which shares uv lock's cache), after podlock's fetch, and it then
+vouches for uv's copy like the others. Only a page outside the record (a new dependency
+that the refresh did not reach) sends ``uv lock`` online.
+
 Wheel metadata needs no check: a file's URL carries its sha256, and uv verifies it.
 """
 
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,8 +48,9 @@ _WORKERS = 8  # the proxy here stalls new connections for 10 s beyond ~16
 _TIMEOUT = (5, 30)  # connect, read
 _SEARCHED = re.compile(r"Searching for a compatible version of ([A-Za-z0-9][A-Za-z0-9._-]*)")
 _KEPT = "Existing `uv.lock` satisfies workspace requirements"
-# uv's log lines for a page or file it asked the network for.
-_NETWORK = re.compile(r"Sending (fresh|revalidation) \w+ request for: ")
+# uv's log lines for a page or file it asked the network for ("Sending fresh GET request
+# for: URL", "Sending revalidation request for: URL").
+_NETWORK = re.compile(r"Sending (?:fresh \w+|revalidation) request for: (\S+)")
 
 
 @dataclass(frozen=True)
@@ -166,6 +174,32 @@ def from_cache_only(log: str) -> bool:
     if _NETWORK.search(log):
         return False
     return _SEARCHED.search(log) is not None or _KEPT in log
+
+
+def requested(log: str) -> set[str]:
+    """The URLs uv's ``-v`` log shows it asked the network for."""
+    return {m.group(1) for m in _NETWORK.finditer(log)}
+
+
+def refresh_argv(
+    uv: str, python: tuple[str, str], index: Index, names: Iterable[str], requirements: Path
+) -> list[str]:
+    """``uv pip compile`` that revalidates ``names``' pages on ``index`` and reads the
+    metadata of their newest versions (which ``uv lock --offline`` needs next, and which
+    reaches their dependencies' pages too); ``python`` is (version, interpreter).
+
+    ``requirements`` must hold the names, one per line. The answer is thrown away: the
+    point is what uv's cache holds after it.
+    """
+    version, interpreter = python
+    argv = [
+        uv, "pip", "compile", "--universal", "--python-version", version,
+        "--python", interpreter, "--prerelease", "allow", "--no-header", "-v",
+        "--default-index", f"{index.name}={index.url}", "-o", os.devnull, str(requirements),
+    ]  # fmt: skip
+    for name in sorted(names):
+        argv += ["--refresh-package", name]
+    return argv
 
 
 def strip_log(output: str) -> str:

@@ -39,6 +39,8 @@ from podlock.resolver.freshness import (
     Scope,
     fetch_digests,
     from_cache_only,
+    refresh_argv,
+    requested,
     searched,
     strip_log,
     verified,
@@ -74,6 +76,7 @@ class UvBackend:
         self._uv_identity: str | None = None
         self._vouched: dict[str, str] = {}  # page URL -> digest uv has read online since
         self._first_online = threading.Lock()
+        self._online_runs = 0  # ``uv lock`` runs that went online in this podlock run
 
     def resolve(self, request: Request, reporter: Reporter) -> dict[str, list[Resolved]]:
         work = [(v, index_plan(request.inputs, v.variant)) for v in request.variants]
@@ -132,16 +135,48 @@ class UvBackend:
     def _prefetch(
         self, request: Request, work: Sequence[tuple[VariantRequirements, IndexPlan]]
     ) -> None:
-        """Fetch, in one concurrent batch, the pages every variant's last resolution read."""
+        """Fetch, in one concurrent batch, the pages every variant's last resolution read;
+        then have uv revalidate the ones that changed since (see freshness.py)."""
         urls: set[str] = set()
+        records: list[tuple[VariantRequirements, IndexPlan, Record]] = []
         for vreq, plan in work:
             scope = Scope.of([plan])
             if scope is None:
                 continue
             record = Record.load(_record_path(request, vreq), self._identity(uv_env()))
+            records.append((vreq, plan, record))
             names = {canonicalize_name(n) for n in record.names} | set(vreq.direct)
             urls |= {u for n in names for u in scope.pages(n)}
         self._fresh.update(fetch_digests(urls - self._fresh.keys(), _all_indexes(work)))
+        changed: dict[tuple[str, Index], set[str]] = {}
+        plans: dict[tuple[str, Index], IndexPlan] = {}
+        for vreq, plan, record in records:
+            for url, digest in record.pages.items():
+                index = _index_of(url, plan)
+                now = self._fresh.get(url, digest)
+                if index is not None and now != digest and self._vouched.get(url) != now:
+                    key = (vreq.variant.python, index)
+                    changed.setdefault(key, set()).add(url)
+                    plans.setdefault(key, plan)
+        for key in sorted(changed, key=lambda k: (k[0], k[1].name, k[1].url)):
+            self._refresh(key[0], key[1], plans[key], changed[key])
+
+    def _refresh(self, python: str, index: Index, plan: IndexPlan, pages: set[str]) -> None:
+        """uv revalidates ``pages`` (all on ``index``), which then vouch for uv's copy: podlock
+        fetched them just before."""
+        base = index.url.rstrip("/") + "/"
+        names = {u[len(base) :].strip("/") for u in pages}
+        env, secrets = _credentials(plan)
+        with tempfile.TemporaryDirectory(prefix="podlock-refresh-") as tmp:
+            requirements = Path(tmp) / "names.in"
+            requirements.write_text("".join(f"{n}\n" for n in sorted(names)))
+            interpreter = find_python(python, self.uv)
+            argv = refresh_argv(self.uv, (python, interpreter), index, names, requirements)
+            done = run(argv, env=env, cwd=Path(tmp), check=False, secrets=secrets)
+        if done.returncode != 0:
+            return  # nothing vouched: the variants that read these pages go online
+        fresh = dict(self._fresh)
+        self._vouched.update({u: fresh[u] for u in pages & requested(done.stderr) if u in fresh})
 
     def _lock_checked(
         self,
@@ -171,20 +206,21 @@ class UvBackend:
             argv=argv, env=env, secrets=secrets, scope=scope, record=record,
             project=project, record_path=record_path, mode=mode,
         )  # fmt: skip
-        vouched = len(self._vouched)
+        online_runs = self._online_runs
         done = self._offline(attempt)
         if done is not None:
             return done
         with self._first_online:
-            if not self._vouched:
+            if not self._online_runs:
                 return self._online(attempt)
-        if len(self._vouched) > vouched:  # another variant's online run, since
+        if self._online_runs > online_runs:  # another variant's online run, since
             done = self._offline(attempt)
         return done if done is not None else self._online(attempt)
 
     def _online(self, r: _Attempt) -> Completed:
         """``uv lock`` online; the pages it searched vouch for uv's cache from now on."""
         done = run([*r.argv, "-v"], env=r.env, check=False, secrets=r.secrets)
+        self._online_runs += 1
         found = searched(done.stderr, root=ROOT)
         if done.returncode == 0 and found:
             # Only pages fetched before this run can vouch for what uv cached during it.
@@ -261,6 +297,14 @@ def _credentials(plan: IndexPlan) -> tuple[dict[str, str], list[str]]:
         if index.password is not None:
             env[f"UV_INDEX_{var}_PASSWORD"] = index.password
     return env, list(plan.secrets)
+
+
+def _index_of(url: str, plan: IndexPlan) -> Index | None:
+    """The index of ``plan`` that serves page ``url``."""
+    for index in plan.indexes:
+        if url.startswith(index.url.rstrip("/") + "/"):
+            return index
+    return None
 
 
 def _all_indexes(work: Sequence[tuple[VariantRequirements, IndexPlan]]) -> list[Index]:
