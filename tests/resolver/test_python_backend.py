@@ -26,7 +26,8 @@ from podlock.platforms import Platform
 from podlock.reporter import ListReporter
 from podlock.resolver.model import ResolveOptions
 from podlock.resolver.pipeline import lock
-from podlock.resolver.python import PythonBackend, http_cache, pages
+from podlock.resolver.python import http_cache, pages
+from podlock.resolver.python.backend import PythonBackend
 from podlock.resolver.python.http_cache import HttpClient, Response
 from podlock.resolver.python.metadata import wheel_metadata
 from podlock.resolver.python.pages import ProjectPages

@@ -17,7 +17,7 @@ from podlock.inputs.discover import discover
 from podlock.resolver import backend
 from podlock.resolver.model import ResolveOptions
 from podlock.resolver.pipeline import lock
-from podlock.resolver.python import PythonBackend
+from podlock.resolver.python.backend import PythonBackend
 
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 

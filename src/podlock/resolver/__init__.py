@@ -13,7 +13,7 @@ def backend(name: str) -> Backend:
 
         return UvBackend()
     if name == "python":
-        from podlock.resolver.python import PythonBackend
+        from podlock.resolver.python.backend import PythonBackend
 
         return PythonBackend()
     raise ConfigError(f"unknown resolver {name!r}", hint='use resolver = "uv" or "python"')

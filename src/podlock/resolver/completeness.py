@@ -11,6 +11,7 @@ resolves again with each gap's requirement, restricted to the platforms that lac
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from podlock.resolver.python.metadata import CoreMetadata, MetadataStore
 
 _WORKERS = 32  # small requests, mostly waiting on the network
+_EXTRA = re.compile(r"""\bextra\s*==\s*["']([^"']+)["']""")
 
 Env = tuple[tuple[str, str], ...]  # marker variables, hashable for the memo
 
@@ -170,9 +172,23 @@ def _applying(
             for platform in sorted(r.platforms & installs):
                 extras = ("", *sorted(asked.get((r.name, platform), ())))
                 for text in meta.requires_dist:
+                    gate = _gated(text)
+                    if gate is not None and gate not in extras:
+                        continue  # an extra nobody asked for (most lines): no parse needed
                     req = _requirement(text)
                     if req is not None and _holds(text, envs[platform], extras):
                         yield r, wheel.filename, platform, req, text
+
+
+@lru_cache(maxsize=65536)
+def _gated(text: str) -> str | None:
+    """The one extra a Requires-Dist line holds for only, when its marker is a conjunction
+    with ``extra == "name"`` (read without a parse); None otherwise."""
+    _, semicolon, marker = text.partition(";")
+    if not semicolon or " or " in marker:
+        return None
+    found = _EXTRA.findall(marker)
+    return canonicalize_name(found[0]) if len(found) == 1 else None
 
 
 def _root_extras(
