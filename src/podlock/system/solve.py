@@ -17,6 +17,7 @@ in the index), or the asked-for ``NAME=VERSION``.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,8 @@ _OPS = {
 PRIORITIES = {"required": 1, "important": 2, "standard": 3, "optional": 4, "extra": 5}
 RELATION_FIELDS = ("Pre-Depends", "Depends", "Conflicts", "Breaks", "Recommends", "Suggests",
                    "Replaces", "Enhances", "Provides")  # fmt: skip
+# each relation's name and arch qualifier, the rest (version, arch list, profiles) skipped
+_NAMES = re.compile(r"\s*([^\s,|(\[<:]+)(:[^\s,|(\[<]+)?[^,|]*[,|]?")
 FORCE_ESSENTIAL = frozenset({"apt"})  # apt's pkgCacheGen::ForceEssential default
 
 
@@ -66,9 +69,12 @@ def index_of(entries: Iterable[Mapping[str, Any]], arch: str) -> dict[str, list[
     """name -> candidates for ``arch`` (and ``all``), highest version first."""
     out: dict[str, list[Candidate]] = {}
     order: dict[str, int] = {}
+    seen: set[tuple[str, str, str]] = set()
     for e in entries:
-        if e.get("Architecture") not in (arch, "all"):
-            continue
+        key = (e["Package"], e["Version"], e.get("Architecture", ""))
+        if key[2] not in (arch, "all") or key in seen:
+            continue  # binary-all's stanzas are binary-ARCH's too
+        seen.add(key)
         deps = ", ".join(x for x in (e.get("Pre-Depends"), e.get("Depends")) if x)
         _meet(e, order)
         out.setdefault(e["Package"], []).append(
@@ -100,10 +106,9 @@ def _meet(entry: Mapping[str, Any], order: dict[str, int]) -> None:
     (``python3:any``) is another package."""
     order.setdefault(entry["Package"], len(order))
     for key in RELATION_FIELDS:
-        for group in _relations(entry.get(key, "")):
-            for rel in group:
-                if not rel.get("archqual"):
-                    order.setdefault(rel["name"], len(order))
+        for name, archqual in _NAMES.findall(entry.get(key, "")):
+            if not archqual:
+                order.setdefault(name, len(order))
 
 
 def solve(
