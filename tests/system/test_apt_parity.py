@@ -1,7 +1,8 @@
 """The system lock holds what apt-get would install: each package set of `apt_parity.toml`
 locked by podlock and simulated by apt 2.6 (`apt-get install -s --no-install-recommends`)
 in the same base image, against the same archive (the InRelease apt fetched is the one the
-lock records). Live (deb.debian.org) and engine tests; about a minute in all."""
+lock records). Live (deb.debian.org) and engine tests; under two minutes in all
+(the archive's index is fetched and parsed once, in a cache the module shares)."""
 
 from __future__ import annotations
 

@@ -179,11 +179,15 @@ class _DepCache:
             return None  # "is already the newest version"
         return cand
 
-    def candidate(self, name: str) -> Candidate | None:
+    def candidate(self, name: str, constraint: tuple[str, str] | None = None) -> Candidate | None:
+        """apt's candidate: the pinned version, else the one locked before while it fits what
+        asks for it (podlock's, so a lock moves only with ``--upgrade``), else the highest."""
         cands = self.index.get(name, [])
-        wanted = self.pins.get(name) or self.preferred.get(name)
         for c in cands:
-            if c.version == wanted:
+            if c.version == self.pins.get(name):
+                return c
+        for c in cands:
+            if c.version == self.preferred.get(name) and _fits(c.version, constraint):
                 return c
         return cands[0] if cands else None
 
@@ -238,7 +242,7 @@ class _DepCache:
         new: list[Candidate] = []
         for rel in group:
             found: list[Candidate] = []
-            own = self.candidate(rel["name"])
+            own = self.candidate(rel["name"], rel.get("version"))
             if own is not None and _fits(own.version, rel.get("version")):
                 found.append(own)
             for name in self.providers.get(rel["name"], []):
