@@ -30,8 +30,10 @@ from podlock.reporter import Reporter
 from podlock.system.distro import Distribution, Source
 
 FIELDS = ("Package", "Version", "Architecture", "Depends", "Pre-Depends", "Provides",
-          "Filename", "Size", "SHA256", "Multi-Arch")  # fmt: skip
-INDEX_FORMAT = 1  # bump when the cached index's shape changes
+          "Filename", "Size", "SHA256", "Multi-Arch", "Priority", "Essential", "Important",
+          # only for the order in which apt's cache meets package names (solve.index_of)
+          "Conflicts", "Breaks", "Recommends", "Suggests", "Replaces", "Enhances")  # fmt: skip
+INDEX_FORMAT = 3  # bump when the cached index's shape changes
 
 
 class ArchiveError(PodlockError):

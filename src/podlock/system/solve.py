@@ -1,14 +1,23 @@
-"""Which .debs a base needs for the asked-for packages: a small, deterministic resolver.
+"""Which .debs a base needs for the asked-for packages: apt's choice, reproduced.
 
-Like ``apt-get install --no-install-recommends``: Pre-Depends and Depends (alternatives in
-order, virtual packages through Provides, versioned constraints), never Recommends or
-Suggests. A dependency the base already satisfies is left alone; otherwise the first
-alternative with a candidate wins (its highest version, or the version locked before when
-the index still has it and it fits), then a provider of a virtual package (by name).
+``apt-get install --no-install-recommends`` (apt 2.6, bookworm) marks packages depth-first
+(``pkgDepCache::MarkInstall`` in apt-pkg/depcache.cc): the asked-for packages are all marked
+first, then each one's Pre-Depends and Depends are walked in order; a dependency already
+satisfied by what is installed or marked is left alone; otherwise its OR group's solutions
+are tried in apt's order (``getAllPossibleSolutions``): the candidates of each alternative and
+of its providers, sorted by ``CompareProviders``, those already installed (to be upgraded)
+before any new one, then alternatives in order; the first that can be installed wins, and is
+itself walked before the next dependency. So *when* a provider gets marked matters: ffmpeg's
+``libblas3 | libblas.so.3`` is met before libopenblas0's ``libopenblas0-pthread`` is walked,
+and apt installs libblas3. Never Recommends or Suggests; Conflicts and Breaks are not
+modelled. A package's candidate is its highest version, or the version locked before (still
+in the index), or the asked-for ``NAME=VERSION``.
 """
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +35,13 @@ _OPS = {
     ">=": lambda c: c >= 0,
     ">>": lambda c: c > 0,
 }
+# apt's pkgCache::State::VerPriority; a stanza without Priority is 0 (sorts first)
+PRIORITIES = {"required": 1, "important": 2, "standard": 3, "optional": 4, "extra": 5}
+RELATION_FIELDS = ("Pre-Depends", "Depends", "Conflicts", "Breaks", "Recommends", "Suggests",
+                   "Replaces", "Enhances", "Provides")  # fmt: skip
+# each relation's name and arch qualifier, the rest (version, arch list, profiles) skipped
+_NAMES = re.compile(r"\s*([^\s,|(\[<:]+)(:[^\s,|(\[<]+)?[^,|]*[,|]?")
+FORCE_ESSENTIAL = frozenset({"apt"})  # apt's pkgCacheGen::ForceEssential default
 
 
 class NoCandidate(PodlockError):
@@ -42,30 +58,25 @@ class Candidate:
     sha256: str
     depends: str = ""
     provides: str = ""
-
-
-@dataclass(kw_only=True)
-class _State:
-    chosen: dict[str, Candidate] = field(default_factory=dict)
-    why: dict[str, str] = field(default_factory=dict)
-    # virtual name -> the versions it is provided at (None: unversioned), base and chosen
-    provided: dict[str, list[str | None]] = field(default_factory=dict)
-
-    def provide(self, provides: str) -> None:
-        for group in _relations(provides):
-            for p in group:
-                version = p.get("version")
-                exact = version[1] if version and version[0] == "=" else None
-                self.provided.setdefault(p["name"], []).append(exact)
+    priority: int = 0
+    essential: bool = False
+    important: bool = False
+    multi_arch_same: bool = False
+    order: int = 0  # when apt's cache first meets the name: its package ID (ties go to higher)
 
 
 def index_of(entries: Iterable[Mapping[str, Any]], arch: str) -> dict[str, list[Candidate]]:
     """name -> candidates for ``arch`` (and ``all``), highest version first."""
     out: dict[str, list[Candidate]] = {}
+    order: dict[str, int] = {}
+    seen: set[tuple[str, str, str]] = set()
     for e in entries:
-        if e.get("Architecture") not in (arch, "all"):
-            continue
+        key = (e["Package"], e["Version"], e.get("Architecture", ""))
+        if key[2] not in (arch, "all") or key in seen:
+            continue  # binary-all's stanzas are binary-ARCH's too
+        seen.add(key)
         deps = ", ".join(x for x in (e.get("Pre-Depends"), e.get("Depends")) if x)
+        _meet(e, order)
         out.setdefault(e["Package"], []).append(
             Candidate(
                 name=e["Package"],
@@ -76,11 +87,28 @@ def index_of(entries: Iterable[Mapping[str, Any]], arch: str) -> dict[str, list[
                 sha256=e["SHA256"],
                 depends=deps,
                 provides=e.get("Provides", ""),
+                priority=PRIORITIES.get(e.get("Priority", ""), 0),
+                essential=e.get("Essential") == "yes" or e["Package"] in FORCE_ESSENTIAL,
+                important=e.get("Important") == "yes",
+                multi_arch_same=e.get("Multi-Arch") == "same",
+                order=order[e["Package"]],
             )
         )
     for cands in out.values():
         cands.sort(key=lambda c: (Version(c.version), c.url), reverse=True)
     return out
+
+
+def _meet(entry: Mapping[str, Any], order: dict[str, int]) -> None:
+    """Number the names a stanza brings into apt's cache as its generator does (a package ID
+    is given when a stanza or a relation first names it; pkgcachegen.cc ``NewPackage``): the
+    package, then its relations in deblistparser.cc's field order; an arch-qualified name
+    (``python3:any``) is another package."""
+    order.setdefault(entry["Package"], len(order))
+    for key in RELATION_FIELDS:
+        for name, archqual in _NAMES.findall(entry.get(key, "")):
+            if not archqual:
+                order.setdefault(name, len(order))
 
 
 def solve(
@@ -91,60 +119,209 @@ def solve(
     base: str,
     preferred: Mapping[str, str] | None = None,
 ) -> list[Candidate]:
-    """The packages to add to the base for ``wanted``, sorted by name."""
-    preferred = preferred or {}
-    providers: dict[str, list[Candidate]] = {}
-    for cands in index.values():
+    """The packages to add to (or upgrade in) the base for ``wanted``, sorted by name.
+    Cost: one walk of the new packages' dependencies."""
+    apt = _DepCache(index=index, installed=installed, base=base, preferred=preferred or {})
+    asked = [apt.asked(name) for name in wanted]
+    for cand in asked:  # apt-get marks every asked-for package before any dependency
+        if cand is not None:
+            apt.mark(cand)
+    for cand in asked:
+        if cand is not None and not apt.install_dependencies(cand):
+            raise apt.failure or _missing(cand.name, base, None, index)
+    return sorted(apt.marked.values(), key=lambda c: c.name)
+
+
+@dataclass(kw_only=True)
+class _DepCache:
+    """apt's install state: the base's packages plus those marked, and who provides what."""
+
+    index: Mapping[str, list[Candidate]]
+    installed: Mapping[str, Installed]
+    base: str
+    preferred: Mapping[str, str]
+    pins: dict[str, str] = field(default_factory=dict)
+    marked: dict[str, Candidate] = field(default_factory=dict)
+    failure: NoCandidate | None = None
+    # virtual name -> provider -> the versions it is provided at (None: unversioned)
+    provided: dict[str, dict[str, list[str | None]]] = field(default_factory=dict)
+    providers: dict[str, list[str]] = field(default_factory=dict)  # virtual -> package names
+
+    def __post_init__(self) -> None:
+        for package in self.installed.values():
+            self._provide(package.name, package.provides)
+        for name, cands in self.index.items():
+            for c in cands:
+                for group in _relations(c.provides):
+                    for rel in group:
+                        names = self.providers.setdefault(rel["name"], [])
+                        if name not in names:
+                            names.append(name)
+
+    def asked(self, spec: str) -> Candidate | None:
+        """What apt-get does with one command-line argument: the package's candidate (or the
+        pinned version), a pure virtual package's one provider, else an error."""
+        name, _, version = spec.partition("=")
+        if version:
+            if not any(c.version == version for c in self.index.get(name, [])):
+                raise _missing(spec, self.base, None, self.index)
+            self.pins[name] = version
+        cand = self.candidate(name)
+        if cand is None and name in self.installed and not version:
+            return None  # installed, from no source: its installed version is the candidate
+        if cand is None:
+            offered = [p for p in self.providers.get(name, []) if self._provides(p, name, None)]
+            if len(offered) != 1:
+                raise _virtual(spec, self.base, offered, self.index)
+            cand = self.candidate(offered[0])
+        assert cand is not None
+        if self._current(cand.name) == cand.version:
+            return None  # "is already the newest version"
+        return cand
+
+    def candidate(self, name: str, constraint: tuple[str, str] | None = None) -> Candidate | None:
+        """apt's candidate: the pinned version, else the one locked before while it fits what
+        asks for it (podlock's, so a lock moves only with ``--upgrade``), else the highest."""
+        cands = self.index.get(name, [])
         for c in cands:
-            for group in _relations(c.provides):
+            if c.version == self.pins.get(name):
+                return c
+        for c in cands:
+            if c.version == self.preferred.get(name) and _fits(c.version, constraint):
+                return c
+        return cands[0] if cands else None
+
+    def mark(self, cand: Candidate) -> None:
+        old = self.installed.get(cand.name)
+        if old is not None:
+            for group in _relations(old.provides):
                 for rel in group:
-                    providers.setdefault(rel["name"], []).append(c)
-    state = _State()
-    for package in installed.values():
-        state.provide(package.provides)
-    queue: list[tuple[str, str]] = []
-    for name in wanted:
-        spec = name.split("=", 1)
-        rel = {"name": spec[0], "version": ("=", spec[1]) if len(spec) == 2 else None}
-        if _satisfied(rel, installed, state):
-            continue
-        cand = _pick(rel, index, preferred)
-        if cand is None:
-            cand = _provider(rel, providers)
-        if cand is None:
-            raise _missing(name, base, None, index)
-        _choose(cand, f"asked for ({name})", state, queue)
-    while queue:
-        name, _ = queue.pop(0)
-        cand = state.chosen[name]
+                    self.provided.get(rel["name"], {}).pop(cand.name, None)
+        self.marked[cand.name] = cand
+        self._provide(cand.name, cand.provides)
+
+    def install(self, cand: Candidate) -> bool:
+        """``MarkInstall(pkg, AutoInst=true)``: mark it, then walk its dependencies."""
+        if cand.name in self.marked or self._current(cand.name) == cand.version:
+            return True
+        self.mark(cand)
+        if self.install_dependencies(cand):
+            return True
+        del self.marked[cand.name]  # apt discards this package, not what its walk marked
+        self._restore(cand)
+        return False
+
+    def install_dependencies(self, cand: Candidate) -> bool:
         for group in _relations(cand.depends):
-            if any(_satisfied(rel, installed, state) for rel in group):
+            if any(self.satisfied(rel) for rel in group):
                 continue
-            pick = None
+            if not any(self.install(s) for s in self.solutions(group)):
+                if self.failure is None:
+                    text = " | ".join(_shown(r) for r in group)
+                    needed_by = f"{cand.name} {cand.version}"
+                    self.failure = _missing(text, self.base, needed_by, self.index)
+                return False
+        return True
+
+    def satisfied(self, rel: Mapping[str, Any]) -> bool:
+        """``DepInstall``: met by what will be installed (the base, as marked over)."""
+        name, constraint = rel["name"], rel.get("version")
+        current = self._current(name)
+        if current is not None and _fits(current, constraint):
+            return True
+        for versions in self.provided.get(name, {}).values():
+            for version in versions:
+                if constraint is None or (version is not None and _fits(version, constraint)):
+                    return True
+        return False
+
+    def solutions(self, group: Sequence[Mapping[str, Any]]) -> list[Candidate]:
+        """apt's ``getAllPossibleSolutions``: per alternative, its candidate and its providers'
+        (``CompareProviders`` order); the installed ones first, over the whole group."""
+        upgrades: list[Candidate] = []
+        new: list[Candidate] = []
+        for rel in group:
+            found: list[Candidate] = []
+            own = self.candidate(rel["name"], rel.get("version"))
+            if own is not None and _fits(own.version, rel.get("version")):
+                found.append(own)
+            for name in self.providers.get(rel["name"], []):
+                cand = self.candidate(name)
+                if cand is not None and self._provides(name, rel["name"], rel.get("version")):
+                    found.append(cand)
+            order = functools.cmp_to_key(functools.partial(self._compare, rel["name"]))
+            for cand in sorted(found, key=order):
+                (upgrades if cand.name in self.installed else new).append(cand)
+        out: list[Candidate] = []
+        for cand in upgrades + new:
+            if not out or out[-1] != cand:
+                out.append(cand)
+        return out
+
+    def _compare(self, target: str, a: Candidate, b: Candidate) -> int:
+        """apt's ``CompareProviders`` (protection and architectures aside): -1 if ``a`` first."""
+        a_in, b_in = a.name in self.installed, b.name in self.installed
+        if a.multi_arch_same or b.multi_arch_same:
+            a_same, b_same = a.multi_arch_same and a_in, b.multi_arch_same and b_in
+            if a_same != b_same:
+                return -1 if a_same else 1
+        keys = (
+            (a_in, b_in),
+            (a.name == target, b.name == target),
+            (a.essential, b.essential),
+            (a.important, b.important),
+        )
+        for x, y in keys:
+            if x != y:
+                return -1 if x else 1
+        if a.priority != b.priority:
+            return -1 if a.priority < b.priority else 1
+        return -1 if a.order > b.order else (1 if a.order < b.order else 0)
+
+    def _current(self, name: str) -> str | None:
+        if name in self.marked:
+            return self.marked[name].version
+        package = self.installed.get(name)
+        return package.version if package is not None else None
+
+    def _provides(self, name: str, virtual: str, constraint: tuple[str, str] | None) -> bool:
+        """Whether ``name``'s candidate provides ``virtual`` at a version the dependency takes."""
+        cand = self.candidate(name)
+        for group in _relations(cand.provides if cand else ""):
+            for p in group:
+                version = p.get("version")
+                if p["name"] != virtual:
+                    continue
+                if constraint is None or (version and _fits(version[1], constraint)):
+                    return True
+        return False
+
+    def _provide(self, name: str, provides: str) -> None:
+        for group in _relations(provides):
+            for p in group:
+                version = p.get("version")
+                exact = version[1] if version and version[0] == "=" else None
+                self.provided.setdefault(p["name"], {}).setdefault(name, []).append(exact)
+
+    def _restore(self, cand: Candidate) -> None:
+        for group in _relations(cand.provides):
             for rel in group:
-                pick = _pick(rel, index, preferred) or _provider(rel, providers)
-                if pick is not None:
-                    break
-            if pick is None:
-                text = " | ".join(_shown(r) for r in group)
-                raise _missing(text, base, f"{cand.name} {cand.version}", index)
-            _choose(pick, f"{cand.name} depends on it", state, queue)
-    return sorted(state.chosen.values(), key=lambda c: c.name)
+                self.provided.get(rel["name"], {}).pop(cand.name, None)
+        old = self.installed.get(cand.name)
+        if old is not None:
+            self._provide(old.name, old.provides)
+
+
+@functools.lru_cache(maxsize=65536)
+def _parsed(text: str) -> tuple[tuple[tuple[tuple[str, Any], ...], ...], ...]:
+    groups = PkgRelation.parse_relations(text)
+    return tuple(tuple(tuple(dict(rel).items()) for rel in group) for group in groups)
 
 
 def _relations(text: str) -> list[list[dict[str, Any]]]:
     if not text.strip():
         return []
-    return [[dict(rel) for rel in group] for group in PkgRelation.parse_relations(text)]
-
-
-def _choose(cand: Candidate, why: str, state: _State, queue: list[tuple[str, str]]) -> None:
-    if cand.name in state.chosen:
-        return
-    state.chosen[cand.name] = cand
-    state.why[cand.name] = why
-    state.provide(cand.provides)
-    queue.append((cand.name, why))
+    return [[dict(rel) for rel in group] for group in _parsed(text)]
 
 
 def _fits(version: str, constraint: tuple[str, str] | None) -> bool:
@@ -153,46 +330,6 @@ def _fits(version: str, constraint: tuple[str, str] | None) -> bool:
     op, wanted = constraint
     a, b = Version(version), Version(wanted)
     return bool(_OPS[op](-1 if a < b else (1 if a > b else 0)))
-
-
-def _satisfied(rel: Mapping[str, Any], installed: Mapping[str, Installed], state: _State) -> bool:
-    name, constraint = rel["name"], rel.get("version")
-    if name in state.chosen:
-        return _fits(state.chosen[name].version, constraint)
-    if name in installed and _fits(installed[name].version, constraint):
-        return True
-    for version in state.provided.get(name, []):
-        if constraint is None or (version is not None and _fits(version, constraint)):
-            return True
-    return False
-
-
-def _pick(
-    rel: Mapping[str, Any], index: Mapping[str, list[Candidate]], preferred: Mapping[str, str]
-) -> Candidate | None:
-    cands = [c for c in index.get(rel["name"], []) if _fits(c.version, rel.get("version"))]
-    if not cands:
-        return None
-    for c in cands:
-        if preferred.get(c.name) == c.version:
-            return c
-    return cands[0]
-
-
-def _provider(rel: Mapping[str, Any], providers: Mapping[str, list[Candidate]]) -> Candidate | None:
-    constraint = rel.get("version")
-    fitting = []
-    for c in providers.get(rel["name"], []):
-        if constraint is None:
-            fitting.append(c)
-            continue
-        for group in _relations(c.provides):
-            for p in group:
-                version = p.get("version")
-                if p["name"] == rel["name"] and version and _fits(version[1], constraint):
-                    fitting.append(c)
-    fitting.sort(key=lambda c: (c.name, Version(c.version)))
-    return fitting[0] if fitting else None
 
 
 def _shown(rel: Mapping[str, Any]) -> str:
@@ -212,4 +349,16 @@ def _missing(
         f"{base}{versions}",
         hint="check the name (apt-cache policy NAME in the base), a pin (NAME=VERSION) against "
         "the versions the archive has, or the base's apt sources",
+    )
+
+
+def _virtual(
+    spec: str, base: str, offered: Sequence[str], index: Mapping[str, list[Candidate]]
+) -> NoCandidate:
+    if not offered:
+        return _missing(spec, base, None, index)
+    return NoCandidate(
+        f"system package {spec} is a virtual package provided by {', '.join(sorted(offered))} "
+        f"in the archive of the base image {base}: apt-get would not pick one",
+        hint="name the provider you want in system-packages",
     )
