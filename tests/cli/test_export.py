@@ -7,6 +7,7 @@ import os
 import shlex
 import subprocess
 import sys
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,30 @@ def test_an_export_with_cpu_torch_installs_as_its_header_says(
         done = _dry_run(argv)
         assert done.returncode == 0, done.stderr
         assert "torch" in done.stdout + done.stderr and "2.4.0+cpu" in done.stdout + done.stderr
+
+
+def test_extras_asked_of_a_package_are_pinned_with_it_so_pip_checks_hashes(
+    tmp_path: Path, index: IndexServer, cli: Any
+) -> None:
+    """jax[cuda12] asks jax-cuda12-plugin[with-cuda]: pip in --require-hashes mode
+    refuses the file unless both lines carry their extras (datasets -> fsspec[http])."""
+    cuda = 'variants = ["cuda"]\n[variant.cuda]\nplatforms = ["linux/amd64"]\n'
+    root = make(tmp_path, index, "flax\n", cuda)
+    assert cli("lock", "--project", str(root)).code == 0
+    lock = tomllib.loads((root / "pylock.cuda.toml").read_text())
+    extras = {
+        p["name"]: p.get("tool", {}).get("podlock", {}).get("extras") for p in lock["packages"]
+    }
+    assert extras["jax-cuda12-plugin"] == {"linux/amd64": ["with-cuda"]}
+    assert extras["jax"] == {"linux/amd64": ["cuda12"]}
+    out = tmp_path / "cuda.txt"
+    assert cli("export", "--project", str(root), "--variant", "cuda", "-o", str(out)).code == 0
+    text = out.read_text()
+    assert "\njax[cuda12]==" in text and "\njax-cuda12-plugin[with-cuda]==" in text
+    for argv in _commands(text).values():
+        done = _dry_run(argv)
+        assert done.returncode == 0, done.stderr
+        assert "nvidia-cublas-cu12" in done.stdout + done.stderr
 
 
 def test_an_export_writes_credentials_as_variables(

@@ -61,9 +61,8 @@ def export_requirements(
         lines.append(f"# set {', '.join(variables)} in the environment first (index credentials)")
     lines += index_lines
     for package, artifact in chosen:
-        lines.append(
-            f"{_head(package, artifact)} \\\n    --hash=sha256:{_sha256(package, artifact)}"
-        )
+        head = _head(package, artifact, _extras(package, platform))
+        lines.append(f"{head} \\\n    --hash=sha256:{_sha256(package, artifact)}")
     return Export(text="\n".join(lines) + "\n", commands=commands, variables=variables)
 
 
@@ -93,8 +92,17 @@ def _index_lines(chosen: Sequence[Selected], shown: Mapping[str, str]) -> list[s
     return lines
 
 
-def _head(package: Package, artifact: _File) -> str:
-    name, version = package.name, package.version
+def _extras(package: Package, platform: Platform) -> str:
+    """``[a,b]`` for the extras the lock's other packages ask of ``package`` on
+    ``platform``: pip, checking hashes, refuses ``fsspec[http]`` asked by datasets unless
+    the file pins ``fsspec[http]`` itself."""
+    tool = (package.tool or {}).get("podlock", {})
+    extras = tool.get("extras", {}).get(str(platform), []) if isinstance(tool, dict) else []
+    return f"[{','.join(extras)}]" if extras else ""
+
+
+def _head(package: Package, artifact: _File, extras: str) -> str:
+    name, version = f"{package.name}{extras}", package.version
     # A direct URL (``torch @ https://...whl``) is on no index the file names.
     direct = package.index is None or isinstance(artifact, PackageArchive)
     if (

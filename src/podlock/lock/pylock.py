@@ -83,6 +83,8 @@ class LockedPackage:
     archive: Artifact | None = None
     vcs: Mapping[str, str] | None = None
     layer: str | None = None
+    # platform ("linux/amd64") -> the extras asked of the package there, where any are
+    extras: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name}
@@ -100,8 +102,13 @@ class LockedPackage:
             out["sdist"] = self.sdist.to_dict(named=True)
         if self.wheels:
             out["wheels"] = [w.to_dict(named=True) for w in self.wheels]
+        tool: dict[str, Any] = {}
         if self.layer:
-            out["tool"] = {"podlock": {"layer": self.layer}}
+            tool["layer"] = self.layer
+        if self.extras:
+            tool["extras"] = {k: list(v) for k, v in sorted(self.extras.items())}
+        if tool:
+            out["tool"] = {"podlock": tool}
         return out
 
 

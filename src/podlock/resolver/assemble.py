@@ -73,6 +73,7 @@ def assemble(
                 archive=_artifact(r.archive, sizes, inputs.root) if r.archive else None,
                 vcs=r.vcs,
                 layer="runtime" if in_runtime_layer(r.name) else None,
+                extras={str(p): tuple(sorted(e)) for p, e in r.extras if p in r.platforms},
             )
         )
     packages.sort(key=lambda p: (p.name, p.version or "", p.marker or ""))

@@ -62,12 +62,32 @@ class Gap:
         return f"{self.wheel} requires {self.requirement!r} (on {where})"
 
 
+@dataclass(frozen=True, kw_only=True)
+class Completeness:
+    """What a variant's kept wheels require that the lock lacks, and the extras asked of
+    each pinned package: ``extras[name][platform]`` (an export pins ``name[extras]``,
+    which pip needs in ``--require-hashes`` mode)."""
+
+    gaps: list[Gap]
+    extras: dict[str, dict[Platform, frozenset[str]]]
+
+
 def find_gaps(
     vreq: VariantRequirements,
     pruned: Sequence[Resolved],
     metadata: Mapping[str, CoreMetadata],
 ) -> list[Gap]:
-    """The kept wheels' requirements that the pins don't satisfy; pure.
+    """The kept wheels' requirements that the pins don't satisfy; pure."""
+    return completeness(vreq, pruned, metadata).gaps
+
+
+def completeness(
+    vreq: VariantRequirements,
+    pruned: Sequence[Resolved],
+    metadata: Mapping[str, CoreMetadata],
+) -> Completeness:
+    """The kept wheels' requirements that the pins don't satisfy, and the extras asked of
+    the pins on each platform; pure.
 
     ``metadata`` is keyed by wheel sha256; a wheel missing from it is not checked.
     """
@@ -91,10 +111,21 @@ def find_gaps(
                 first, where = found.setdefault(key, (wheel, set()))
                 found[key] = (min(first, wheel), where | {platform})
         if not grew:
-            return [
+            gaps = [
                 Gap(package=pkg, wheel=wheel, requirement=text, platforms=frozenset(where))
                 for (pkg, text), (wheel, where) in sorted(found.items())
             ]
+            return Completeness(gaps=gaps, extras=_pinned_extras(asked, pins))
+
+
+def _pinned_extras(
+    asked: Mapping[tuple[str, Platform], set[str]], pins: Mapping[str, Sequence[Resolved]]
+) -> dict[str, dict[Platform, frozenset[str]]]:
+    out: dict[str, dict[Platform, frozenset[str]]] = {}
+    for (name, platform), extras in sorted(asked.items()):
+        if extras and any(platform in r.platforms for r in pins.get(name, ())):
+            out.setdefault(name, {})[platform] = frozenset(extras)
+    return out
 
 
 def wheels_to_read(pruned: Iterable[Resolved]) -> list[RawArtifact]:

@@ -45,6 +45,8 @@ class Resolved:
     archive: RawArtifact | None = None
     vcs: Mapping[str, str] | None = None
     required_by: frozenset[str] = frozenset()  # packages of the variant that depend on it
+    # (platform, extras asked of it there), where any are: from the wheels' metadata
+    extras: tuple[tuple[Platform, frozenset[str]], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

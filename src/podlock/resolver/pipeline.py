@@ -26,7 +26,7 @@ from podlock.lock.system import SystemLock
 from podlock.paths import lock_path
 from podlock.reporter import NullReporter, Reporter
 from podlock.resolver.assemble import artifacts, assemble, keep_usable
-from podlock.resolver.completeness import Gap, find_gaps, read_metadata, wheels_to_read
+from podlock.resolver.completeness import Gap, completeness, read_metadata, wheels_to_read
 from podlock.resolver.cuda_wheels import cuda_warnings
 from podlock.resolver.model import Backend, Request, Resolved, ResolveOptions
 from podlock.resolver.sizes import SizeCache, fill_sizes
@@ -233,7 +233,12 @@ def _add_gaps(
     again = False
     for i, vreq in enumerate(vreqs):
         name = vreq.variant.name
-        gaps = find_gaps(vreq, pruned[name], metadata)
+        result = completeness(vreq, pruned[name], metadata)
+        gaps = result.gaps
+        pruned[name] = [
+            replace(r, extras=tuple(sorted(result.extras.get(r.name, {}).items())))
+            for r in pruned[name]
+        ]
         stuck = [g for g in gaps if g.restricted() in added[name].required]
         if stuck:
             raise _cannot_complete(stuck, "the resolver was given it and still left it out")
