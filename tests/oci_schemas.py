@@ -37,7 +37,7 @@ FILES = {
 SHA256 = re.compile(r"sha256:[0-9a-f]{64}")
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
 
-Read = Callable[[str], bytes]  # a blob's bytes by digest
+Read = Callable[[str, str], bytes]  # (digest, media type) -> the bytes
 
 
 def _retrieve(uri: str) -> referencing.Resource[Any]:
@@ -119,7 +119,7 @@ def walk(
                 f"{digest}: {sizes(digest)} bytes, its descriptor says {descriptor.get('size')}"
             ]
         return []
-    body = read(digest)
+    body = read(digest, str(media_type))
     if digest_of(body) != digest or len(body) != descriptor.get("size"):
         return [f"{digest}: the blob read does not match its descriptor ({len(body)} bytes)"]
     if media_type == SPDX_TYPE:
@@ -145,7 +145,7 @@ def layout_errors(read_file: Callable[[str], bytes | None]) -> list[str]:
         return ["an OCI layout needs both oci-layout and index.json"]
     found = errors(json.loads(version), LAYOUT) + errors(json.loads(index), INDEX)
 
-    def blob(digest: str) -> bytes:
+    def blob(digest: str, media_type: str) -> bytes:
         data = read_file(f"blobs/sha256/{digest.removeprefix('sha256:')}")
         if data is None:
             raise AssertionError(f"the layout has no blob {digest}")
@@ -220,7 +220,9 @@ def check_everything_written(monkeypatch: Any) -> list[str]:
         config = json.loads(body).get("config") if media_type == MANIFEST else None
         store = BlobStore()
         if config and config.get("mediaType") == CONFIG and store.has(config["digest"]):
-            problems += walk(store.read, config)  # the config as pushed (it went first)
+            problems += walk(
+                lambda d, _: store.read(d), config
+            )  # the config as pushed (it went first)
         found.extend(f"push {repository}:{reference}: {e}" for e in problems)
         return real_put(self, repository, reference, body, media_type)
 
