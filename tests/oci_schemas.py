@@ -138,21 +138,27 @@ def walk(
     return found + [e for child in children for e in walk(read, child, sizes)]
 
 
-def layout_errors(read_file: Callable[[str], bytes | None]) -> list[str]:
-    """Errors in an OCI image layout, given its files by relative path (None: missing)."""
+def layout_errors(
+    read_file: Callable[[str], bytes | None], size_of: Callable[[str], int]
+) -> list[str]:
+    """Errors in an OCI image layout, given its files by relative path (None: missing) and
+    their sizes (-1: missing); each layer's size is checked, its bytes are not read."""
     version, index = read_file("oci-layout"), read_file("index.json")
     if version is None or index is None:
         return ["an OCI layout needs both oci-layout and index.json"]
     found = errors(json.loads(version), LAYOUT) + errors(json.loads(index), INDEX)
 
+    def path(digest: str) -> str:
+        return f"blobs/sha256/{digest.removeprefix('sha256:')}"
+
     def blob(digest: str, media_type: str) -> bytes:
-        data = read_file(f"blobs/sha256/{digest.removeprefix('sha256:')}")
+        data = read_file(path(digest))
         if data is None:
             raise AssertionError(f"the layout has no blob {digest}")
         return data
 
     for entry in json.loads(index).get("manifests", []):
-        found += walk(blob, entry)
+        found += walk(blob, entry, lambda d: size_of(path(d)))
     return found
 
 
@@ -163,7 +169,11 @@ def check_layout(path: Path) -> list[str]:
         target = path / name
         return target.read_bytes() if target.is_file() else None
 
-    return layout_errors(read_file)
+    def size_of(name: str) -> int:
+        target = path / name
+        return target.stat().st_size if target.is_file() else -1
+
+    return layout_errors(read_file, size_of)
 
 
 def check_tar(path: Path) -> list[str]:
@@ -173,12 +183,14 @@ def check_tar(path: Path) -> list[str]:
 
         def read_file(name: str) -> bytes | None:
             member = members.get(name)
-            if member is None:
-                return None
-            extracted = tar.extractfile(member)
+            extracted = tar.extractfile(member) if member else None
             return extracted.read() if extracted else None
 
-        return layout_errors(read_file)
+        def size_of(name: str) -> int:
+            member = members.get(name)
+            return member.size if member else -1
+
+        return layout_errors(read_file, size_of)
 
 
 def check_document(body: bytes, media_type: str) -> list[str]:
@@ -220,9 +232,7 @@ def check_everything_written(monkeypatch: Any) -> list[str]:
         config = json.loads(body).get("config") if media_type == MANIFEST else None
         store = BlobStore()
         if config and config.get("mediaType") == CONFIG and store.has(config["digest"]):
-            problems += walk(
-                lambda d, _: store.read(d), config
-            )  # the config as pushed (it went first)
+            problems += walk(lambda d, _: store.read(d), config)  # pushed before the manifest
         found.extend(f"push {repository}:{reference}: {e}" for e in problems)
         return real_put(self, repository, reference, body, media_type)
 

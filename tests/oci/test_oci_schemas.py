@@ -123,6 +123,10 @@ def test_a_blob_that_is_not_what_its_descriptor_says_is_refused() -> None:
     assert found and "does not match its descriptor" in found[0]
     said_index = {**descriptor, "mediaType": INDEX, "size": len(body)}
     assert any("its descriptor says" in e for e in walk(lambda d, _: blobs[d], said_index))
+    layer = MANIFEST_DOC["layers"][0]
+    assert walk(lambda d, _: b"", layer, lambda d: 10) == []  # type: ignore[arg-type]
+    [short] = walk(lambda d, _: b"", layer, lambda d: 9)  # type: ignore[arg-type]
+    assert short.endswith("9 bytes, its descriptor says 10")
 
 
 def test_the_hook_on_every_test_sees_bad_pushes_and_layouts(
