@@ -60,6 +60,10 @@ def jobset_errors(jobset: dict[str, Any]) -> list[str]:
         f"jobset.{'.'.join(map(str, e.absolute_path))}: {e.message}"
         for e in jobset_validator().iter_errors(jobset)
     ]
+    # The CRD says only `metadata: object`; the API server checks it as any object's
+    # ObjectMeta, which kubernetes-validate does on an object that has nothing else.
+    holder = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": jobset.get("metadata")}
+    found += [e.replace("ConfigMap", "JobSet", 1) for e in job_errors(holder)]
     wanted = f"jobset.x-k8s.io/{JOBSET_VERSION}"
     if jobset.get("apiVersion") != wanted:
         found.append(f"jobset.apiVersion: {jobset.get('apiVersion')!r}, the CRD serves {wanted}")
@@ -67,12 +71,13 @@ def jobset_errors(jobset: dict[str, Any]) -> list[str]:
 
 
 def job_errors(job: dict[str, Any]) -> list[str]:
-    """What kubernetes-validate (strict: unknown fields refused) refuses in a batch/v1 Job."""
+    """What kubernetes-validate (strict: unknown fields refused) refuses in a built-in object
+    (a batch/v1 Job)."""
     try:
         kubernetes_validate.validate(job, K8S_VERSION, strict=True)
     except kubernetes_validate.ValidationError as exc:
         where = ".".join(map(str, exc.path))
-        return [f"{job['kind']} {job['metadata'].get('name')} {where}: {exc.message}"]
+        return [f"{job['kind']} {(job['metadata'] or {}).get('name')} {where}: {exc.message}"]
     return []
 
 

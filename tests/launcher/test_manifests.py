@@ -137,6 +137,8 @@ def test_the_jobset_crd_check_refuses_unknown_fields_wrong_types_and_enums() -> 
     assert any("enableDNSHostnames" in e and "'yes' is not of type 'boolean'" in e for e in found)
     assert any("successPolicy.operator" in e and "'Most' is not one of" in e for e in found)
     assert any("hostnam" in e for e in found), found  # deep in the embedded pod template
+    jobset["metadata"]["labelz"] = {}
+    assert any("JobSet t" in e and "labelz" in e for e in jobset_errors(jobset))
     jobset["apiVersion"] = "jobset.x-k8s.io/v1"
     assert any("the CRD serves jobset.x-k8s.io/v1alpha2" in e for e in jobset_errors(jobset))
 
