@@ -1,6 +1,6 @@
 """What podlock writes, checked as its consumers check it: the OCI image-spec's own JSON
-schemas (vendored in tests/data/oci-image-spec, see its README) for layouts, indexes,
-manifests, configs and artifacts, and spdx-tools for the SBOM.
+schemas (vendored in tests/data, see its README) for layouts, indexes, manifests, configs
+and artifacts; SPDX 2.3's JSON schema and spdx-tools for the SBOM.
 
 The schemas are draft-04 and ``$ref`` each other by relative file name; a referencing
 Registry serves them from disk by that name, so nothing is fetched. The Go validator the
@@ -25,6 +25,7 @@ import referencing.jsonschema
 from podlock.registry.model import CONFIG, INDEX, MANIFEST, digest_of
 
 SCHEMAS = Path(__file__).parent / "data" / "oci-image-spec"
+SPDX_SCHEMA = Path(__file__).parent / "data" / "spdx" / "spdx-schema.json"
 LAYOUT = "oci-layout"  # not a media type: the layout's version file
 SPDX_TYPE = "application/spdx+json"
 EMPTY_TYPE = "application/vnd.oci.empty.v1+json"
@@ -90,17 +91,28 @@ def _is_sha256(digest: Any) -> bool:
     return not str(digest).startswith("sha256:") or bool(SHA256.fullmatch(str(digest)))
 
 
+@cache
+def spdx_validator() -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator(json.loads(SPDX_SCHEMA.read_text()))
+
+
 def spdx_errors(document: bytes) -> list[str]:
-    """What spdx-tools (the SPDX reference implementation) refuses in an SPDX 2.3 JSON SBOM."""
+    """What SPDX 2.3's JSON schema and spdx-tools (the SPDX reference implementation, whose
+    parser drops fields it does not know) refuse in an SPDX 2.3 JSON SBOM."""
     from spdx_tools.spdx.parser.error import SPDXParsingError
     from spdx_tools.spdx.parser.jsonlikedict.json_like_dict_parser import JsonLikeDictParser
     from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document
 
+    data = json.loads(document)
+    found = [
+        f"spdx schema {'.'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
+        for e in spdx_validator().iter_errors(data)
+    ]
     try:
-        parsed = JsonLikeDictParser().parse(json.loads(document))
+        parsed = JsonLikeDictParser().parse(data)
     except SPDXParsingError as exc:
-        return [f"spdx: {m}" for m in exc.get_messages()]
-    return [
+        return found + [f"spdx: {m}" for m in exc.get_messages()]
+    return found + [
         f"spdx: {m.validation_message}" for m in validate_full_spdx_document(parsed, "SPDX-2.3")
     ]
 

@@ -157,5 +157,7 @@ def test_spdx_tools_refuses_a_broken_sbom() -> None:
     found = spdx_errors(json.dumps(document).encode())
     assert any("download_location" in e and "10.0.0.5" in e for e in found), found
     assert any("purl" in e and "pypi/pkg0" in e for e in found), found
+    document["packages"][0]["versionInf"] = "1.0"  # spdx-tools drops it; the schema does not
+    assert any("versionInf" in e for e in spdx_errors(json.dumps(document).encode()))
     del document["dataLicense"]  # refused while parsing
     assert spdx_errors(json.dumps(document).encode()) != []
