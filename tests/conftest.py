@@ -89,7 +89,7 @@ def _uv_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _outputs_checked_by_their_consumers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every OCI layout, tarball, pushed manifest or index and SBOM a test makes is checked
-    against the OCI image-spec's schemas and by spdx-tools (tests/oci_schemas.py)."""
+    against the OCI image-spec's schemas, SPDX 2.3's and spdx-tools (tests/oci_schemas.py)."""
     found = oci_schemas.check_everything_written(monkeypatch)
     yield
     assert not found, "what podlock wrote is refused by its consumers:\n" + "\n".join(found)
