@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+import oci_schemas
 import services
 from index_server import PRIVATE_PASSWORD, IndexServer
 from podlock.cli.main import main
@@ -83,6 +84,15 @@ def _uv_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture(autouse=True)
+def _outputs_checked_by_their_consumers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every OCI layout, tarball, pushed manifest or index and SBOM a test makes is checked
+    against the OCI image-spec's schemas, SPDX 2.3's and spdx-tools (tests/oci_schemas.py)."""
+    found = oci_schemas.check_everything_written(monkeypatch)
+    yield
+    assert not found, "what podlock wrote is refused by its consumers:\n" + "\n".join(found)
 
 
 @pytest.fixture(autouse=True)

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kube_server import FakeKube
+from manifest_schemas import manifest_errors
+
+import podlock.launcher.manifests as manifests
 
 
 @pytest.fixture
@@ -28,3 +32,22 @@ def kube(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKube]:
         monkeypatch.setenv("KUBECONFIG", str(path))
         monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
         yield server
+    assert server.invalid == [], "the fake API server refused a create (strict validation)"
+
+
+@pytest.fixture(autouse=True)
+def _rendered_manifests_checked(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every Job and JobSet rendered in a launcher test is checked as the API server checks
+    it under strict field validation (manifest_schemas.py)."""
+    found: list[str] = []
+    for name in ("_job", "_jobset"):
+        real = getattr(manifests, name)
+
+        def checked(*args: Any, _real: Any = real, **kw: Any) -> Any:
+            manifest = _real(*args, **kw)
+            found.extend(manifest_errors(manifest))
+            return manifest
+
+        monkeypatch.setattr(manifests, name, checked)
+    yield
+    assert not found, "rendered manifests the API server would refuse:\n" + "\n".join(found)

@@ -27,6 +27,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from manifest_schemas import manifest_errors
+
 TOKEN = "kube-test-token-0123456789"
 JOBSET_PREFIX = "/apis/jobset.x-k8s.io/v1alpha2/namespaces/"
 BATCH_PREFIX = "/apis/batch/v1/namespaces/"
@@ -102,6 +104,7 @@ class FakeKube:
         self.admission = Admission()
         self.workloads: list[Workload] = []
         self.on_create: Callable[[str, str], None] | None = None
+        self.invalid: list[str] = []  # what a create was refused for (422, strict validation)
         self.lock = threading.RLock()
         self._counter = 0
         handler = type("Handler", (_Handler,), {"kube": self})
@@ -584,6 +587,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._status(404, "NotFound", f'namespaces "{ns}" not found')
             return
         if method == "POST":
+            refused = manifest_errors(body)  # as under fieldValidation=Strict
+            if refused:
+                kube.invalid += refused
+                self._status(422, "Invalid", f"{resource}.{group} is invalid: {'; '.join(refused)}")
+                return
             with kube.lock:
                 exists = (kind, ns, body["metadata"]["name"]) in kube.objects
             if exists:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import testkit
 from testkit import podlock
@@ -21,7 +19,3 @@ UNREACHABLE_IMAGE = f"127.0.0.1:9/team/app@{DIGEST}"
 def check_golden(name: str, text: str) -> None:
     """Compare with tests/launcher/golden/NAME; PODLOCK_REGEN_GOLDEN=1 rewrites it."""
     testkit.check_golden(GOLDEN / name, text)
-
-
-def jobset_fields() -> dict[str, Any]:
-    return json.loads((HERE / "data" / "jobset_v1alpha2_fields.json").read_text())  # type: ignore[no-any-return]

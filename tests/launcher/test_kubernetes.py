@@ -205,6 +205,26 @@ def test_a_name_that_exists_is_refused_and_the_other_job_untouched(kube: FakeKub
     assert kube.jobs() == ["train"] and kube.deletes == []
 
 
+def test_the_fake_api_server_refuses_an_undeclared_field_as_strict_validation_does(
+    kube: FakeKube, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import podlock.launcher.launch as launch_module
+
+    real = launch_module.render
+
+    def render_with_a_typo(request: JobRequest) -> list[dict[str, Any]]:
+        [jobset] = real(request)
+        jobset["spec"]["replicatedJobs"][0]["replicaz"] = 1
+        return [jobset]
+
+    monkeypatch.setattr(launch_module, "render", render_with_a_typo)
+    with pytest.raises(ClusterError) as err:
+        submit(Cluster.connect(), request("tpu-v6e-16"))
+    assert err.value.status == 422 and "replicaz" in str(err.value)
+    assert kube.jobs() == [] and any("replicaz" in e for e in kube.invalid)
+    kube.invalid.clear()  # seen: the fixture's check at teardown passes
+
+
 def test_rbac_forbidden_at_submit_says_which_permission(
     cli: Any, kube: FakeKube, project: Path
 ) -> None:

@@ -1,5 +1,6 @@
-"""Rendered manifests: golden files per accelerator class, deterministic, valid for the
-Kubernetes schemas (kubernetes-validate, strict) and JobSet's published API fields."""
+"""Rendered manifests: golden files per accelerator class, deterministic; every one rendered
+here, and every golden file, is what the API server takes under strict field validation
+(kubernetes-validate strict for Jobs, the JobSet CRD's schema for JobSets)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-from launcher_helpers import DIGEST, check_golden, jobset_fields, podlock
+from launcher_helpers import DIGEST, GOLDEN, check_golden, podlock
+from manifest_schemas import K8S_VERSION, job_errors, jobs_of, jobset_errors, manifest_errors
 
 from podlock.launcher.accelerators import parse
 from podlock.launcher.manifests import JobRequest, render, to_yaml
 
-K8S_VERSION = "1.33.0"
 IMAGE = f"us-docker.pkg.dev/proj/repo/hello@{DIGEST}"
 CLASSES = {
     "cpu": "cpu",
@@ -37,6 +38,8 @@ def rendered(cli: Any, accelerator: str, *extra: str) -> str:
         "--", "python", "-m", "app.train", "--steps", "10",
     )  # fmt: skip
     assert result.code == 0, result.err
+    for manifest in yaml.safe_load_all(result.out):
+        assert manifest_errors(manifest) == []
     return str(result.out)
 
 
@@ -49,14 +52,7 @@ def test_render_matches_golden_file(cli: Any, kind: str) -> None:
 def test_multi_slice_and_queued_manifests_match_golden_files_and_validate(
     cli: Any, golden: str, accelerator: str, extra: tuple[str, ...]
 ) -> None:
-    text = rendered(cli, accelerator, *extra)
-    check_golden(golden, text)
-    fields = jobset_fields()
-    for manifest in yaml.safe_load_all(text):
-        for job in jobs_to_validate(manifest):
-            kubernetes_validate.validate(job, K8S_VERSION, strict=True)
-        if manifest["kind"] == "JobSet":
-            assert check_fields(manifest, "JobSet", "jobset", fields) == []
+    check_golden(golden, rendered(cli, accelerator, *extra))  # rendered() validates
 
 
 def test_prebuilt_mode_keeps_the_image_entrypoint(cli: Any) -> None:
@@ -77,26 +73,37 @@ def test_render_is_deterministic(cli: Any, accelerator: str) -> None:
     assert rendered(cli, accelerator) == child.stdout
 
 
-def jobs_to_validate(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    """The manifest itself, or for a JobSet each replicated Job's template as a Job."""
-    if manifest["kind"] != "JobSet":
-        return [manifest]
-    return [
-        {
-            "apiVersion": "batch/v1",
-            "kind": "Job",
-            "metadata": {"name": f"{manifest['metadata']['name']}-{rj['name']}-0"},
-            "spec": rj["template"]["spec"],
-        }
-        for rj in manifest["spec"]["replicatedJobs"]
-    ]
-
-
 @pytest.mark.parametrize("accelerator", [*CLASSES.values(), "v5p-16", "v5litepod-256", "a100x16"])
 def test_manifests_pass_kubernetes_validate_strict(cli: Any, accelerator: str) -> None:
-    for manifest in yaml.safe_load_all(rendered(cli, accelerator, "--env", "A=1")):
-        for job in jobs_to_validate(manifest):
-            kubernetes_validate.validate(job, K8S_VERSION, strict=True)
+    assert rendered(cli, accelerator, "--env", "A=1")  # rendered() validates
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ("--accelerator", "tpu-v6e-16"),
+        ("--accelerator", "tpu-v6e-16", "--slices", "2", "--queue", "team-a"),
+        ("--accelerator", "tpu7x-128", "--slices", "2"),
+        ("--accelerator", "v5p-64"),
+        ("--accelerator", "v5p-64", "--mode", "prebuilt", "--slices", "3"),
+    ],
+    ids=" ".join,
+)
+def test_multi_host_jobsets_pass_the_jobset_crd_and_kubernetes_validate(
+    cli: Any, extra: tuple[str, ...]
+) -> None:
+    [jobset] = yaml.safe_load_all(rendered(cli, extra[1], *extra[2:]))
+    assert jobset["kind"] == "JobSet"
+    assert jobset_errors(jobset) == []
+    assert [job_errors(job) for job in jobs_of(jobset)] == [[]] * len(jobs_of(jobset))
+
+
+@pytest.mark.parametrize("golden", sorted(p.name for p in GOLDEN.glob("*.yaml")))
+def test_golden_manifests_pass_the_api_servers_validation(golden: str) -> None:
+    manifests = list(yaml.safe_load_all((GOLDEN / golden).read_text()))
+    assert manifests
+    for manifest in manifests:
+        assert manifest_errors(manifest) == [], golden
 
 
 def test_kubernetes_validate_is_strict_here() -> None:
@@ -106,60 +113,45 @@ def test_kubernetes_validate_is_strict_here() -> None:
         kubernetes_validate.validate(job, K8S_VERSION, strict=True)
 
 
-def check_fields(value: Any, type_name: Any, path: str, fields: dict[str, Any]) -> list[str]:
-    """Errors where ``value`` is not of JobSet API type ``type_name``."""
-    if isinstance(type_name, list):
-        if not isinstance(value, list):
-            return [f"{path}: expected a list"]
-        return [
-            e
-            for i, v in enumerate(value)
-            for e in check_fields(v, type_name[0], f"{path}[{i}]", fields)
-        ]
-    scalar = {"string": str, "integer": int, "boolean": bool, "object": dict}
-    if type_name in scalar:
-        ok = isinstance(value, scalar[type_name]) and not (
-            type_name == "integer" and isinstance(value, bool)
-        )
-        return [] if ok else [f"{path}: expected {type_name}"]
-    if type_name == "map[string]string":
-        ok = isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
-        return [] if ok else [f"{path}: expected a string map"]
-    if type_name == "batch/v1.JobTemplateSpec":
-        return []  # validated as a Job by kubernetes-validate
-    known = fields["types"][type_name]
-    errors = [f"{path}.{k}: not a field of {type_name}" for k in value if k not in known]
-    errors += [
-        f"{path}: {type_name} needs {k}"
-        for k in fields["required"].get(type_name, [])
-        if k not in value
-    ]
-    for key, sub in value.items():
-        if key in known:
-            errors += check_fields(sub, known[key], f"{path}.{key}", fields)
-            allowed = fields["enums"].get(f"{type_name}.{key}")
-            if allowed and sub not in allowed:
-                errors.append(f"{path}.{key}: {sub!r} not one of {allowed}")
-    return errors
-
-
 @pytest.mark.parametrize("accelerator", ["tpu-v6e-16", "v5p-16", "v5litepod-64", "tpu7x-64"])
-def test_jobset_uses_only_published_api_fields(cli: Any, accelerator: str) -> None:
-    fields = jobset_fields()
-    [jobset] = yaml.safe_load_all(rendered(cli, accelerator))
-    assert (jobset["apiVersion"], jobset["kind"]) == (fields["apiVersion"], fields["kind"])
-    assert check_fields(jobset, "JobSet", "jobset", fields) == []
+def test_jobset_is_one_slice_per_node_pool(cli: Any, accelerator: str) -> None:
+    [jobset] = yaml.safe_load_all(rendered(cli, accelerator))  # rendered() validates
+    assert (jobset["apiVersion"], jobset["kind"]) == ("jobset.x-k8s.io/v1alpha2", "JobSet")
     annotations = jobset["metadata"]["annotations"]
-    assert annotations[fields["annotations"]["ExclusiveKey"]] == "cloud.google.com/gke-nodepool"
+    assert annotations["alpha.jobset.sigs.k8s.io/exclusive-topology"] == (
+        "cloud.google.com/gke-nodepool"
+    )
 
 
-def test_field_check_catches_a_typo() -> None:
+def test_the_jobset_crd_check_refuses_unknown_fields_wrong_types_and_enums() -> None:
     [jobset] = render(
         JobRequest(name="t", image=IMAGE, command=("true",), accelerator=parse("v6e-16"))
     )
+    assert jobset_errors(jobset) == []
     jobset["spec"]["replicatedJobs"][0]["replicaz"] = 1
-    errors = check_fields(jobset, "JobSet", "jobset", jobset_fields())
-    assert errors == ["jobset.spec.replicatedJobs[0].replicaz: not a field of ReplicatedJob"]
+    jobset["spec"]["network"]["enableDNSHostnames"] = "yes"
+    jobset["spec"]["successPolicy"] = {"operator": "Most"}
+    jobset["spec"]["replicatedJobs"][0]["template"]["spec"]["template"]["spec"]["hostnam"] = "x"
+    found = jobset_errors(jobset)
+    assert any("replicaz" in e and "replicatedJobs.0" in e for e in found), found
+    assert any("enableDNSHostnames" in e and "'yes' is not of type 'boolean'" in e for e in found)
+    assert any("successPolicy.operator" in e and "'Most' is not one of" in e for e in found)
+    assert any("hostnam" in e for e in found), found  # deep in the embedded pod template
+    jobset["metadata"]["labelz"] = {}
+    assert any("JobSet t" in e and "labelz" in e for e in jobset_errors(jobset))
+    jobset["apiVersion"] = "jobset.x-k8s.io/v1"
+    assert any("the CRD serves jobset.x-k8s.io/v1alpha2" in e for e in jobset_errors(jobset))
+
+
+def test_a_replicated_job_template_is_checked_as_a_job() -> None:
+    [jobset] = render(
+        JobRequest(name="t", image=IMAGE, command=("true",), accelerator=parse("v6e-16"))
+    )
+    jobset["spec"]["replicatedJobs"][0]["template"]["spec"]["parallelism"] = "four"
+    [job] = jobs_of(jobset)
+    [error] = job_errors(job)  # kubernetes-validate's, strict
+    assert "parallelism" in error and "'four' is not of type 'integer'" in error
+    assert error in manifest_errors(jobset)
 
 
 def test_multi_host_slice_gets_indexed_workers_and_jax_environment() -> None:

@@ -9,12 +9,15 @@ import tomllib
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import requests
 
 from index_server import PRIVATE_PASSWORD
-from podlock.oci.sbom import SPDX_TYPE, fallback_tag
+from oci_schemas import spdx_errors
+from podlock.oci.sbom import SPDX_TYPE, fallback_tag, spdx
+from podlock.plan.layerplan import Wheel
 from podlock.registry.client import Registry
 from podlock.registry.reference import Reference
 from registry_proxy import ProxyState, proxy
@@ -36,7 +39,9 @@ def described(document: dict[str, Any]) -> set[tuple[str, str]]:
     for p in document["packages"]:
         assert len(p["checksums"][0]["checksumValue"]) == 64
         assert p["externalRefs"][0]["referenceLocator"].startswith(f"pkg:pypi/{p['name'].lower()}@")
-        assert p["downloadLocation"].startswith("http")
+        # the fixture index is at 127.0.0.1, a host SPDX's validator refuses in a location
+        assert p["downloadLocation"] == "NOASSERTION"
+        assert p["sourceInfo"].startswith("downloaded from http://127.0.0.1:")
         out.add((p["name"], p["versionInfo"]))
     return out
 
@@ -106,3 +111,53 @@ def test_output_dir_and_sbom_command_give_the_same_bytes_without_credentials(
     document = json.loads(written)
     assert described(document) == locked(root)
     assert "secretpkg" in {name for name, _ in described(document)}
+
+
+def a_plan(*urls: str) -> Any:
+    """The little of a LayerPlan the SBOM reads: one wheel layer holding a wheel per URL."""
+    wheels = tuple(
+        Wheel(package=f"pkg{n}", version="1.0", filename=f"pkg{n}-1.0-py3-none-any.whl",
+              url=url, sha256=f"{n:064x}", size=1)
+        for n, url in enumerate(urls)
+    )  # fmt: skip
+    layer = SimpleNamespace(wheels={"linux/amd64": wheels})
+    return SimpleNamespace(
+        wheel_layers=[layer], lock_text="x", lock_name="pylock.cpu.toml", variant="cpu"
+    )
+
+
+def test_sbom_download_locations_are_what_spdx_tools_accepts() -> None:
+    plan = a_plan(
+        "https://files.pythonhosted.org/packages/pkg0-1.0-py3-none-any.whl",
+        "http://alice:s3cret@pypi.corp.example:8080/files/pkg1-1.0-py3-none-any.whl",
+        "http://10.0.0.5:8080/files/pkg2-1.0-py3-none-any.whl",
+        "http://localhost:3141/root/pypi/pkg3-1.0-py3-none-any.whl",
+        "",
+    )
+    document = spdx(plan, ["linux/amd64"], epoch=315532800)
+    assert spdx_errors(document) == []
+    packages = json.loads(document)["packages"]
+    locations = [(p["downloadLocation"], p.get("sourceInfo")) for p in packages]
+    assert locations == [
+        ("https://files.pythonhosted.org/packages/pkg0-1.0-py3-none-any.whl", None),
+        ("http://pypi.corp.example:8080/files/pkg1-1.0-py3-none-any.whl", None),
+        ("NOASSERTION", "downloaded from http://10.0.0.5:8080/files/pkg2-1.0-py3-none-any.whl"),
+        (
+            "NOASSERTION",
+            "downloaded from http://localhost:3141/root/pypi/pkg3-1.0-py3-none-any.whl",
+        ),
+        ("NOASSERTION", None),
+    ]
+
+
+def test_spdx_tools_refuses_a_broken_sbom() -> None:
+    document = json.loads(spdx(a_plan("https://example.org/pkg0.whl"), ["linux/amd64"], epoch=0))
+    document["packages"][0]["downloadLocation"] = "http://10.0.0.5/pkg0.whl"
+    document["packages"][0]["externalRefs"][0]["referenceLocator"] = "pypi/pkg0"
+    found = spdx_errors(json.dumps(document).encode())
+    assert any("download_location" in e and "10.0.0.5" in e for e in found), found
+    assert any("purl" in e and "pypi/pkg0" in e for e in found), found
+    document["packages"][0]["versionInf"] = "1.0"  # spdx-tools drops it; the schema does not
+    assert any("versionInf" in e for e in spdx_errors(json.dumps(document).encode()))
+    del document["dataLicense"]  # refused while parsing
+    assert spdx_errors(json.dumps(document).encode()) != []

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -39,6 +40,12 @@ from podlock.urls import redact, strip_credentials
 SPDX_TYPE = "application/spdx+json"
 FILE_NAME = "sbom.spdx.json"
 Attached = Literal["referrers-api", "fallback-tag"]
+# The URL form SPDX's reference validator (spdx-tools) holds a download location to: its
+# host must start with a dotted name whose next label begins with two letters. An index at
+# an IP address, ``localhost`` or another one-label name fails it, and the validator refuses
+# the whole document; such a URL is kept as the package's sourceInfo, its location
+# NOASSERTION. (A prefix match, as the validator's own.)
+_SPDX_URL = re.compile(r"(https?|ftp)://[a-z0-9]+([-.][a-z0-9]+){0,100}\.[a-z]{2,5}", re.I)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -71,7 +78,7 @@ def spdx(plan: LayerPlan, platforms: Sequence[str], *, epoch: int) -> bytes:
                 "name": w.package,
                 "versionInfo": w.version,
                 "packageFileName": w.filename,
-                "downloadLocation": redact(strip_credentials(w.url)) if w.url else "NOASSERTION",
+                **_download_location(w.url),
                 "filesAnalyzed": False,
                 "checksums": [{"algorithm": "SHA256", "checksumValue": w.sha256}],
                 "externalRefs": [
@@ -102,6 +109,16 @@ def spdx(plan: LayerPlan, platforms: Sequence[str], *, epoch: int) -> bytes:
         ],
     }
     return json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False).encode() + b"\n"
+
+
+def _download_location(url: str | None) -> dict[str, str]:
+    """``downloadLocation`` (and ``sourceInfo`` for a URL SPDX's validator would refuse)."""
+    if not url:
+        return {"downloadLocation": "NOASSERTION"}
+    clean = redact(strip_credentials(url))
+    if _SPDX_URL.match(clean):
+        return {"downloadLocation": clean}
+    return {"downloadLocation": "NOASSERTION", "sourceInfo": f"downloaded from {clean}"}
 
 
 def _purl_name(name: str) -> str:
