@@ -58,16 +58,30 @@ class IndexError_(PodlockError):
 class HashMismatch(PodlockError):
     """An artifact whose hash is not the one that was asked for or recorded."""
 
-    def __init__(self, *, package: str, url: str, expected: list[str], got: list[str]) -> None:
+    def __init__(
+        self,
+        *,
+        package: str,
+        url: str,
+        expected: list[str],
+        got: list[str],
+        hint: str = "check the --hash pins in your requirements, or the index serving this file",
+    ) -> None:
         super().__init__(
-            f"hash mismatch for {package}: {url} has {', '.join(got) or 'no hash'}, "
-            f"expected {' or '.join(expected)}",
-            hint="check the --hash pins in your requirements, or the index serving this file",
+            f"hash mismatch for {package}: {url} has {_few(got) or 'no hash'}, "
+            f"expected {_few(expected, ' or ')}",
+            hint=hint,
         )
         self.package = package
         self.url = url
         self.expected = expected
         self.got = got
+
+
+def _few(digests: list[str], sep: str = ", ") -> str:
+    """Up to three digests, and how many more (a pip-compile line pins one per wheel)."""
+    more = f" ({len(digests) - 3} more)" if len(digests) > 3 else ""
+    return sep.join(digests[:3]) + more
 
 
 class LockError(PodlockError):

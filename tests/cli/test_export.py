@@ -97,6 +97,7 @@ def test_extras_asked_of_a_package_are_pinned_with_it_so_pip_checks_hashes(
     assert cli("export", "--project", str(root), "--variant", "cuda", "-o", str(out)).code == 0
     text = out.read_text()
     assert "\njax[cuda12]==" in text and "\njax-cuda12-plugin[with-cuda]==" in text
+    assert "\njax==" in text and "\njax-cuda12-plugin==" in text  # asked without extras too
     for argv in _commands(text).values():
         done = _dry_run(argv)
         assert done.returncode == 0, done.stderr

@@ -85,6 +85,7 @@ def test_input_hashes_select_files_and_a_contradiction_is_refused(
     assert bad.code == 2
     assert "hash mismatch for requests 2.32.3" in bad.err
     assert index.url("pypi") in bad.err
+    assert "requirements.txt:" in bad.err and "pins files that" in bad.err  # the line
     assert (root / "pylock.tpu.toml").read_bytes() == before
 
 

@@ -61,8 +61,12 @@ def export_requirements(
         lines.append(f"# set {', '.join(variables)} in the environment first (index credentials)")
     lines += index_lines
     for package, artifact in chosen:
-        head = _head(package, artifact, _extras(package, platform))
-        lines.append(f"{head} \\\n    --hash=sha256:{_sha256(package, artifact)}")
+        # The package as such and, when asked with extras, once more with them: pip (in
+        # --require-hashes mode) takes ``fsspec`` and ``fsspec[http]`` as two requirements
+        # that each need their pinned line.
+        for extras in dict.fromkeys(("", _extras(package, platform))):
+            head = _head(package, artifact, extras)
+            lines.append(f"{head} \\\n    --hash=sha256:{_sha256(package, artifact)}")
     return Export(text="\n".join(lines) + "\n", commands=commands, variables=variables)
 
 
@@ -93,9 +97,9 @@ def _index_lines(chosen: Sequence[Selected], shown: Mapping[str, str]) -> list[s
 
 
 def _extras(package: Package, platform: Platform) -> str:
-    """``[a,b]`` for the extras the lock's other packages ask of ``package`` on
-    ``platform``: pip, checking hashes, refuses ``fsspec[http]`` asked by datasets unless
-    the file pins ``fsspec[http]`` itself."""
+    """``[a,b]`` for the extras the lock's packages ask of ``package`` on ``platform``
+    (``""`` for none): pip, checking hashes, refuses ``fsspec[http]`` asked by datasets
+    unless the file pins ``fsspec[http]`` itself."""
     tool = (package.tool or {}).get("podlock", {})
     extras = tool.get("extras", {}).get(str(platform), []) if isinstance(tool, dict) else []
     return f"[{','.join(extras)}]" if extras else ""

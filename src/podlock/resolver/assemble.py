@@ -34,7 +34,7 @@ def keep_usable(vreq: VariantRequirements, resolved: Sequence[Resolved]) -> list
         sdist, archive = r.sdist, r.archive
         allowed = pins.get(r.name)
         if allowed is not None:
-            wheels, sdist, archive = _pinned(r, wheels, allowed)
+            wheels, sdist, archive = _pinned(r, wheels, allowed, variant.name)
         _check_coverage(r, wheels, sdist, archive, variant.name, variant.python)
         out.append(
             replace(r, wheels=tuple(sorted(wheels, key=_name)), sdist=sdist, archive=archive)
@@ -139,19 +139,21 @@ def _check_coverage(
             )
 
 
-def _hash_pins(vreq: VariantRequirements) -> dict[str, set[str]]:
-    """``--hash`` pins of the lines in effect (stripped runtime lines pin nothing)."""
-    pins: dict[str, set[str]] = {}
+def _hash_pins(vreq: VariantRequirements) -> dict[str, tuple[set[str], str]]:
+    """``--hash`` pins of the lines in effect (stripped runtime lines pin nothing), with the
+    first line that pins each package."""
+    pins: dict[str, tuple[set[str], str]] = {}
     for line in vreq.lines:
         if line.hashes:
             digests = {h.split(":", 1)[1] for h in line.hashes if h.startswith("sha256:")}
-            pins.setdefault(line.name, set()).update(digests)
+            pins.setdefault(line.name, (set(), str(line.origin)))[0].update(digests)
     return pins
 
 
 def _pinned(
-    r: Resolved, wheels: tuple[RawArtifact, ...], allowed: set[str]
+    r: Resolved, wheels: tuple[RawArtifact, ...], pin: tuple[set[str], str], variant: str
 ) -> tuple[tuple[RawArtifact, ...], RawArtifact | None, RawArtifact | None]:
+    allowed, origin = pin
     kept = tuple(w for w in wheels if w.sha256 in allowed)
     sdist = r.sdist if r.sdist is not None and r.sdist.sha256 in allowed else None
     archive = r.archive if r.archive is not None and r.archive.sha256 in allowed else None
@@ -167,6 +169,10 @@ def _pinned(
             url=url,
             expected=[f"sha256:{h}" for h in sorted(allowed)],
             got=got,
+            hint=f"{origin} pins files that {url} does not serve. Hashes made against "
+            f"another index (PyPI's CUDA torch, where variant {variant} takes torch from the "
+            f"PyTorch CPU index) must be regenerated against {url}, or {r.name} routed to "
+            f"their index in [variant.{variant}] sources; else the file changed on the index",
         )
     return kept, sdist, archive
 
