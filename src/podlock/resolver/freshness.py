@@ -28,7 +28,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,9 +119,15 @@ class Record:
         write_atomic(path, json.dumps(data, indent=0))
 
 
-def fetch_digests(urls: Iterable[str], indexes: Sequence[Index]) -> dict[str, str]:
+def fetch_digests(
+    urls: Iterable[str],
+    indexes: Sequence[Index],
+    *,
+    on_page: Callable[[str, str], None] | None = None,
+) -> dict[str, str]:
     """URL -> sha256 of the page (or ``status:NNN`` for a non-200 answer); a page that
-    could not be fetched at all is left out (it then verifies nothing)."""
+    could not be fetched at all is left out (it then verifies nothing). ``on_page`` hears
+    of each digest as soon as it is known, on the fetching thread."""
     import requests
 
     todo = sorted(set(urls))
@@ -134,7 +140,10 @@ def fetch_digests(urls: Iterable[str], indexes: Sequence[Index]) -> dict[str, st
     session.mount("http://", adapter)
 
     def one(url: str) -> tuple[str, str | None]:
-        return url, _digest(session, url, auth)
+        digest = _digest(session, url, auth)
+        if digest is not None and on_page is not None:
+            on_page(url, digest)
+        return url, digest
 
     try:
         with ThreadPoolExecutor(max_workers=min(_WORKERS, len(todo))) as pool:

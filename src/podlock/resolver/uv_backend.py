@@ -39,8 +39,6 @@ from podlock.resolver.freshness import (
     Scope,
     fetch_digests,
     from_cache_only,
-    refresh_argv,
-    requested,
     searched,
     strip_log,
     verified,
@@ -48,6 +46,7 @@ from podlock.resolver.freshness import (
 from podlock.resolver.model import Request, Resolved, ResolveOptions
 from podlock.resolver.uv_errors import in_user_terms, uv_error
 from podlock.resolver.uvlock import ROOT, UvLock, preference_lock
+from podlock.resolver.uvrefresh import Refresher
 from podlock.toolchain import find_python, uv_binary, uv_env
 
 _WORKERS = 4  # uv runs on many threads itself; more processes only contend
@@ -136,7 +135,7 @@ class UvBackend:
         self, request: Request, work: Sequence[tuple[VariantRequirements, IndexPlan]]
     ) -> None:
         """Fetch, in one concurrent batch, the pages every variant's last resolution read;
-        then have uv revalidate the ones that changed since (see freshness.py)."""
+        uv revalidates each one that changed since as soon as it is read (uvrefresh.py)."""
         urls: set[str] = set()
         records: list[tuple[VariantRequirements, IndexPlan, Record]] = []
         for vreq, plan in work:
@@ -147,36 +146,26 @@ class UvBackend:
             records.append((vreq, plan, record))
             names = {canonicalize_name(n) for n in record.names} | set(vreq.direct)
             urls |= {u for n in names for u in scope.pages(n)}
-        self._fresh.update(fetch_digests(urls - self._fresh.keys(), _all_indexes(work)))
-        changed: dict[tuple[str, Index], set[str]] = {}
-        plans: dict[tuple[str, Index], IndexPlan] = {}
+        expected: dict[str, list[tuple[str, VariantRequirements, IndexPlan]]] = {}
         for vreq, plan, record in records:
             for url, digest in record.pages.items():
-                index = _index_of(url, plan)
-                now = self._fresh.get(url, digest)
-                if index is not None and now != digest and self._vouched.get(url) != now:
-                    key = (vreq.variant.python, index)
-                    changed.setdefault(key, set()).add(url)
-                    plans.setdefault(key, plan)
-        for key in sorted(changed, key=lambda k: (k[0], k[1].name, k[1].url)):
-            self._refresh(key[0], key[1], plans[key], changed[key])
+                expected.setdefault(url, []).append((digest, vreq, plan))
+        refresher = Refresher(self.uv)
 
-    def _refresh(self, python: str, index: Index, plan: IndexPlan, pages: set[str]) -> None:
-        """uv revalidates ``pages`` (all on ``index``), which then vouch for uv's copy: podlock
-        fetched them just before."""
-        base = index.url.rstrip("/") + "/"
-        names = {u[len(base) :].strip("/") for u in pages}
-        env, secrets = _credentials(plan)
-        with tempfile.TemporaryDirectory(prefix="podlock-refresh-") as tmp:
-            requirements = Path(tmp) / "names.in"
-            requirements.write_text("".join(f"{n}\n" for n in sorted(names)))
-            interpreter = find_python(python, self.uv)
-            argv = refresh_argv(self.uv, (python, interpreter), index, names, requirements)
-            done = run(argv, env=env, cwd=Path(tmp), check=False, secrets=secrets)
-        if done.returncode != 0:
-            return  # nothing vouched: the variants that read these pages go online
-        fresh = dict(self._fresh)
-        self._vouched.update({u: fresh[u] for u in pages & requested(done.stderr) if u in fresh})
+        def seen(url: str, now: str) -> None:
+            """A page changed since its variant's last resolution goes to uv at once."""
+            for old, vreq, plan in expected.get(url, ()):
+                index = _index_of(url, plan)
+                if index is not None and now != old and self._vouched.get(url) != now:
+                    refresher.add(vreq.variant.python, index, _credentials(plan), url, now)
+
+        for url in sorted(urls & self._fresh.keys()):  # read in an earlier round
+            seen(url, self._fresh[url])
+        todo = urls - self._fresh.keys()
+        try:
+            self._fresh.update(fetch_digests(todo, _all_indexes(work), on_page=seen))
+        finally:
+            self._vouched.update(refresher.finish())
 
     def _lock_checked(
         self,
