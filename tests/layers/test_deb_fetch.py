@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from podlock.errors import PodlockError
-from podlock.layers import fetch as fetch_module
 from podlock.layers.system import fetch_debs
 from podlock.lock.system import Deb
 
@@ -45,7 +44,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 @pytest.fixture(autouse=True)
 def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PODLOCK_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(fetch_module, "RETRIES", 0)  # an unreachable host fails at once
+    monkeypatch.setenv("PODLOCK_HTTP_RETRIES", "0")  # an unreachable host fails at once
 
 
 def deb(base: str, name: str, data: bytes) -> Deb:
