@@ -160,3 +160,28 @@ def plain_server(root: Path, *, head_length: str | None = None) -> Iterator[str]
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize("wrong", ["size-0", "size+1", "size-1", "hash"])
+def test_a_lock_with_a_wrong_size_or_hash_is_a_hash_mismatch_naming_the_file(
+    index: IndexServer, tmp_path: Path, wrong: str
+) -> None:
+    from podlock.errors import HashMismatch
+    from podlock.layers.fetch import fetch_all
+    from podlock.layers.wheels import WheelCache
+    from podlock.plan.layerplan import Wheel
+
+    url = file_url(f"{index.host}:{index.port}")
+    whole = podhttp.Client().get(url)
+    sha, size = hashlib.sha256(whole).hexdigest(), len(whole)
+    size = {"size-0": 0, "size+1": size + 1, "size-1": size - 1}.get(wrong, size)
+    sha = "0" * 64 if wrong == "hash" else sha
+    wheel = Wheel(
+        package="bigpkg", version="1.0", filename=url.rsplit("/", 1)[1], url=url, sha256=sha,
+        size=size,
+    )  # fmt: skip
+    cache = WheelCache(tmp_path / "wheels")
+    with pytest.raises(HashMismatch) as bad:
+        fetch_all(cache, [wheel])
+    assert "bigpkg-1.0-py3-none-any.whl" in bad.value.message
+    assert not list((tmp_path / "wheels").rglob("*.whl*[!k]"))  # no wheel, no .part

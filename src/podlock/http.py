@@ -273,6 +273,25 @@ class Client:
         return url, sent
 
 
+def urllib3_retry(policy: Policy | None = None) -> urllib3.util.Retry:
+    """``policy`` for a client podlock does not drive itself (the Kubernetes client, which
+    sits on urllib3): connection failures, and 429/5xx answers to any method but POST, are
+    retried with backoff and ``Retry-After``. POST is retried only when it never reached the
+    server: a create whose answer was lost must not run twice."""
+    policy = policy or Policy()
+    return urllib3.util.Retry(
+        total=policy.retries,
+        backoff_factor=policy.backoff,
+        backoff_max=policy.max_wait,
+        backoff_jitter=policy.backoff / 2,
+        status_forcelist=TRANSIENT,
+        allowed_methods=frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH"}),
+        respect_retry_after_header=True,
+        raise_on_status=False,  # the last answer goes to the caller, which names it
+        raise_on_redirect=False,
+    )
+
+
 def _resumes(response: Response, have: int) -> bool:
     """Whether a ranged GET's answer continues at byte ``have``."""
     if response.status_code != 206:
