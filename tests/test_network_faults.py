@@ -29,11 +29,12 @@ RATE = 0.25
 
 @pytest.fixture(autouse=True)
 def quick(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Waits of milliseconds (the faults' Retry-After: 1 is capped), and uv as patient as
-    podlock (its default 3 retries would lose to 25% faults now and then)."""
+    """Waits of milliseconds (the faults' Retry-After: 1 is capped), and 10 retries for
+    podlock and uv alike (uv's default 3 would lose to 25% faults now and then)."""
     monkeypatch.setenv("PODLOCK_HTTP_BACKOFF", "0.005")
     monkeypatch.setenv("PODLOCK_HTTP_MAX_WAIT", "0.05")
-    monkeypatch.setenv("UV_HTTP_RETRIES", "10")
+    monkeypatch.setenv("PODLOCK_HTTP_RETRIES", "10")  # 0.25**11: no request loses them all
+    monkeypatch.delenv("UV_HTTP_RETRIES", raising=False)  # uv_env passes podlock's on
 
 
 @pytest.fixture

@@ -1,30 +1,29 @@
 """The one HTTP layer: every request podlock sends (indexes, registries, token services,
-Debian mirrors) goes through a ``Client``.
+Debian mirrors) goes through a ``Client``: one pooled session per host; retries with
+exponential backoff and jitter for connection and read failures and 408/429/5xx, honouring
+``Retry-After``; no new attempt after the operation's deadline; credentials attached per
+host, never shown (URLs in messages go through ``redact``); typed errors that say whether
+the server kept failing (``Unreachable``) or refused (``Refused``). ``download`` resumes a
+cut body with ``Range`` and starts over when the server ignores it.
 
-What it does for every caller alike: one pooled session per host (connections reused
-across threads); retries with exponential backoff and jitter for connection and read
-failures and for 429/500/502/503/504, honouring ``Retry-After``; no new attempt once the
-operation's deadline has passed; credentials attached per host and never shown (every URL
-in a message goes through ``redact``); typed errors that say whether the server kept
-failing (``Unreachable``) or refused (``Refused``). ``download`` resumes a cut body with
-``Range`` and starts over when the server ignores it.
-
-Tuning, for tests and slow links: ``PODLOCK_HTTP_RETRIES`` (default 8),
-``PODLOCK_HTTP_BACKOFF`` (first wait in seconds, default 0.5), ``PODLOCK_HTTP_MAX_WAIT``
-(longest single wait, ``Retry-After`` included, default 30) and ``PODLOCK_HTTP_DEADLINE``
-(seconds after which an operation starts no new attempt, default 600).
+Tuning: ``PODLOCK_HTTP_RETRIES`` (default 6), ``PODLOCK_HTTP_BACKOFF`` (first wait, default
+0.25 s), ``PODLOCK_HTTP_MAX_WAIT`` (longest wait, ``Retry-After`` included, default 15 s),
+``PODLOCK_HTTP_DEADLINE`` (no new attempt after it, default 600 s). With the defaults a host
+that never answers is given up after about 10 s of waits.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import os
 import random
+import socket
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import requests
@@ -36,13 +35,19 @@ from podlock.urls import basic_auth, redact
 TRANSIENT = frozenset((408, 429, 500, 502, 503, 504))
 Response = requests.Response
 # A body cut short or a connection dropped while reading: resumable, worth another try.
-_BODY_ERRORS: tuple[type[Exception], ...] = (
+BODY_ERRORS: tuple[type[Exception], ...] = (
     requests.RequestException,
     urllib3.exceptions.HTTPError,
     ConnectionError,
     TimeoutError,
 )
 _CHUNK = 1 << 20
+# Addresses are looked up once per host and kept this long (seconds), not once per pooled
+# connection: a lookup can stall (measured: 1 in ~10 took 5 s on the benchmark machine, so
+# the 16 connections of one resolution nearly always hit one).
+_DNS_TTL = 60.0
+_addresses: dict[tuple[str, int], tuple[float, str]] = {}
+_addresses_lock = threading.Lock()
 
 
 def _env(name: str, default: float) -> float:
@@ -57,9 +62,9 @@ class Policy:
     """How hard to try: ``retries`` more attempts after the first, waits of ``backoff`` *
     2^n seconds (with jitter, capped at ``max_wait``), none started after ``deadline``."""
 
-    retries: int = field(default_factory=lambda: int(_env("PODLOCK_HTTP_RETRIES", 8)))
-    backoff: float = field(default_factory=lambda: _env("PODLOCK_HTTP_BACKOFF", 0.5))
-    max_wait: float = field(default_factory=lambda: _env("PODLOCK_HTTP_MAX_WAIT", 30.0))
+    retries: int = field(default_factory=lambda: int(_env("PODLOCK_HTTP_RETRIES", 6)))
+    backoff: float = field(default_factory=lambda: _env("PODLOCK_HTTP_BACKOFF", 0.25))
+    max_wait: float = field(default_factory=lambda: _env("PODLOCK_HTTP_MAX_WAIT", 15.0))
     deadline: float = field(default_factory=lambda: _env("PODLOCK_HTTP_DEADLINE", 600.0))
     timeout: tuple[float, float] = (10.0, 60.0)  # connect, read (between two bytes)
 
@@ -67,8 +72,7 @@ class Policy:
         """Seconds to sleep before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
         if retry_after is not None:
             return min(retry_after, self.max_wait)
-        base = self.backoff * 2.0 ** (attempt - 1)
-        return min(base * (0.5 + random.random() / 2), self.max_wait)
+        return min(self.backoff * 2.0 ** (attempt - 1) * (0.5 + random.random() / 2), self.max_wait)
 
 
 class HttpError(PodlockError):
@@ -148,7 +152,7 @@ class Client:
             session = self._sessions.get(key)
             if session is None:
                 session = requests.Session()
-                adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=32)
+                adapter = _Adapter(pool_connections=4, pool_maxsize=32)
                 session.mount(f"{parts.scheme}://", adapter)
                 session.trust_env = False  # no ~/.netrc or proxy variables behind our back
                 self._sessions[key] = session
@@ -166,7 +170,6 @@ class Client:
         retry: bool = True,
         redirects: bool = True,
         what: str | None = None,
-        refused_hint: str | None = None,
     ) -> Response:
         """One request, retried while it fails transiently. Returns the first answer whose
         status is in ``ok`` (any final, non-transient one when ``ok`` is None); any other
@@ -196,7 +199,7 @@ class Client:
             if status in TRANSIENT:
                 op.failed(f"HTTP {status}", _retry_after(response), status=status)
                 continue
-            raise _refused(method, url, status, what, refused_hint)
+            raise _refused(method, url, status, what)
 
     def get(
         self, url: str, *, headers: Mapping[str, str] | None = None, what: str = "fetch"
@@ -211,11 +214,10 @@ class Client:
         *,
         headers: Mapping[str, str] | None = None,
         what: str = "download",
-        on_restart: Callable[[int], None] | None = None,
     ) -> None:
         """GET ``url`` into ``sink``, continuing from ``sink.size`` with ``Range``; a cut
         body or dropped connection resumes where it stopped, a server that ignores the
-        range (200, or a 206 elsewhere) starts over (``on_restart(bytes dropped)``).
+        range (200, or a 206 elsewhere) starts over.
         Attempts that make progress do not count against the retries."""
         op = _Operation(self.policy, url, what)
         while True:
@@ -230,18 +232,19 @@ class Client:
                 what=what,
             )
             with response:
-                if response.status_code == 416 or (
-                    have and not _resumes(response, have)
-                ):  # the range was ignored or refused: everything again
-                    if on_restart:
-                        on_restart(have)
+                status = response.status_code
+                if status == 416 and response.headers.get("Content-Range", "") == f"bytes */{have}":
+                    return  # it was all here: the cut answer had overstated its length
+                if status == 416 and not have:
+                    raise _refused("GET", url, status, what)
+                if have and not _resumes(response, have):  # ignored or refused: start over
                     sink.restart()
-                    if response.status_code == 416:
+                    if status == 416:
                         continue
                 try:
                     _copy(response, sink)
                     return
-                except _BODY_ERRORS as exc:
+                except BODY_ERRORS as exc:
                     cause = _describe(exc)
             if sink.size > have:
                 op.attempts = 0  # progress: only failures in a row count
@@ -271,6 +274,58 @@ class Client:
         elif parts.netloc in self.auth:
             sent.setdefault("Authorization", self.auth[parts.netloc])
         return url, sent
+
+
+def _address(host: str, port: int) -> str:
+    """``host``'s address (IPv4 first), looked up at most once per ``_DNS_TTL`` in the
+    process; one lookup at a time, so threads that connect together share the first's."""
+    with _addresses_lock:
+        now = time.monotonic()
+        hit = _addresses.get((host, port))
+        if hit is None or now - hit[0] > _DNS_TTL:
+            infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+            infos.sort(key=lambda info: info[0] != socket.AF_INET)
+            hit = (now, str(infos[0][4][0]))
+            _addresses[(host, port)] = hit
+        return hit[1]
+
+
+def _pinned(conn: Any, connect: Callable[[], socket.socket]) -> socket.socket:
+    """``connect()`` to ``_address(host)``; the name is back before TLS (SNI, the certificate
+    check) and the Host header read it. A lookup that fails is left to urllib3 to report."""
+    name = conn._dns_host
+    with contextlib.suppress(OSError):
+        conn._dns_host = _address(name, conn.port)
+    try:
+        return connect()
+    finally:
+        conn._dns_host = name
+
+
+class _HTTPConnection(urllib3.connection.HTTPConnection):
+    def _new_conn(self) -> socket.socket:
+        return _pinned(self, super()._new_conn)
+
+
+class _HTTPSConnection(urllib3.connection.HTTPSConnection):
+    def _new_conn(self) -> socket.socket:
+        return _pinned(self, super()._new_conn)
+
+
+_POOLS = {
+    "http": type("_HTTPPool", (urllib3.HTTPConnectionPool,), {"ConnectionCls": _HTTPConnection}),
+    "https": type(
+        "_HTTPSPool", (urllib3.HTTPSConnectionPool,), {"ConnectionCls": _HTTPSConnection}
+    ),
+}
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    """requests' adapter with connections that use ``_address``."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _POOLS
 
 
 def urllib3_retry(policy: Policy | None = None) -> urllib3.util.Retry:
@@ -306,8 +361,7 @@ def _resumes(response: Response, have: int) -> bool:
 def _copy(response: Response, sink: Sink) -> None:
     """The body into ``sink``, raw (no content decoding: offsets are the server's bytes).
     A body shorter than its ``Content-Length`` raises (urllib3 enforces it)."""
-    chunks: Iterator[bytes] = response.raw.stream(_CHUNK, decode_content=False)
-    for chunk in chunks:
+    for chunk in response.raw.stream(_CHUNK, decode_content=False):
         sink.write(chunk)
 
 
@@ -318,12 +372,9 @@ def _retry_after(response: Response) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
+        with contextlib.suppress(TypeError, ValueError):  # an HTTP date
+            return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    return None
 
 
 def _describe(exc: BaseException) -> str:
@@ -335,17 +386,15 @@ def _describe(exc: BaseException) -> str:
     return f"{name}: {text}" if text else name
 
 
-def _refused(method: str, url: str, status: int, what: str, hint: str | None) -> Refused:
+_HINTS = {
+    401: "check the credentials for this host (index URL userinfo, or docker login)",
+    404: "check the URL: the server has no such file (was it removed from the index?)",
+}
+
+
+def _refused(method: str, url: str, status: int, what: str) -> Refused:
     shown = redact(url)
-    if status in (401, 403):
-        default = "check the credentials for this host (index URL userinfo, or docker login)"
-    elif status == 404:
-        default = "check the URL: the server has no such file (was it removed from the index?)"
-    else:
-        default = None
+    message = f"could not {what} {shown}: the server refused {method} with HTTP {status}"
     return Refused(
-        f"could not {what} {shown}: the server refused {method} with HTTP {status}",
-        url=shown,
-        status=status,
-        hint=hint or default,
+        message, url=shown, status=status, hint=_HINTS.get(401 if status == 403 else status)
     )

@@ -4,6 +4,7 @@ Retry-After, connections dropped before an answer): reads are retried, nothing i
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,7 @@ def test_cluster_reads_survive_a_third_of_requests_failing(
     kube: FakeKube, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int
 ) -> None:
     monkeypatch.setenv("PODLOCK_HTTP_BACKOFF", "0.01")
+    monkeypatch.setenv("PODLOCK_HTTP_RETRIES", "10")
     upstream = kube.url.removeprefix("http://")
     with fault_proxy(Refusing(upstream=upstream, rate=0.33, seed=seed)) as faults:
         config = tmp_path / "kubeconfig"
@@ -45,3 +47,38 @@ def test_cluster_reads_survive_a_third_of_requests_failing(
             assert cluster.namespace_exists() is True
             assert cluster.get("Job", "nope") is None
         assert sum(faults.injected.values()) > 0
+
+
+class BrokenStream:
+    """A log response whose stream breaks after ``cut`` chunks (never when ``cut`` is -1)."""
+
+    def __init__(self, body: bytes, cut: int) -> None:
+        self.body, self.cut = body, cut
+
+    def stream(self, size: int, decode_content: bool = True) -> Iterator[bytes]:
+        import urllib3
+
+        for i in range(0, len(self.body), 7):
+            if self.cut == i // 7:
+                raise urllib3.exceptions.ProtocolError("Connection broken: IncompleteRead")
+            yield self.body[i : i + 7]
+
+    def release_conn(self) -> None:
+        pass
+
+
+def test_a_log_stream_that_breaks_is_read_again_without_repeating_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PODLOCK_HTTP_BACKOFF", "0.001")
+    body = b"".join(f"line {i}\n".encode() for i in range(20))
+    cuts = iter([3, 9, 15])  # each stream breaks a bit further on, then one is whole
+
+    class Core:
+        def read_namespaced_pod_log(self, *args: object, **kwargs: object) -> BrokenStream:
+            return BrokenStream(body, next(cuts, -1))
+
+    cluster = Cluster.__new__(Cluster)
+    cluster.core, cluster.namespace = Core(), "default"
+    lines = list(cluster.logs("pod-0", container="main", follow=True))
+    assert lines == [f"line {i}" for i in range(20)]

@@ -40,7 +40,8 @@ class SizeCache:
         self._dirty = False
 
     def get(self, sha256: str) -> int | None:
-        return self.sizes.get(sha256)
+        size = self.sizes.get(sha256)
+        return size if size else None  # a 0 an older podlock cached is asked for again
 
     def put(self, sha256: str, size: int) -> None:
         if self.sizes.get(sha256) != size:
@@ -67,8 +68,8 @@ def fill_sizes(
     for art in artifacts:
         if art.sha256 is None:
             continue
-        known = art.size if art.size is not None else cache.get(art.sha256)
-        if known is not None:
+        known = art.size or cache.get(art.sha256)  # 0 is no size a package file has
+        if known:
             out[art.sha256] = known
             cache.put(art.sha256, known)
         else:
