@@ -45,6 +45,7 @@ def build_index(out: Path) -> None:
     )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    sys.modules["make_index"] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     module.build_index(out)
 

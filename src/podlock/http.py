@@ -69,10 +69,14 @@ class Policy:
     timeout: tuple[float, float] = (10.0, 60.0)  # connect, read (between two bytes)
 
     def wait(self, attempt: int, retry_after: float | None = None) -> float:
-        """Seconds to sleep before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
+        """Seconds to sleep after failed attempt ``attempt`` (from 1): none after the first
+        (as urllib3: most faults are one dropped connection), then ``backoff`` * 2^n."""
         if retry_after is not None:
             return min(retry_after, self.max_wait)
-        return min(self.backoff * 2.0 ** (attempt - 1) * (0.5 + random.random() / 2), self.max_wait)
+        jitter = 0.5 + random.random() / 2
+        return (
+            0.0 if attempt < 2 else min(self.backoff * 2.0 ** (attempt - 2) * jitter, self.max_wait)
+        )
 
 
 class HttpError(PodlockError):
@@ -312,11 +316,9 @@ class _HTTPSConnection(urllib3.connection.HTTPSConnection):
         return _pinned(self, super()._new_conn)
 
 
-_POOLS = {
-    "http": type("_HTTPPool", (urllib3.HTTPConnectionPool,), {"ConnectionCls": _HTTPConnection}),
-    "https": type(
-        "_HTTPSPool", (urllib3.HTTPSConnectionPool,), {"ConnectionCls": _HTTPSConnection}
-    ),
+_POOLS = {  # urllib3's pools, making the connections above
+    "http": type("Pool", (urllib3.HTTPConnectionPool,), {"ConnectionCls": _HTTPConnection}),
+    "https": type("Pool", (urllib3.HTTPSConnectionPool,), {"ConnectionCls": _HTTPSConnection}),
 }
 
 
@@ -379,11 +381,9 @@ def _retry_after(response: Response) -> float | None:
 
 def _describe(exc: BaseException) -> str:
     """A short cause: the exception's type and, for urllib3's wrapped ones, the reason."""
-    name = type(exc).__name__
     inner = exc.args[0] if exc.args else None
-    reason = getattr(inner, "reason", None) or inner
-    text = redact(str(reason))[:200] if reason else ""
-    return f"{name}: {text}" if text else name
+    text = redact(str(getattr(inner, "reason", None) or inner or ""))[:200]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 _HINTS = {
