@@ -6,10 +6,10 @@ host, never shown (URLs in messages go through ``redact``); typed errors that sa
 the server kept failing (``Unreachable``) or refused (``Refused``). ``download`` resumes a
 cut body with ``Range`` and starts over when the server ignores it.
 
-Tuning: ``PODLOCK_HTTP_RETRIES`` (default 6), ``PODLOCK_HTTP_BACKOFF`` (first wait, default
-0.25 s), ``PODLOCK_HTTP_MAX_WAIT`` (longest wait, ``Retry-After`` included, default 15 s),
-``PODLOCK_HTTP_DEADLINE`` (no new attempt after it, default 600 s). With the defaults a host
-that never answers is given up after about 10 s of waits.
+Tuning: ``PODLOCK_HTTP_RETRIES`` (default 6), ``PODLOCK_HTTP_BACKOFF`` (first wait, after
+the retry at once, default 0.25 s), ``PODLOCK_HTTP_MAX_WAIT`` (longest wait, ``Retry-After``
+included, default 15 s), ``PODLOCK_HTTP_DEADLINE`` (no new attempt after it, default 600 s).
+With the defaults a host that never answers is given up after under 8 s of waits.
 """
 
 from __future__ import annotations
