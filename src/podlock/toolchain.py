@@ -35,9 +35,12 @@ def uv_binary() -> str:
 
 def uv_env() -> dict[str, str]:
     """The environment for a uv child: the user's, without the settings podlock decides
-    (indexes, pre-releases, constraints...), and never a Python download."""
+    (indexes, pre-releases, constraints...), and never a Python download. uv retries as
+    podlock does when only ``PODLOCK_HTTP_RETRIES`` is set."""
     env = {k: v for k, v in os.environ.items() if not _UV_ENV_DROP.match(k)}
     env["UV_PYTHON_DOWNLOADS"] = "never"
+    if "PODLOCK_HTTP_RETRIES" in env:
+        env.setdefault("UV_HTTP_RETRIES", env["PODLOCK_HTTP_RETRIES"])
     return env
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from podlock.errors import PodlockError
-from podlock.layers import fetch as fetch_module
 from podlock.layers.system import fetch_debs
 from podlock.lock.system import Deb
 
@@ -45,7 +44,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 @pytest.fixture(autouse=True)
 def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PODLOCK_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(fetch_module, "RETRIES", 0)  # an unreachable host fails at once
+    monkeypatch.setenv("PODLOCK_HTTP_RETRIES", "0")  # an unreachable host fails at once
 
 
 def deb(base: str, name: str, data: bytes) -> Deb:
@@ -112,3 +111,25 @@ def test_without_a_snapshot_a_404_names_the_deb(server: tuple[str, Path]) -> Non
     with pytest.raises(PodlockError) as err:
         fetch_debs([deb(base, "libold1", b"x")], snapshot=None)
     assert "libold1" in err.value.message and "HTTP 404" in err.value.message
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_debs_through_a_third_of_requests_failing_arrive_whole(
+    server: tuple[str, Path], monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    from fault_proxy import Faults, fault_proxy
+
+    monkeypatch.setenv("PODLOCK_HTTP_RETRIES", "12")
+    monkeypatch.setenv("PODLOCK_HTTP_BACKOFF", "0.001")
+    monkeypatch.setenv("PODLOCK_HTTP_MAX_WAIT", "0.01")
+    base, root = server
+    with fault_proxy(Faults(upstream=base.removeprefix("http://"), rate=0.33, seed=seed)) as f:
+        proxied = f"http://{f.address}"
+        debs = [deb(proxied, f"pkg{i}", f"deb {i}".encode() * 5000) for i in range(24)]
+        for d, i in zip(debs, range(24), strict=True):
+            put(root, d.url.removeprefix(proxied + "/"), f"deb {i}".encode() * 5000)
+        paths = fetch_debs(debs, snapshot=None)
+        assert sum(f.injected.values()) > 0
+    assert {sha: p.read_bytes() for sha, p in paths.items()} == {
+        d.sha256: f"deb {i}".encode() * 5000 for i, d in enumerate(debs)
+    }

@@ -242,17 +242,17 @@ def test_full_disk_while_downloading_is_one_error_and_the_rerun_works(
     from podlock.layers import fetch as fetch_module
 
     root = hello()
-    real = fetch_module._copy
+    real = fetch_module._Part.write
 
-    def full(chunks: Any, out: Any, sha: Any, progress: Any) -> None:
-        out.write(b"partial")
+    def full(self: Any, data: bytes) -> int:
+        self.fh.write(b"partial")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(fetch_module, "_copy", full)
+    monkeypatch.setattr(fetch_module._Part, "write", full)
     result = oci_build(cli, root, "--base", base_archive)
     assert result.code != 0 and "Traceback" not in result.err
     assert "the disk is full" in result.err and str(_podlock_cache / "wheels") in result.err
     assert not list(_podlock_cache.rglob("*.part"))
-    monkeypatch.setattr(fetch_module, "_copy", real)
+    monkeypatch.setattr(fetch_module._Part, "write", real)
     again = oci_build(cli, root, "--base", base_archive)
     assert again.code == 0, again.err

@@ -16,6 +16,7 @@ from podlock.cli.progress import reporter_for
 from podlock.disk import full_error, is_full
 from podlock.errors import PodlockError
 from podlock.paths import cache_dir
+from podlock.urls import redact
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "lock": ("podlock.cli.lock", "resolve the project into one PEP 751 lock per variant"),
@@ -80,8 +81,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         reporter.close()
         print("podlock: interrupted; nothing was changed", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, or a failure no stage names: one line, not a traceback
+        reporter.close()
+        return _internal(exc, verbose=args.verbose)
     finally:
         reporter.close()
+
+
+INTERNAL_ERROR = 70  # EX_SOFTWARE: not the user's input, not the network: podlock's own
+
+
+def _internal(exc: Exception, *, verbose: bool) -> int:
+    """An unexpected exception as one line (the traceback with ``-v``); INTERNAL_ERROR."""
+    if verbose:
+        traceback.print_exc()
+    what = redact(f"{type(exc).__name__}: {exc}".strip().splitlines()[0])[:300]
+    hint = "" if verbose else "; run with -v for the traceback"
+    print(f"podlock: internal error: {what}{hint}", file=sys.stderr)
+    return INTERNAL_ERROR
 
 
 def _report(err: PodlockError, *, verbose: bool) -> int:

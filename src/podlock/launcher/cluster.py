@@ -8,6 +8,7 @@ the API is: ``kubeconfig``; its errors, explained: ``kube_errors``.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -166,7 +167,34 @@ class Cluster:
         return sorted(items, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
 
     def logs(self, pod: str, *, container: str, follow: bool) -> Iterator[str]:
-        """The container's log, line by line; with ``follow`` until the container exits."""
+        """The container's log, line by line; with ``follow`` until the container exits. A
+        stream that breaks (a dropped connection) is opened again and the lines already
+        given are skipped: the API serves the log from its start."""
+        from podlock.http import BODY_ERRORS, Policy
+
+        policy = Policy()
+        given = failures = 0
+        while True:
+            skip = given
+            try:
+                for line in self._log_lines(pod, container=container, follow=follow):
+                    if skip:
+                        skip -= 1
+                        continue
+                    given, failures = given + 1, 0
+                    yield line
+                return
+            except BODY_ERRORS as exc:
+                failures += 1
+                if failures > policy.retries:
+                    raise ClusterError(
+                        f"the log stream of {pod} broke {failures} times in a row "
+                        f"({type(exc).__name__})",
+                        hint="`podlock jobs logs` reads it again; the job itself is unaffected",
+                    ) from None
+                time.sleep(policy.wait(failures))
+
+    def _log_lines(self, pod: str, *, container: str, follow: bool) -> Iterator[str]:
         try:
             resp = self.core.read_namespaced_pod_log(
                 pod, self.namespace, container=container, follow=follow, _preload_content=False

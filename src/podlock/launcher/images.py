@@ -29,14 +29,12 @@ def in_registry(ref: Reference, *, timeout: float = 10.0) -> bool | None:
     if ref.written_registry is None:
         return None
     # Here, not at the top: requests costs `podlock launch` and `render` start-up time.
-    import requests
-
     from podlock.registry.client import Registry
 
     registry = Registry(ref, retries=0, timeout=(timeout, timeout))
     try:
         return registry.has_manifest(ref.repository, ref.reference)
-    except (PodlockError, requests.RequestException, OSError):
+    except (PodlockError, OSError):
         return None
 
 

@@ -175,12 +175,16 @@ class JobHandle:
         if not pods:
             raise PodlockError(f"job {self.name} has no pods yet", hint="try again shortly")
         chosen = pods if all_pods else pods[:1]
+        failed: list[PodlockError] = []
+
+        def follow_one(pod: str) -> None:
+            try:
+                self._follow_once(pod, out, all_pods, follow)
+            except PodlockError as exc:
+                failed.append(exc)
+
         threads = [
-            threading.Thread(
-                target=self._follow_once,
-                args=(p["metadata"]["name"], out, all_pods, follow),
-                daemon=True,
-            )
+            threading.Thread(target=follow_one, args=(p["metadata"]["name"],), daemon=True)
             for p in chosen
         ]
         for t in threads:
@@ -188,6 +192,8 @@ class JobHandle:
         for t in threads:
             while t.is_alive():
                 t.join(0.2)
+        if failed:
+            raise failed[0]  # here, where the CLI reports it, not as a thread's traceback
 
     def _follow_once(self, pod: str, out: Output, prefix: bool, follow: bool) -> None:
         for line in self.cluster.logs(pod, container=CONTAINER, follow=follow):

@@ -32,6 +32,8 @@ def load(
     from kubernetes import client
     from kubernetes import config as _config
 
+    from podlock.http import urllib3_retry
+
     config: Any = _config  # its loaders are unannotated
     path = kubeconfig_path(kubeconfig)
     present = [p for p in path.split(os.pathsep) if p and Path(p).expanduser().is_file()]
@@ -44,6 +46,7 @@ def load(
                 raise ClusterError(f"in-cluster configuration failed: {exc}") from None
             ns = namespace or _read(_SA_NAMESPACE) or "default"
             conn = Connection(context="in-cluster", namespace=ns, server=configuration.host)
+            configuration.retries = urllib3_retry()
             return client.ApiClient(configuration), conn
         raise ClusterError(
             f"no kubeconfig found at {path}",
@@ -78,6 +81,7 @@ def load(
         raise ClusterError(f"{path}: context {chosen['name']!r}: {exc}") from None
     ns = namespace or chosen.get("context", {}).get("namespace") or "default"
     conn = Connection(context=chosen["name"], namespace=ns, server=configuration.host)
+    configuration.retries = urllib3_retry()  # 429/5xx and dropped connections, as podlock.http
     return client.ApiClient(configuration), conn
 
 

@@ -2,9 +2,10 @@
 
 The cache is the builder's (``WheelCache``: ``<sha[:2]>/<sha>/<filename>``), so the Docker and
 OCI builders share it. A download goes to ``<filename>.part`` next to its final place and
-resumes from there with an HTTP ``Range`` request; only bytes whose sha256 and size match
-the lock are renamed into place. A mismatch deletes the partial file: it is never cached.
-One process at a time works on a given wheel (``flock`` on a lock file beside it).
+resumes from there with an HTTP ``Range`` request (``podlock.http``: also after a cut body
+or a dropped connection within one run); only bytes whose sha256 and size match the lock
+are renamed into place. A mismatch deletes the partial file: it is never cached, and the
+error names the file. One process at a time works on a given wheel (``flock`` beside it).
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import threading
-import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -20,10 +20,9 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
-import requests
-
+from podlock import http
 from podlock.disk import full_disk, is_full
-from podlock.errors import HashMismatch, IndexError_
+from podlock.errors import HashMismatch
 from podlock.layers.wheels import WheelCache
 from podlock.paths import mark_used
 from podlock.plan.layerplan import Wheel
@@ -31,7 +30,6 @@ from podlock.reporter import NullReporter, Reporter
 from podlock.urls import redact
 
 WORKERS = 8
-RETRIES = 3
 _CHUNK = 1 << 20
 
 
@@ -75,7 +73,7 @@ class Fetcher:
     def __init__(self, cache: WheelCache, reporter: Reporter | None = None) -> None:
         self.cache = cache
         self.reporter = reporter or NullReporter()
-        self._session = requests.Session()
+        self._http = http.Client(auth=cache.auth)
         self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="podlock-fetch")
         self._jobs: dict[str, Future[Path]] = {}
 
@@ -86,7 +84,7 @@ class Fetcher:
         if missing:
             progress = Progress(sum(w.size for w in missing), len(missing), self.reporter)
         for sha, wheel in todo.items():
-            self._jobs[sha] = self._pool.submit(fetch, self.cache, wheel, self._session, progress)
+            self._jobs[sha] = self._pool.submit(fetch, self.cache, wheel, self._http, progress)
 
     def paths(self, wheels: Iterable[Wheel]) -> dict[str, Path]:
         """sha256 -> path of each of ``wheels``, present and verified (started if need be)."""
@@ -96,7 +94,7 @@ class Fetcher:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
-        self._session.close()
+        self._http.close()
 
     def __enter__(self) -> Fetcher:
         return self
@@ -106,7 +104,7 @@ class Fetcher:
 
 
 def fetch(
-    cache: WheelCache, wheel: Wheel, session: requests.Session, progress: Progress | None = None
+    cache: WheelCache, wheel: Wheel, client: http.Client, progress: Progress | None = None
 ) -> Path:
     """One wheel into the cache (resuming a partial download); returns its path."""
     dest = cache.path(wheel)
@@ -119,91 +117,73 @@ def fetch(
             if dest.is_file():  # another process finished it while we waited
                 return dest
             part = dest.with_name(dest.name + ".part")
-            sha = _attempts(cache, wheel, part, session, progress)
-            _verify(wheel, part, sha)
+            try:
+                sha, size = _download(wheel, part, client, progress)
+            except OSError as exc:
+                if is_full(exc):  # resuming it would need the space it holds
+                    part.unlink(missing_ok=True)
+                raise
+            _verify(wheel, part, sha, size)
             part.replace(dest)
     if progress:
         progress.add(0, finished=wheel.filename)
     return dest
 
 
-def _attempts(
-    cache: WheelCache,
-    wheel: Wheel,
-    part: Path,
-    session: requests.Session,
-    progress: Progress | None,
-) -> hashlib._Hash:
-    """``_download``, retried when the connection fails (resuming ``part``). A full disk
-    removes ``part``: resuming it would need the space it holds."""
-    for attempt in range(RETRIES + 1):
-        try:
-            return _download(cache, wheel, part, session, progress)
-        except (requests.ConnectionError, requests.Timeout) as exc:
-            if attempt == RETRIES:
-                raise IndexError_(
-                    f"could not download {wheel.filename} for {wheel.package} after "
-                    f"{RETRIES + 1} attempts: {type(exc).__name__}",
-                    index=redact(wheel.url),
-                    hint="check the network; a rerun resumes the partial download",
-                ) from None
-            time.sleep(0.5 * 2**attempt)
-        except OSError as exc:
-            if is_full(exc):
-                part.unlink(missing_ok=True)
-            raise
-    raise AssertionError("the last attempt returns or raises")
+class _Part:
+    """``<file>.part`` as an ``http.Sink``: appends, hashes as it goes, restarts empty."""
+
+    def __init__(self, fh: BinaryIO, sha: hashlib._Hash, size: int, progress: Progress | None):
+        self.fh, self.sha, self.size, self.progress = fh, sha, size, progress
+
+    def write(self, data: bytes) -> int:
+        self.fh.write(data)
+        self.sha.update(data)
+        self.size += len(data)
+        if self.progress:
+            self.progress.add(len(data))
+        return len(data)
+
+    def restart(self) -> None:
+        self.fh.seek(0)
+        self.fh.truncate()
+        self.sha = hashlib.sha256()
+        self.size = 0
 
 
 def _download(
-    cache: WheelCache,
-    wheel: Wheel,
-    part: Path,
-    session: requests.Session,
-    progress: Progress | None,
-) -> hashlib._Hash:
-    """Complete ``part``; returns the sha256 of all of it (what an earlier attempt left is
-    read once to hash it, the rest is hashed as it arrives)."""
+    wheel: Wheel, part: Path, client: http.Client, progress: Progress | None
+) -> tuple[hashlib._Hash, int]:
+    """Complete ``part``; its sha256 and size (what an earlier attempt left is read once to
+    hash it, the rest is hashed as it arrives). A part already as long as the lock says is
+    kept only if its hash is the lock's; a longer one is dropped."""
     have = part.stat().st_size if part.is_file() else 0
-    if have > wheel.size:
-        part.unlink()
-        have = 0
     sha = _sha256(part, have)
-    if have == wheel.size:
-        return sha
+    if have and have >= wheel.size:
+        if have == wheel.size and sha.hexdigest() == wheel.sha256:
+            return sha, have
+        have, sha = 0, hashlib.sha256()
     parts = urlsplit(wheel.url)
-    if parts.scheme == "file":
-        with open(unquote(parts.path), "rb") as src, open(part, "ab") as out:
-            src.seek(have)
-            _copy(iter(lambda: src.read(_CHUNK), b""), out, sha, progress)
-        return sha
-    headers = {"Range": f"bytes={have}-"} if have else {}
-    if parts.netloc in cache.auth:
-        headers["Authorization"] = cache.auth[parts.netloc]
-    try:
-        response = session.get(wheel.url, headers=headers, stream=True, timeout=60)
-    except requests.RequestException as exc:
-        if isinstance(exc, requests.ConnectionError | requests.Timeout):
+    with open(part, "r+b" if have else "wb") as out:
+        out.seek(have)
+        out.truncate()
+        sink = _Part(out, sha, have, progress)
+        if parts.scheme == "file":
+            with open(unquote(parts.path), "rb") as src:
+                src.seek(have)
+                _copy(iter(lambda: src.read(_CHUNK), b""), out, sha, progress)
+            return sha, out.tell()
+        try:
+            what = f"download {wheel.filename} for {wheel.package} from"
+            client.download(wheel.url, sink, what=what)
+        except http.Refused as exc:
+            if exc.status not in (401, 403):
+                exc.hint = (
+                    "the lock names this URL; run `podlock lock --upgrade` if the index "
+                    "dropped the file"
+                )
             raise
-        raise IndexError_(
-            f"could not download {wheel.filename}: {type(exc).__name__}", index=redact(wheel.url)
-        ) from None
-    with response:
-        if response.status_code == 200 and have:
-            have = 0  # the server ignored the range: start over
-            sha = hashlib.sha256()
-        elif response.status_code not in (200, 206):
-            raise IndexError_(
-                f"could not download {wheel.filename} for {wheel.package}: HTTP "
-                f"{response.status_code}",
-                index=redact(wheel.url),
-                hint="check the index credentials; the lock names this URL",
-            )
-        with open(part, "r+b" if have else "wb") as out:
-            out.seek(have)
-            out.truncate()
-            _copy(response.iter_content(_CHUNK), out, sha, progress)
-    return sha
+        return sink.sha, sink.size
 
 
 def _sha256(part: Path, size: int) -> hashlib._Hash:
@@ -225,8 +205,7 @@ def _copy(
             progress.add(len(chunk))
 
 
-def _verify(wheel: Wheel, part: Path, sha: hashlib._Hash) -> None:
-    size = part.stat().st_size
+def _verify(wheel: Wheel, part: Path, sha: hashlib._Hash, size: int) -> None:
     if sha.hexdigest() != wheel.sha256 or size != wheel.size:
         part.unlink(missing_ok=True)
         raise HashMismatch(

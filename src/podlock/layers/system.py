@@ -9,9 +9,8 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import requests
-
-from podlock.errors import IndexError_, PodlockError
+from podlock import http
+from podlock.errors import PodlockError
 from podlock.layers.debs import system_entries
 from podlock.layers.fetch import WORKERS, Progress, fetch
 from podlock.layers.tarlayer import Entry, normalised
@@ -54,7 +53,7 @@ def fetch_debs(
         reporter.info(f"system packages: downloading {len(missing)} .debs ({total / 1e6:.1f} MB)")
         progress = Progress(total, len(missing), reporter, noun=".deb")
     pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="podlock-debs")
-    with requests.Session() as session:
+    with http.Client() as session:
         try:
             jobs = {
                 d.sha256: pool.submit(_fetch_deb, cache, d, snapshot, session, progress, reporter)
@@ -69,20 +68,20 @@ def _fetch_deb(
     cache: WheelCache,
     deb: Deb,
     snapshot: str | None,
-    session: requests.Session,
+    session: http.Client,
     progress: Progress | None,
     reporter: Reporter,
 ) -> Path:
     try:
         return fetch(cache, _wheel(deb, deb.url), session, progress)
-    except IndexError_ as exc:
-        if not snapshot or "HTTP 404" not in exc.message or not deb.pool_path:
+    except http.Refused as exc:
+        if not snapshot or exc.status != 404 or not deb.pool_path:
             raise
     url = f"{snapshot.rstrip('/')}/{deb.pool_path}"
     reporter.info(f"{deb.filename} left the mirror; fetching it from {url}")
     try:
         return fetch(cache, _wheel(deb, url), session, progress)
-    except IndexError_ as again:
+    except http.HttpError as again:
         raise PodlockError(
             f"{deb.name} {deb.version} is gone from {deb.url} (HTTP 404) and the snapshot "
             f"archive could not serve it: {again.message}",

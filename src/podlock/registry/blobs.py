@@ -42,6 +42,13 @@ class BlobWriter:
     def flush(self) -> None:
         self._fh.flush()
 
+    def restart(self) -> None:
+        """Drop what was written (a download that must start over)."""
+        self._fh.seek(0)
+        self._fh.truncate()
+        self._sha = hashlib.sha256()
+        self.size = 0
+
     @property
     def digest(self) -> str:
         return "sha256:" + self._sha.hexdigest()

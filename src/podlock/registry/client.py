@@ -1,10 +1,11 @@
 """A small OCI distribution client: manifests and blobs, anonymous, basic or bearer-token auth.
 
-Two layers, as in docker-py: ``_send`` makes one authenticated HTTP request (answering a
-``401`` challenge once through ``tokens.TokenAuth``, retrying transient failures), and the
-methods above it speak the distribution API. Uploads are chunked ``PATCH``es that resume
-from the registry's ``Range`` after a failure. Credentials and tokens stay in memory; no
-message includes them.
+Two layers, as in docker-py: ``_send`` makes one authenticated HTTP request through
+``podlock.http`` (which retries transient failures; ``_send`` answers a ``401`` challenge
+once through ``tokens.TokenAuth``), and the methods above it speak the distribution API.
+Uploads are chunked ``PATCH``es that resume from the registry's ``Range`` after a failure;
+blob downloads resume with ``Range``. Credentials and tokens stay in memory; no message
+includes them.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlencode, urljoin
 
-import requests
-
+from podlock import http
 from podlock.registry import auth
 from podlock.registry.blobs import BlobStore
 from podlock.registry.errors import AuthFailed, RegistryError, Unreachable
@@ -25,8 +25,6 @@ from podlock.registry.tokens import TokenAuth
 
 ACCEPT = ", ".join((*INDEX_TYPES, *MANIFEST_TYPES))
 CHUNK = 16 << 20
-RETRIES = 4
-_TRANSIENT = (429, 500, 502, 503, 504)
 
 
 class Registry:
@@ -37,17 +35,23 @@ class Registry:
         ref: Reference,
         *,
         credential: auth.Credential | None = None,
-        retries: int = RETRIES,
+        retries: int | None = None,
         chunk: int = CHUNK,
-        backoff: float = 0.5,
+        backoff: float | None = None,
         timeout: tuple[float, float] = (10, 300),
     ) -> None:
+        """``retries`` and ``backoff`` default to ``http.Policy``'s (and its variables)."""
         self.registry = ref.registry
         self.base_url = ref.base_url
-        self.retries, self.chunk, self.backoff = retries, chunk, backoff
-        self.timeout = timeout
-        self.session = requests.Session()
-        self.auth = TokenAuth(self.registry, self.session, credential)
+        default = http.Policy()
+        self.policy = http.Policy(
+            retries=default.retries if retries is None else retries,
+            backoff=default.backoff if backoff is None else backoff,
+            timeout=timeout,
+        )
+        self.retries, self.chunk = self.policy.retries, chunk
+        self.http = http.Client(policy=self.policy)
+        self.auth = TokenAuth(self.registry, self.http, credential)
 
     # ------------------------------------------------------------------ API --
     def manifest(self, repository: str, reference: str) -> tuple[bytes, str]:
@@ -91,16 +95,24 @@ class Registry:
             return None
 
     def upload_bytes(self, repository: str, digest: str, data: bytes) -> None:
-        """A small blob in one request (``POST`` then a monolithic ``PUT``)."""
-        location = self._start_upload(repository)
-        sep = "&" if "?" in location else "?"
-        self._send(
-            "PUT",
-            f"{location}{sep}{urlencode({'digest': digest})}",
-            repository=repository,
-            data=data,
-            ok=(201,),
-            headers={"Content-Type": "application/octet-stream"},
+        """A small blob in one request (``POST`` then a monolithic ``PUT``); a PUT whose
+        answer was lost is checked against the blob, and sent again in a new session."""
+        for _ in range(2):
+            location = self._start_upload(repository)
+            sep = "&" if "?" in location else "?"
+            response = self._send(
+                "PUT",
+                f"{location}{sep}{urlencode({'digest': digest})}",
+                repository=repository,
+                data=data,
+                ok=(201, 404),
+                headers={"Content-Type": "application/octet-stream"},
+            )
+            if response.status_code == 201 or self.has_blob(repository, digest):
+                return
+        raise Unreachable(
+            f"{self.registry}: uploading {digest} to {repository} lost its session twice",
+            hint="run the push again: blobs the registry already has are skipped",
         )
 
     def referrers(self, repository: str, digest: str) -> bytes | None:
@@ -119,12 +131,16 @@ class Registry:
         """Download a blob into ``store``, verified against its digest."""
         if store.has(digest):
             return
-        response = self._send(
-            "GET", f"/v2/{repository}/blobs/{digest}", repository=repository, ok=(200,), stream=True
-        )
-        with response, store.writer(expected=digest) as out:
-            for chunk in response.iter_content(1 << 20):
-                out.write(chunk)
+        path = f"/v2/{repository}/blobs/{digest}"
+        self._send("HEAD", path, repository=repository, ok=(200,))  # a token, if one is needed
+        scope = _scope(repository, "GET", ())
+        with store.writer(expected=digest) as out:
+            try:
+                self.http.download(
+                    self._url(path), out, headers=self.auth.header(scope), what="download blob"
+                )
+            except http.HttpError as exc:
+                raise _from_http(self.registry, "GET", repository, exc) from None
 
     def mount(self, repository: str, digest: str, source: str) -> bool:
         """Cross-repository mount; False when the registry started an upload instead."""
@@ -155,6 +171,15 @@ class Registry:
     ) -> None:
         """Chunked upload of ``path`` as ``digest``. A failed chunk is retried from the offset
         the registry reports; ``retries`` failures in a row end with Unreachable."""
+        for _ in range(2):
+            if self._upload_once(repository, digest, path, what):
+                return
+        raise Unreachable(
+            f"{self.registry}: uploading {what or digest} to {repository} lost its session twice",
+            hint="run the push again: blobs the registry already has are skipped",
+        )
+
+    def _upload_once(self, repository: str, digest: str, path: Path, what: str) -> bool:
         size = path.stat().st_size
         location = self._start_upload(repository)
         offset = 0
@@ -187,20 +212,13 @@ class Registry:
                             f"{failures} times in a row ({exc.message})",
                             hint="run the push again: blobs the registry already has are skipped",
                         ) from None
-                    time.sleep(self.backoff * 2 ** (failures - 1))
+                    time.sleep(self.policy.wait(failures))
                     location, offset = self._resume(repository, location)
                     continue
                 failures = 0
                 location = self._url(response.headers.get("Location", location))
                 offset = end + 1
-        sep = "&" if "?" in location else "?"
-        self._send(
-            "PUT",
-            f"{location}{sep}{urlencode({'digest': digest})}",
-            repository=repository,
-            ok=(201,),
-            headers={"Content-Length": "0"},
-        )
+        return self._commit(repository, digest, location)
 
     def put_manifest(
         self, repository: str, reference: str, body: bytes, media_type: str
@@ -227,17 +245,36 @@ class Registry:
         )
         return self._url(response.headers["Location"])
 
+    def _commit(self, repository: str, digest: str, location: str) -> bool:
+        """The closing ``PUT``; False when the registry lost the session and lacks the blob
+        (retried PUTs are safe: a PUT whose answer was lost leaves the blob, so a 404 on the
+        session is checked against the blob itself)."""
+        sep = "&" if "?" in location else "?"
+        response = self._send(
+            "PUT",
+            f"{location}{sep}{urlencode({'digest': digest})}",
+            repository=repository,
+            ok=(201, 404),
+            headers={"Content-Length": "0"},
+        )
+        return response.status_code == 201 or self.has_blob(repository, digest)
+
     def _resume(self, repository: str, location: str) -> tuple[str, int]:
-        """Where the upload stands: the session's Location and the next offset."""
+        """Where the upload stands: the session's Location and the next offset. ``Range:
+        0-0`` says the session holds 0 bytes or 1 byte (the spec's ambiguity), so that
+        answer, like a lost session, starts a new one at offset 0."""
         try:
             response = self._send("GET", location, repository=repository, ok=(204, 404))
         except RegistryError:
             return self._start_upload(repository), 0
-        if response.status_code == 404:
-            return self._start_upload(repository), 0
         got = response.headers.get("Range", "")
-        offset = int(got.split("-", 1)[1]) + 1 if "-" in got else 0
-        return self._url(response.headers.get("Location", location)), offset
+        try:
+            end = int(got.rsplit("-", 1)[1])
+        except (IndexError, ValueError):
+            end = 0
+        if response.status_code == 404 or end <= 0:
+            return self._start_upload(repository), 0
+        return self._url(response.headers.get("Location", location)), end + 1
 
     def _url(self, location: str) -> str:
         return urljoin(self.base_url + "/", location)
@@ -254,33 +291,25 @@ class Registry:
         stream: bool = False,
         also: tuple[str, ...] = (),
         retry: bool = True,
-    ) -> requests.Response:
+    ) -> http.Response:
         url = self._url(path)
         scope = _scope(repository, method, also)
-        attempts = self.retries + 1 if retry else 1
-        attempt = 0
         authed = False
         while True:
             try:
-                response = self.session.request(
+                response = self.http.request(
                     method,
                     url,
+                    ok=None,  # every final answer is read here; http retries the rest
                     headers={**(headers or {}), **self.auth.header(scope)},
                     data=data,
                     stream=stream,
-                    timeout=self.timeout,
+                    retry=retry,
                 )
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                attempt += 1
-                if attempt == attempts:
-                    raise Unreachable(
-                        f"{self.registry} does not answer ({type(exc).__name__}) for {repository}",
-                        hint="check that the registry is running and reachable",
-                    ) from None
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-                continue
+            except http.HttpError as exc:
+                raise _from_http(self.registry, method, repository, exc) from None
             if response.status_code == 401 and not authed:
-                authed = True  # answer the challenge once, then send again (same attempt)
+                authed = True  # answer the challenge once, then send again
                 self.auth.answer(response, scope, repository)
                 response.close()
                 continue
@@ -294,11 +323,6 @@ class Registry:
                     hint="check the registry credentials (docker login, or "
                     "`gcloud auth application-default login` for Artifact Registry)",
                 )
-            attempt += 1
-            if response.status_code in _TRANSIENT and attempt < attempts:
-                response.close()
-                time.sleep(self.backoff * 2 ** (attempt - 1))
-                continue
             raise _error(self.registry, method, repository, response)
 
 
@@ -307,9 +331,20 @@ def _scope(repository: str, method: str, also: tuple[str, ...]) -> str:
     return " ".join([f"repository:{repository}:{action}", *(f"repository:{r}:pull" for r in also)])
 
 
-def _error(
-    registry: str, method: str, repository: str, response: requests.Response
-) -> RegistryError:
+def _from_http(registry: str, method: str, repository: str, exc: http.HttpError) -> RegistryError:
+    if isinstance(exc, http.Unreachable):
+        return Unreachable(
+            f"{registry} does not answer {method} on {repository}: {exc.message}",
+            hint="check that the registry is running and reachable"
+            if method in ("GET", "HEAD")
+            else "run the push again once the registry is back: blobs it already has are skipped",
+        )
+    if exc.status in (401, 403):
+        return AuthFailed(f"{registry} refused {method} on {repository}: {exc.message}")
+    return RegistryError(f"{registry}: {exc.message}")
+
+
+def _error(registry: str, method: str, repository: str, response: http.Response) -> RegistryError:
     code = response.status_code
     detail = ""
     try:
@@ -323,7 +358,7 @@ def _error(
             f"{registry}/{repository}: not found ({detail or 'HTTP 404'})",
             hint="check the image reference (repository, tag or digest)",
         )
-    if code in _TRANSIENT:
+    if code in http.TRANSIENT:
         return Unreachable(
             f"{registry} keeps failing ({method} on {repository}: HTTP {code}: {detail})",
             hint="run the push again once the registry is back: blobs it already has are skipped",

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 import threading
 from typing import Any
+from urllib.parse import urlencode
 
-import requests
-
+from podlock import http
 from podlock.registry import auth
 from podlock.registry.errors import AuthFailed
 from podlock.urls import basic_auth, redact
@@ -21,10 +21,10 @@ class TokenAuth:
     ``auth.lookup(registry)``, looked up on the first challenge."""
 
     def __init__(
-        self, registry: str, session: requests.Session, credential: auth.Credential | None
+        self, registry: str, client: http.Client, credential: auth.Credential | None
     ) -> None:
         self.registry = registry
-        self.session = session
+        self.http = client
         self._credential = credential
         self._looked_up = credential is not None
         self._tokens: dict[str, str] = {}
@@ -51,7 +51,7 @@ class TokenAuth:
             return {"Authorization": basic_auth(cred.username, cred.password)}
         return {}
 
-    def answer(self, response: requests.Response, scope: str, repository: str) -> None:
+    def answer(self, response: http.Response, scope: str, repository: str) -> None:
         """Read a 401's challenge and get what it asks for (a bearer token, or basic)."""
         challenge = response.headers.get("WWW-Authenticate", "")
         kind = challenge.split(" ", 1)[0].lower()
@@ -74,13 +74,16 @@ class TokenAuth:
         if params.get("service"):
             query.append(("service", params["service"]))
         query += [("scope", s) for s in scope.split(" ")]
-        basic = (cred.username, cred.password) if cred else None
+        headers = {"Authorization": basic_auth(cred.username, cred.password)} if cred else {}
+        sep = "&" if "?" in realm else "?"
         try:
-            got = self.session.get(realm, params=query, auth=basic, timeout=(10, 60))
-        except requests.RequestException as exc:
+            got = self.http.request(
+                "GET", f"{realm}{sep}{urlencode(query)}", ok=None, headers=headers
+            )
+        except http.HttpError as exc:
             raise AuthFailed(
                 f"{self.registry}: the token service at {redact(realm)} does not answer "
-                f"({type(exc).__name__})"
+                f"({exc.message})"
             ) from None
         if got.status_code != 200:
             raise AuthFailed(
@@ -89,7 +92,10 @@ class TokenAuth:
                 hint="check the registry credentials (docker login, or "
                 "`gcloud auth application-default login` for Artifact Registry)",
             )
-        body: dict[str, Any] = got.json()
+        try:
+            body: dict[str, Any] = got.json()
+        except ValueError:
+            body = {}
         token = body.get("token") or body.get("access_token")
         if not token:
             raise AuthFailed(f"{self.registry}: the token service answered without a token")

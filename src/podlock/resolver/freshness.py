@@ -41,8 +41,8 @@ from podlock.inputs.indexes import Index, IndexPlan, auth_headers
 from podlock.lock.pylock import write_atomic
 from podlock.resolver.python.simple_api import ACCEPT
 
-if TYPE_CHECKING:
-    import requests
+if TYPE_CHECKING:  # requests costs start-up time: imported when used
+    from podlock import http
 
 _WORKERS = 8  # the proxy here stalls new connections for 10 s beyond ~16
 _TIMEOUT = (5, 30)  # connect, read
@@ -125,50 +125,39 @@ def fetch_digests(
     *,
     on_page: Callable[[str, str], None] | None = None,
 ) -> dict[str, str]:
-    """URL -> sha256 of the page (or ``status:NNN`` for a non-200 answer); a page that
-    could not be fetched at all is left out (it then verifies nothing). ``on_page`` hears
-    of each digest as soon as it is known, on the fetching thread."""
-    import requests
+    """URL -> sha256 of the page (or ``status:NNN`` for a final non-200 answer); a page
+    that could not be fetched through ``http``'s retries is left out (it verifies nothing).
+    ``on_page`` hears of each digest as soon as it is known, on the fetching thread."""
+    from podlock import http
 
     todo = sorted(set(urls))
     if not todo:
         return {}
-    auth = auth_headers(indexes)
-    session = requests.Session()
-    adapter = requests.adapters.HTTPAdapter(pool_connections=8, pool_maxsize=_WORKERS)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
+    policy = http.Policy(retries=min(http.Policy().retries, 3), timeout=_TIMEOUT)
+    with (
+        http.Client(auth=auth_headers(indexes), policy=policy) as client,
+        ThreadPoolExecutor(max_workers=min(_WORKERS, len(todo))) as pool,
+    ):
 
-    def one(url: str) -> tuple[str, str | None]:
-        digest = _digest(session, url, auth)
-        if digest is not None and on_page is not None:
-            on_page(url, digest)
-        return url, digest
+        def one(url: str) -> tuple[str, str | None]:
+            digest = _digest(client, url)
+            if digest is not None and on_page is not None:
+                on_page(url, digest)
+            return url, digest
+
+        return {url: d for url, d in pool.map(one, todo) if d is not None}
+
+
+def _digest(client: http.Client, url: str) -> str | None:
+    from podlock import http
 
     try:
-        with ThreadPoolExecutor(max_workers=min(_WORKERS, len(todo))) as pool:
-            return {url: d for url, d in pool.map(one, todo) if d is not None}
-    finally:
-        session.close()
-
-
-def _digest(session: requests.Session, url: str, auth: Mapping[str, str]) -> str | None:
-    import requests
-
-    headers = {"Accept": ACCEPT}  # what uv asks for too
-    header = auth.get(urlsplit(url).netloc)
-    if header:
-        headers["Authorization"] = header
-    try:
-        with session.get(url, headers=headers, timeout=_TIMEOUT, stream=True) as response:
-            if response.status_code != 200:
-                return f"status:{response.status_code}"
-            sha = hashlib.sha256()
-            for chunk in response.iter_content(1 << 16):
-                sha.update(chunk)
-            return sha.hexdigest()
-    except requests.RequestException:
+        response = client.request("GET", url, ok=None, headers={"Accept": ACCEPT})
+    except http.HttpError:
         return None
+    if response.status_code != 200:
+        return f"status:{response.status_code}"
+    return hashlib.sha256(response.content).hexdigest()
 
 
 def searched(log: str, *, root: str) -> set[str]:

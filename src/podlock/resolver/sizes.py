@@ -1,17 +1,18 @@
 """File sizes the index did not report (PEP 503 HTML has none): HEAD once, cache by hash.
 
-A file's size never changes for a given sha256, so the cache needs no revalidation.
+A file's size never changes for a given sha256, so the cache needs no revalidation; for
+the same reason a size of 0 is never believed (no wheel or sdist is empty): the file is
+counted instead, and an empty one is an error, never a cache entry.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import urllib.error
-import urllib.request
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from podlock.errors import IndexError_
@@ -20,6 +21,9 @@ from podlock.lock.pylock import write_atomic
 from podlock.paths import cache_dir
 from podlock.resolver.model import RawArtifact
 from podlock.urls import redact
+
+if TYPE_CHECKING:  # requests costs start-up time: imported when used
+    from podlock import http
 
 _WORKERS = 16
 
@@ -36,7 +40,8 @@ class SizeCache:
         self._dirty = False
 
     def get(self, sha256: str) -> int | None:
-        return self.sizes.get(sha256)
+        size = self.sizes.get(sha256)
+        return size if size else None  # a 0 an older podlock cached is asked for again
 
     def put(self, sha256: str, size: int) -> None:
         if self.sizes.get(sha256) != size:
@@ -63,8 +68,8 @@ def fill_sizes(
     for art in artifacts:
         if art.sha256 is None:
             continue
-        known = art.size if art.size is not None else cache.get(art.sha256)
-        if known is not None:
+        known = art.size or cache.get(art.sha256)  # 0 is no size a package file has
+        if known:
             out[art.sha256] = known
             cache.put(art.sha256, known)
         else:
@@ -76,9 +81,11 @@ def fill_sizes(
             index=redact(first.url or first.path or ""),
             hint="run `podlock lock` once online to fill the cache",
         )
-    auth = auth_headers(indexes)
-    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
-        for sha, size in pool.map(lambda a: (a.sha256, _size(a, auth)), todo.values()):
+    from podlock import http
+
+    client = http.Client(auth=auth_headers(indexes))
+    with client, ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+        for sha, size in pool.map(lambda a: (a.sha256, _size(a, client)), todo.values()):
             assert sha is not None
             out[sha] = size
             cache.put(sha, size)
@@ -86,32 +93,44 @@ def fill_sizes(
     return out
 
 
-def _size(art: RawArtifact, auth: Mapping[str, str]) -> int:
+class _Counter:
+    """An ``http.Sink`` that only counts."""
+
+    size = 0
+
+    def write(self, data: bytes) -> None:
+        self.size += len(data)
+
+    def restart(self) -> None:
+        self.size = 0
+
+
+def _size(art: RawArtifact, client: http.Client) -> int:
+    from podlock import http
+
     if art.path is not None or (art.url or "").startswith("file://"):
         local = art.path or urlsplit(art.url or "").path
         return os.stat(local).st_size
     url = art.url or ""
-    request = urllib.request.Request(url, method="HEAD")
-    header = auth.get(urlsplit(url).netloc)
-    if header:
-        request.add_header("Authorization", header)
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
-            length = response.headers.get("Content-Length")
-            if length is not None:
-                return int(length)
-        # No length on HEAD: count the bytes once (rare; the result is cached by hash).
-        request = urllib.request.Request(url)
-        if header:
-            request.add_header("Authorization", header)
-        total = 0
-        with urllib.request.urlopen(request, timeout=300) as response:
-            while chunk := response.read(1 << 20):
-                total += len(chunk)
-        return total
-    except (urllib.error.URLError, OSError, ValueError) as exc:
+        response = client.request("HEAD", url, what="get the size of")
+        try:
+            length = int(response.headers.get("Content-Length", ""))
+        except ValueError:
+            length = 0
+        if length > 0:
+            return length
+        # No length on HEAD (or 0, which no package has): count the bytes once.
+        counter = _Counter()
+        client.download(url, counter, what="get the size of")
+    except http.HttpError as exc:
         raise IndexError_(
-            f"could not get the size of {redact(url)}: {exc}",
+            exc.message,
             index=redact(url),
-            hint="check the network and the index; the lock needs every file's size",
+            hint=exc.hint or "check the network and the index; the lock needs every file's size",
         ) from None
+    if counter.size == 0:
+        raise IndexError_(
+            f"{redact(url)} is empty", index=redact(url), hint="the index serves a broken file"
+        )
+    return counter.size

@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import requests
 from debian.deb822 import Deb822, Packages
 
+from podlock import http
 from podlock.errors import PodlockError
 from podlock.paths import cache_dir
 from podlock.reporter import Reporter
@@ -49,7 +49,7 @@ class Release:
 
 
 def candidates(
-    dist: Distribution, arch: str, session: requests.Session, reporter: Reporter
+    dist: Distribution, arch: str, session: http.Client, reporter: Reporter
 ) -> tuple[list[dict[str, Any]], list[Release]]:
     """Every package stanza (FIELDS only, ``Filename`` made a full URL) of the base's sources
     for ``arch``, plus the verified Release of each source."""
@@ -67,7 +67,7 @@ def candidates(
     return out, releases
 
 
-def verified_release(dist: Distribution, source: Source, session: requests.Session) -> Release:
+def verified_release(dist: Distribution, source: Source, session: http.Client) -> Release:
     """``InRelease`` of ``source``, its signature checked; only its signed text is parsed."""
     url = f"{source.uri}/dists/{source.suite}/InRelease"
     data = _get(url, session, what=f"the index of {source}")
@@ -120,7 +120,7 @@ def _gpgv(data: bytes, keyrings: Sequence[bytes], url: str) -> bytes:
 
 
 def _packages(
-    source: Source, release: Release, name: str, session: requests.Session, reporter: Reporter
+    source: Source, release: Release, name: str, session: http.Client, reporter: Reporter
 ) -> list[dict[str, Any]]:
     for suffix in (".xz", ".gz", ""):
         if name + suffix in release.sha256:
@@ -163,14 +163,13 @@ def _packages(
     return entries
 
 
-def _get(url: str, session: requests.Session, *, what: str) -> bytes:
+def _get(url: str, session: http.Client, *, what: str) -> bytes:
     try:
-        response = session.get(url, timeout=60)
-    except requests.RequestException as exc:
+        return session.get(url)
+    except http.Refused as exc:
+        raise ArchiveError(f"cannot fetch {what}: {url} answered HTTP {exc.status}") from None
+    except http.HttpError as exc:
         raise ArchiveError(
-            f"cannot fetch {what} ({url}): {type(exc).__name__}",
+            f"cannot fetch {what}: {exc.message}",
             hint="locking system packages needs the distribution's mirror; check the network",
         ) from None
-    if response.status_code != 200:
-        raise ArchiveError(f"cannot fetch {what}: {url} answered HTTP {response.status_code}")
-    return response.content

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import requests
-
+from podlock import http
 from podlock.errors import PodlockError
 from podlock.lock.system import Deb, SystemLock, debian_arch
 from podlock.registry.blobs import BlobStore
@@ -43,7 +42,7 @@ def lock_system(
     sources: list[str] = []
     dist_name = ""
     snapshot = None
-    with requests.Session() as session:
+    with http.Client() as session:
         for platform in sorted(platforms):
             arch = debian_arch(platform)
             _, files = open_system_base(base_image, platform, store, reporter)

@@ -1,5 +1,6 @@
-"""HTTP for the pure-Python resolver: pooled keep-alive connections, basic auth per host,
-and an on-disk cache of index pages revalidated with ETag / Last-Modified.
+"""HTTP for the pure-Python resolver: ``podlock.http`` (pooled keep-alive connections,
+retries, basic auth per host) plus an on-disk cache of index pages revalidated with ETag /
+Last-Modified.
 
 Files are immutable once published, so only Simple API pages go through the cache;
 metadata is cached by file hash elsewhere. A page that comes back unchanged (same sha256)
@@ -11,29 +12,21 @@ the disk: every URL shown goes through ``redact``, every URL stored through
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import os
-import socket
-import ssl
 import threading
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
+from podlock import http
 from podlock.errors import IndexError_
 from podlock.inputs.indexes import Index, auth_headers
-from podlock.urls import basic_auth, redact, strip_credentials
+from podlock.urls import redact, strip_credentials
 
 _MAX_REDIRECTS = 5
-_RETRIES = 2
-# Addresses are looked up once per host and kept this long (seconds), not once per
-# connection: every pool thread opens its own, and a lookup can stall (measured: 1 in ~10
-# took 5 s on the benchmark machine, so 16 lookups per run nearly always hit one).
-_DNS_TTL = 60.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,8 +45,8 @@ class Response:
 
 
 class HttpClient:
-    """Thread-safe GETs with per-thread connection reuse. Cost: one TCP/TLS setup per
-    host and thread, then one round trip per request."""
+    """Thread-safe GETs through one ``http.Client``. Cost: one TCP/TLS setup per pooled
+    connection, then one round trip per request."""
 
     def __init__(
         self,
@@ -66,10 +59,9 @@ class HttpClient:
         self.cache = cache
         self.offline = offline
         self.timeout = timeout
-        self._auth = auth_headers(indexes)
         self._credentials = {(i.url, i.username, i.password) for i in indexes}
-        self._local = threading.local()
-        self._ssl = ssl.create_default_context()
+        policy = http.Policy(timeout=(min(timeout, 10.0), timeout))
+        self._http = http.Client(auth=auth_headers(indexes), policy=policy)
 
     # -- public -----------------------------------------------------------
 
@@ -133,56 +125,21 @@ class HttpClient:
     def _send(
         self, method: str, url: str, headers: Mapping[str, str]
     ) -> tuple[int, bytes, dict[str, str]]:
-        parts = urlsplit(url)
-        path = parts.path or "/"
-        if parts.query:
-            path += "?" + parts.query
-        sent = {"User-Agent": "podlock", "Accept-Encoding": "identity", **headers}
-        auth = self._auth.get(parts.netloc) or _userinfo_auth(url)
-        if auth:
-            sent["Authorization"] = auth
-        last: Exception | None = None
-        for attempt in range(_RETRIES + 1):
-            conn = self._connection(parts.scheme, parts.netloc, fresh=attempt > 0)
-            try:
-                conn.request(method, path, headers=sent)
-                resp = conn.getresponse()
-                body = resp.read()
-                got = {k.lower(): v for k, v in resp.getheaders()}
-                if resp.will_close:
-                    self._drop(parts.scheme, parts.netloc)
-                return resp.status, body, got
-            except (http.client.HTTPException, OSError) as exc:
-                last = exc
-                self._drop(parts.scheme, parts.netloc)
-        shown = redact(strip_credentials(url))
-        raise IndexError_(
-            f"could not fetch {shown}: {last}",
-            index=shown,
-            hint="check the index URL in your requirements/config and your network",
+        sent = {"Accept-Encoding": "identity", **headers}
+        try:
+            response = self._http.request(method, url, ok=None, headers=sent, redirects=False)
+        except http.HttpError as exc:
+            shown = redact(strip_credentials(url))
+            raise IndexError_(
+                exc.message,
+                index=shown,
+                hint="check the index URL in your requirements/config and your network",
+            ) from None
+        return (
+            response.status_code,
+            response.content,
+            {k.lower(): v for k, v in response.headers.items()},
         )
-
-    def _connection(self, scheme: str, netloc: str, *, fresh: bool) -> http.client.HTTPConnection:
-        pool: dict[tuple[str, str], http.client.HTTPConnection] = self._local.__dict__.setdefault(
-            "pool", {}
-        )
-        key = (scheme, netloc)
-        if fresh or key not in pool:
-            self._drop(scheme, netloc)
-            host = netloc.rsplit("@", 1)[-1]
-            if scheme == "https":
-                pool[key] = _HTTPSConnection(host, timeout=self.timeout, context=self._ssl)
-            elif scheme == "http":
-                pool[key] = _HTTPConnection(host, timeout=self.timeout)
-            else:
-                raise IndexError_(f"unsupported URL scheme {scheme!r}", index=netloc)
-        return pool[key]
-
-    def _drop(self, scheme: str, netloc: str) -> None:
-        pool = self._local.__dict__.get("pool", {})
-        conn = pool.pop((scheme, netloc), None)
-        if conn is not None:
-            conn.close()
 
     # -- cache ------------------------------------------------------------
 
@@ -230,62 +187,8 @@ class HttpClient:
         write_file(self.cache / f"{key}.json", json.dumps(meta).encode())
 
 
-class _HTTPConnection(http.client.HTTPConnection):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._create_connection = _connect
-
-
-class _HTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._create_connection = _connect
-
-
-_addresses: dict[tuple[str, int], tuple[float, list[Any]]] = {}
-_addresses_lock = threading.Lock()
-
-
-def _connect(
-    address: tuple[str, int], timeout: float | None, source: tuple[str, int] | None = None
-) -> socket.socket:
-    """``socket.create_connection`` with the addresses of ``_lookup``."""
-    last: OSError | None = None
-    for family, kind, proto, _, sockaddr in _lookup(*address):
-        sock = socket.socket(family, kind, proto)
-        try:
-            sock.settimeout(timeout)
-            if source:
-                sock.bind(source)
-            sock.connect(sockaddr)
-            return sock
-        except OSError as exc:
-            last = exc
-            sock.close()
-    raise last or OSError(f"no address for {address[0]}")
-
-
-def _lookup(host: str, port: int) -> list[Any]:
-    """``getaddrinfo`` once per host and ``_DNS_TTL`` for the whole process (one lookup at a
-    time: the threads that open connections together wait for the first one's answer)."""
-    with _addresses_lock:
-        now = time.monotonic()
-        hit = _addresses.get((host, port))
-        if hit is None or now - hit[0] > _DNS_TTL:
-            hit = (now, socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
-            _addresses[(host, port)] = hit
-        return hit[1]
-
-
 def _cache_key(url: str, accept: str | None) -> str:
     return hashlib.sha256(f"{strip_credentials(url)}\n{accept or ''}".encode()).hexdigest()
-
-
-def _userinfo_auth(url: str) -> str | None:
-    parts = urlsplit(url)
-    if parts.username is None and parts.password is None:
-        return None
-    return basic_auth(parts.username, parts.password)
 
 
 def _size(path: Path) -> int | None:
