@@ -74,6 +74,21 @@ def test_a_cuda_url_in_a_cpu_variant_is_replaced_by_the_route_with_a_warning(
     assert "nvidia-cublas-cu12" not in pins(cpu)
 
 
+def test_a_url_to_pypis_cuda_torch_in_a_cpu_variant_is_kept_and_the_hint_fits_a_url(
+    tmp_path: Path, index: IndexServer, cli: Any
+) -> None:
+    """maxdiffusion's case: PyPI's torch by URL (no +cu suffix, yet a CUDA build)."""
+    url = index.file_url("pypi", _wheel("2.4.0"))
+    extra = 'variants = ["cpu"]\n[variant.cpu]\n' + AMD64_ONLY
+    root = make(tmp_path, index, f"torch @ {url}\n", extra)
+    result = cli("lock", "--project", str(root))
+    assert result.code == 0, result.err
+    assert "nvidia-cublas-cu12" in pins(load(root, "cpu"))  # the user's choice, kept
+    assert "holds CUDA wheels that a cpu host cannot use: torch → nvidia-cublas-cu12" in result.err
+    assert "move the `torch @ URL` line to a cuda variant's requirements" in result.err
+    assert 'sources = { torch = "pytorch-cpu" }' not in result.err  # the route can't apply
+
+
 def test_a_url_for_one_of_the_platforms_is_kept_there_and_routed_elsewhere(
     tmp_path: Path, index: IndexServer, cli: Any
 ) -> None:

@@ -55,7 +55,15 @@ def cuda_warnings(
         name, chain = found[0]
         more = [n for n, _ in found[1:]]
         also = f" (and {len(more)} more: {', '.join(more)})" if more else ""
-        if culprit in _TORCH:
+        by_url = by_name.get(culprit)
+        if by_url is not None and by_url.archive is not None and by_url.index is None:
+            # ``torch @ URL``: the user's choice, so the variant's route does not apply.
+            route = (
+                f"replace the {culprit} URL with a CPU build's (a wheel without +cuXXX may "
+                f"still be a CUDA build: PyPI's torch is one), or move the `{culprit} @ URL` "
+                f"line to a cuda variant's requirements, so that {table}'s route applies"
+            )
+        elif culprit in _TORCH:
             route = f"route {culprit} to its CPU build: {table} sources = "
             route += f'{{ {culprit} = "pytorch-cpu" }}'
         elif len(chain) == 1 or chain[0] == culprit:
