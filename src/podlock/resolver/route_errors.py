@@ -20,8 +20,6 @@ from podlock.inputs.config import Config
 from podlock.inputs.indexes import Index, IndexPlan
 from podlock.inputs.runtime import VariantRequirements
 from podlock.paths import cache_dir
-from podlock.resolver.python.http_cache import HttpClient
-from podlock.resolver.python.pages import ProjectPages
 
 _NO_VERSION = re.compile(r"no version of ([A-Za-z0-9][A-Za-z0-9._-]*)([^\s,]*)")
 _NOT_FOUND = re.compile(r"\b([A-Za-z0-9][A-Za-z0-9._-]*) was not found in the package registry")
@@ -80,6 +78,11 @@ def _index_with(
         return None
     others = [i for i in plan.indexes if i.url != asked.url]
     variant = vreq.variant
+    # Here, not at the top: only a failed resolution reads pages, and the HTTP client costs
+    # every ``podlock lock`` (a no-op one included) ~0.13 s to import.
+    from podlock.resolver.python.http_cache import HttpClient
+    from podlock.resolver.python.pages import ProjectPages
+
     http = HttpClient(indexes=plan.indexes, cache=cache_dir() / "python-resolver" / "pages")
     with ThreadPoolExecutor(4, thread_name_prefix="podlock-route") as pool:
         pages = ProjectPages(http, pool, None)
