@@ -20,7 +20,7 @@ import tempfile
 import threading
 import tomllib
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ from podlock.resolver.freshness import (
 from podlock.resolver.model import Request, Resolved, ResolveOptions
 from podlock.resolver.uv_errors import in_user_terms, uv_error
 from podlock.resolver.uvlock import ROOT, UvLock, preference_lock
+from podlock.resolver.uvproject import generated_project
 from podlock.resolver.uvrefresh import Refresher
 from podlock.toolchain import find_python, uv_binary, uv_env
 
@@ -66,6 +67,15 @@ class _Attempt:
     mode: ResolveOptions
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Guess:
+    """``uv lock --offline`` run while podlock was still fetching the pages that could
+    vouch for it (checked once they are in), and the uv.lock it replaced."""
+
+    done: Completed
+    before: str | None
+
+
 class UvBackend:
     """Resolution by ``uv lock`` (the default backend)."""
 
@@ -76,20 +86,25 @@ class UvBackend:
         self._vouched: dict[str, str] = {}  # page URL -> digest uv has read online since
         self._first_online = threading.Lock()
         self._online_runs = 0  # ``uv lock`` runs that went online in this podlock run
+        self._pages: Future[bool] | None = None  # this round's fetch: whether uv refreshed
 
     def resolve(self, request: Request, reporter: Reporter) -> dict[str, list[Resolved]]:
         work = [(v, index_plan(request.inputs, v.variant)) for v in request.variants]
-        if not request.mode.offline:
-            self._prefetch(request, work)
 
         def one(item: tuple[VariantRequirements, IndexPlan]) -> list[Resolved]:
             return self._resolve_variant(request, item[0], item[1], reporter)
 
-        if len(work) == 1:
-            results = [one(work[0])]
-        else:
-            with ThreadPoolExecutor(max_workers=min(_WORKERS, len(work))) as pool:
-                results = list(pool.map(one, work))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="podlock-pages") as pages:
+            if not request.mode.offline:
+                self._pages = pages.submit(self._prefetch, request, work)
+            try:
+                if len(work) == 1:
+                    results = [one(work[0])]
+                else:
+                    with ThreadPoolExecutor(max_workers=min(_WORKERS, len(work))) as pool:
+                        results = list(pool.map(one, work))
+            finally:
+                self._pages = None
         return {v.variant.name: r for (v, _), r in zip(work, results, strict=True)}
 
     def _resolve_variant(
@@ -133,7 +148,7 @@ class UvBackend:
 
     def _prefetch(
         self, request: Request, work: Sequence[tuple[VariantRequirements, IndexPlan]]
-    ) -> None:
+    ) -> bool:
         """Fetch, in one concurrent batch, the pages every variant's last resolution read;
         uv revalidates each one that changed since as soon as it is read (uvrefresh.py)."""
         urls: set[str] = set()
@@ -166,6 +181,7 @@ class UvBackend:
             self._fresh.update(fetch_digests(todo, _all_indexes(work), on_page=seen))
         finally:
             self._vouched.update(refresher.finish())
+        return refresher.used
 
     def _lock_checked(
         self,
@@ -186,6 +202,7 @@ class UvBackend:
         vouched for (fetched by podlock just before it), so the other variants try their
         cache again before going online, side by side.
         """
+        guess = self._guess(argv, env, secrets, project)
         record = Record.load(record_path, self._identity(env))
         names = {canonicalize_name(n) for n in record.names} | set(vreq.direct)
         missing = {u for n in names for u in scope.pages(n)} - self._fresh.keys()
@@ -196,7 +213,7 @@ class UvBackend:
             project=project, record_path=record_path, mode=mode,
         )  # fmt: skip
         online_runs = self._online_runs
-        done = self._offline(attempt)
+        done = self._offline(attempt, guess)
         if done is not None:
             return done
         with self._first_online:
@@ -205,6 +222,26 @@ class UvBackend:
         if self._online_runs > online_runs:  # another variant's online run, since
             done = self._offline(attempt)
         return done if done is not None else self._online(attempt)
+
+    def _guess(
+        self, argv: list[str], env: dict[str, str], secrets: list[str], project: Path
+    ) -> _Guess | None:
+        """While this round's pages are still being fetched, uv's offline answer (0.1 s)
+        in the meantime; then wait for them. None when there is nothing to overlap, or when
+        uv refreshed a page meanwhile (the answer may predate that)."""
+        pages = self._pages
+        if pages is None:
+            return None
+        guess = None
+        if not pages.done():
+            uv_lock = project / "uv.lock"
+            before = uv_lock.read_text() if uv_lock.exists() else None
+            done = run([*argv, "--offline", "-v"], env=env, check=False, secrets=secrets)
+            guess = _Guess(done=done, before=before)
+        if pages.result() and guess is not None:
+            _restore(project / "uv.lock", guess.before)
+            return None
+        return guess
 
     def _online(self, r: _Attempt) -> Completed:
         """``uv lock`` online; the pages it searched vouch for uv's cache from now on."""
@@ -219,17 +256,23 @@ class UvBackend:
             _save(r.record, found, vouched, r.record_path, r.mode)
         return done
 
-    def _offline(self, r: _Attempt) -> Completed | None:
-        """uv's answer from its cache alone, or None when podlock cannot vouch for it."""
+    def _offline(self, r: _Attempt, guess: _Guess | None = None) -> Completed | None:
+        """uv's answer from its cache alone (``guess``'s, if it ran), or None when podlock
+        cannot vouch for it."""
         fresh = dict(self._fresh)
         known = {
             u: d for u, d in (*r.record.pages.items(), *self._vouched.items()) if fresh.get(u) == d
         }
-        if not (self._vouched or (r.record.pages and known.keys() >= r.record.pages.keys())):
-            return None  # a page of the last resolution changed: uv must go online
         uv_lock = r.project / "uv.lock"
-        before = uv_lock.read_text() if uv_lock.exists() else None
-        done = run([*r.argv, "--offline", "-v"], env=r.env, check=False, secrets=r.secrets)
+        if not (self._vouched or (r.record.pages and known.keys() >= r.record.pages.keys())):
+            if guess is not None:
+                _restore(uv_lock, guess.before)
+            return None  # a page of the last resolution changed: uv must go online
+        if guess is None:
+            before = uv_lock.read_text() if uv_lock.exists() else None
+            done = run([*r.argv, "--offline", "-v"], env=r.env, check=False, secrets=r.secrets)
+        else:
+            before, done = guess.before, guess.done
         found = searched(done.stderr, root=ROOT)
         if (
             done.returncode == 0
@@ -240,11 +283,7 @@ class UvBackend:
             if found and (pages != r.record.pages or sorted(found) != r.record.names):
                 _save(r.record, found, pages, r.record_path, r.mode)  # vouched for by another run
             return done
-        # Not vouched for: uv must not take the offline answer as its preference.
-        if before is None:
-            uv_lock.unlink(missing_ok=True)
-        else:
-            write_atomic(uv_lock, before)
+        _restore(uv_lock, before)  # not vouched for: uv must not take it as its preference
         return None
 
     def _identity(self, env: Mapping[str, str]) -> str:
@@ -255,6 +294,14 @@ class UvBackend:
             cache = run([self.uv, "cache", "dir"], env=env).stdout.strip()
             self._uv_identity = f"{version} {cache}"
         return self._uv_identity
+
+
+def _restore(uv_lock: Path, before: str | None) -> None:
+    """Put back the uv.lock (the variant's preferences) that an offline run replaced."""
+    if before is None:
+        uv_lock.unlink(missing_ok=True)
+    else:
+        write_atomic(uv_lock, before)
 
 
 def _save(
@@ -314,65 +361,3 @@ def _preferences(request: Request, vreq: VariantRequirements) -> dict[str, Any] 
         python=vreq.variant.python,
         upgrade=request.mode.upgrade_packages,
     )
-
-
-def generated_project(vreq: VariantRequirements, plan: IndexPlan) -> dict[str, Any]:
-    """The pyproject.toml that asks uv for one variant (its requirements as one extra)."""
-    variant = vreq.variant
-    ordered, sources = _indexes_and_sources(vreq, plan)
-    uv: dict[str, Any] = {
-        "package": False,
-        "environments": [p.marker for p in sorted(variant.platforms)],
-        "index": ordered,
-    }
-    if sources:
-        uv["sources"] = sources
-    if vreq.constraints:
-        uv["constraint-dependencies"] = sorted(set(vreq.constraints))
-    if plan.find_links:
-        uv["find-links"] = list(plan.find_links)
-    if plan.no_index:
-        uv["no-index"] = True
-    if plan.pre:
-        uv["prerelease"] = "allow"
-    if vreq.prereleases:
-        uv["prerelease-package"] = dict.fromkeys(sorted(vreq.prereleases), "allow")
-    if plan.trusted_hosts:
-        uv["allow-insecure-host"] = list(plan.trusted_hosts)
-    return {
-        "project": {
-            "name": ROOT,
-            "version": "0",
-            "requires-python": f"=={variant.python}.*",
-            "dependencies": [],
-            "optional-dependencies": {variant.name: list(vreq.requirements)},
-        },
-        "tool": {"uv": uv},
-    }
-
-
-def _indexes_and_sources(
-    vreq: VariantRequirements, plan: IndexPlan
-) -> tuple[list[dict[str, Any]], dict[str, dict[str, str]]]:
-    """``[[tool.uv.index]]`` entries (in the order uv should try them) and
-    ``[tool.uv.sources]`` routes."""
-    indexes: dict[str, dict[str, Any]] = {}
-    for index in plan.indexes:
-        entry: dict[str, Any] = {"name": index.name, "url": index.url}
-        if index.explicit:
-            entry["explicit"] = True
-        if index.name == "default":
-            entry["default"] = True
-        indexes.setdefault(index.name, entry)
-    sources: dict[str, dict[str, str]] = {}
-    for pkg, index_name in sorted(plan.sources.items()):
-        rest = vreq.direct_urls.get(pkg)
-        if pkg not in vreq.direct or rest == ():
-            continue  # uv routes direct requirements only; a kept URL is not routed
-        route = {"index": index_name}
-        if rest:  # the URL's wheel runs on the other platforms: route only these
-            route["marker"] = " or ".join(f"({p.marker})" for p in sorted(rest))
-        sources[pkg] = route
-    # uv tries indexes in order; the default (PyPI or --index-url) goes last, like pip.
-    ordered = sorted(indexes.values(), key=lambda e: bool(e.get("default")))
-    return ordered, sources

@@ -65,6 +65,11 @@ class Refresher:
                 self._thread.start()
             self._cond.notify()
 
+    @property
+    def used(self) -> bool:
+        """Whether any page was handed to uv (its cache may have changed meanwhile)."""
+        return bool(self._added)
+
     def finish(self) -> dict[str, str]:
         """Wait for uv; the pages it revalidated, with the digest that vouches for each."""
         with self._cond:
