@@ -190,3 +190,44 @@ def test_a_lock_with_a_wrong_size_or_hash_is_a_hash_mismatch_naming_the_file(
         fetch_all(cache, [wheel])
     assert "bigpkg-1.0-py3-none-any.whl" in bad.value.message
     assert not list((tmp_path / "wheels").rglob("*.whl*[!k]"))  # no wheel, no .part
+
+
+def test_the_environments_ca_bundle_and_proxies_apply_and_netrc_does_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind a company's TLS-inspecting proxy, REQUESTS_CA_BUNDLE (as pip and curl read
+    theirs) is what makes PyPI reachable; ~/.netrc must not add credentials podlock's config
+    did not give."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "company-ca.pem"))
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password netrc-secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    client = podhttp.Client()
+    url = "https://files.example.test/x.whl"
+    settings = client.session(url).merge_environment_settings(url, {}, None, None, None)
+    assert settings["verify"] == str(tmp_path / "company-ca.pem")
+    assert settings["proxies"]["https"] == "http://proxy.test:3128"
+    seen: list[str | None] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        assert client.get(f"http://127.0.0.1:{server.server_address[1]}/f") == b"ok"
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert seen == [None]

@@ -158,7 +158,11 @@ class Client:
                 session = requests.Session()
                 adapter = _Adapter(pool_connections=4, pool_maxsize=32)
                 session.mount(f"{parts.scheme}://", adapter)
-                session.trust_env = False  # no ~/.netrc or proxy variables behind our back
+                # The environment's CA bundle (REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE) and proxies
+                # (HTTPS_PROXY, NO_PROXY) apply, as in pip; ~/.netrc does not: credentials
+                # come from podlock's index and registry configuration only (a set ``auth``
+                # keeps requests from reading it).
+                session.auth = _no_netrc
                 self._sessions[key] = session
             return session
 
@@ -278,6 +282,11 @@ class Client:
         elif parts.netloc in self.auth:
             sent.setdefault("Authorization", self.auth[parts.netloc])
         return url, sent
+
+
+def _no_netrc(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """An auth that changes nothing (headers carry the credentials)."""
+    return request
 
 
 def _address(host: str, port: int) -> str:
