@@ -150,6 +150,14 @@ def test_sbom_download_locations_are_what_spdx_tools_accepts() -> None:
     ]
 
 
+def test_an_image_with_no_python_package_has_an_sbom_spdx_tools_accepts() -> None:
+    """System packages only (ffmpeg): the document still describes something."""
+    document = spdx(a_plan(), ["linux/amd64"], epoch=0)
+    assert spdx_errors(document) == []
+    (package,) = json.loads(document)["packages"]
+    assert package["name"] == "pylock.cpu.toml"
+
+
 def test_spdx_tools_refuses_a_broken_sbom() -> None:
     document = json.loads(spdx(a_plan("https://example.org/pkg0.whl"), ["linux/amd64"], epoch=0))
     document["packages"][0]["downloadLocation"] = "http://10.0.0.5/pkg0.whl"

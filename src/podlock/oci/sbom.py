@@ -90,6 +90,18 @@ def spdx(plan: LayerPlan, platforms: Sequence[str], *, epoch: int) -> bytes:
                 ],
             }
         )
+    if not items:
+        # An image with no Python package (system packages only): SPDX needs the document
+        # to describe something, so it describes the environment, empty.
+        items.append(
+            {
+                "SPDXID": "SPDXRef-Package-environment",
+                "name": plan.lock_name,
+                "downloadLocation": "NOASSERTION",
+                "filesAnalyzed": False,
+                "comment": "the lock's environment; it installs no Python package here",
+            }
+        )
     document = {
         "spdxVersion": "SPDX-2.3",
         "dataLicense": "CC0-1.0",
