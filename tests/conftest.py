@@ -48,6 +48,19 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             terminalreporter.write_line(f"{count} skipped: {reason}")
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """After a session that passed, its whole temporary tree goes: the session fixtures'
+    directories (registry storage, uv's cache, the apt-parity cache: ~2 GB) are kept by
+    pytest's "failed" retention as if they belonged to a failing test. After a failing
+    session everything stays for a look, rotated by ``tmp_path_retention_count``. Runs
+    after the session fixtures' teardown (registries stopped)."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    basetemp = getattr(factory, "_basetemp", None)
+    if exitstatus == 0 and basetemp is not None:
+        shutil.rmtree(basetemp, ignore_errors=True)
+
+
 def _load_make_index() -> object:
     spec = importlib.util.spec_from_file_location(
         "make_index", ROOT / "fixtures" / "index" / "make_index.py"
