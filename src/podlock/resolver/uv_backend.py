@@ -83,6 +83,7 @@ class UvBackend:
         self.uv = uv or uv_binary()
         self._fresh: dict[str, str] = {}  # page URL -> digest, fetched during this run
         self._uv_identity: str | None = None
+        self._identity_lock = threading.Lock()
         self._vouched: dict[str, str] = {}  # page URL -> digest uv has read online since
         self._first_online = threading.Lock()
         self._online_runs = 0  # ``uv lock`` runs that went online in this podlock run
@@ -288,12 +289,14 @@ class UvBackend:
 
     def _identity(self, env: Mapping[str, str]) -> str:
         """uv's version and cache dir: a record made with other ones vouches for nothing.
-        Asked once per backend (two subprocesses), not once per resolution round."""
-        if self._uv_identity is None:
-            version = run([self.uv, "--version"], env=env).stdout.strip()
-            cache = run([self.uv, "cache", "dir"], env=env).stdout.strip()
-            self._uv_identity = f"{version} {cache}"
-        return self._uv_identity
+        Asked once per backend (two subprocesses), not once per resolution round, nor once
+        more by the variants that start while the page fetch asks it."""
+        with self._identity_lock:
+            if self._uv_identity is None:
+                version = run([self.uv, "--version"], env=env).stdout.strip()
+                cache = run([self.uv, "cache", "dir"], env=env).stdout.strip()
+                self._uv_identity = f"{version} {cache}"
+            return self._uv_identity
 
 
 def _restore(uv_lock: Path, before: str | None) -> None:
