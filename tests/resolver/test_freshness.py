@@ -14,11 +14,13 @@ import pytest
 from test_lock_variants import load, make, pins
 
 import index_server
+from fault_proxy import Faults, fault_proxy
 from index_server import IndexServer
 from podlock.inputs.indexes import Index, IndexPlan
 from podlock.resolver.freshness import (
     Record,
     Scope,
+    fetch_digests,
     from_cache_only,
     requested,
     searched,
@@ -172,6 +174,25 @@ PLAN = IndexPlan(
     pre=False,
     trusted_hosts=(),
 )
+
+
+def test_page_digests_through_faults_are_the_fault_free_ones(
+    index: IndexServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cut bodies, long Content-Lengths and drops while a page is read in pieces: the page
+    is read again, never hashed half (a wrong digest would send uv online for nothing)."""
+    monkeypatch.setenv("PODLOCK_HTTP_BACKOFF", "0.005")
+    monkeypatch.setenv("PODLOCK_HTTP_MAX_WAIT", "0.05")
+    names = ("flax", "jax", "jaxlib", "numpy", "optax", "requests", "torch", "urllib3")
+    with fault_proxy(Faults(upstream=f"{index.host}:{index.port}", rate=0.0)) as faults:
+        base = index.url().replace(f"{index.host}:{index.port}", faults.address)
+        urls = [f"{base}/{name}/" for name in names]
+        clean = fetch_digests(urls, [])
+        assert len(clean) == len(names) and all(len(d) == 64 for d in clean.values()), clean
+        for seed in (1, 2, 3):
+            faults.rate, faults.seed = 0.4, seed
+            assert fetch_digests(urls, []) == clean
+        assert faults.injected["cut"] + faults.injected["long"] > 0, faults.injected
 
 
 def test_scope_pages_cover_routed_and_default_indexes() -> None:
