@@ -201,10 +201,13 @@ class UvBackend:
         The first online run of a podlock run goes alone: each revalidates every page it
         reads, and the variants read mostly the same pages. The pages it read are then
         vouched for (fetched by podlock just before it), so the other variants try their
-        cache again before going online, side by side.
+        cache again before going online, side by side. A variant with no record (a first
+        lock, a fresh runner) goes online at once: only its direct requirements' pages were
+        fetched before any run, so another run could never vouch for all it reads.
         """
-        guess = self._guess(argv, env, secrets, project)
         record = Record.load(record_path, self._identity(env))
+        # With no record, uv's cache cannot be vouched for: nothing to guess ahead of.
+        guess = self._guess(argv, env, secrets, project) if record.pages else None
         names = {canonicalize_name(n) for n in record.names} | set(vreq.direct)
         missing = {u for n in names for u in scope.pages(n)} - self._fresh.keys()
         if missing:  # only when the variant's inputs changed within this run (a new round)
@@ -217,6 +220,8 @@ class UvBackend:
         done = self._offline(attempt, guess)
         if done is not None:
             return done
+        if not record.pages:  # no page of its own vouched for: no other run's can complete it
+            return self._online(attempt)
         with self._first_online:
             if not self._online_runs:
                 return self._online(attempt)
