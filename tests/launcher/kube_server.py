@@ -9,8 +9,11 @@ cluster reports. Deletion removes pods only with Foreground/Background propagati
 garbage collector does (a Job deleted with no policy orphans its pods).
 
 For the preflight it also answers namespaces, nodes (labelled as GKE labels TPU/GPU node
-pools; ``add_pool``), the cluster autoscaler's status ConfigMap, and SelfSubjectAccessReviews
-(denied for what ``forbidden`` lists). With Kueue installed, a Job/JobSet labelled
+pools, and Spot, reservation and flex-start ones; ``add_pool``, ``add_accelerator_pools``),
+the cluster autoscaler's status ConfigMap, SelfSubjectAccessReviews (denied for what
+``forbidden`` lists), discovery (``/apis``: the JobSet, Kueue and ProvisioningRequest
+versions ``served`` lists), the JobSet CRD (the vendored one, or ``jobset_crd`` as a test
+ages it), PriorityClasses and Kueue WorkloadPriorityClasses. With Kueue installed, a Job/JobSet labelled
 ``kueue.x-k8s.io/queue-name`` gets a Workload; its pods are made only when the ``Admission``
 scenario admits it (at once, after some seconds, or never), as Kueue unsuspends jobs.
 """
@@ -27,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from manifest_schemas import manifest_errors
+from manifest_schemas import CRD, manifest_errors
 
 TOKEN = "kube-test-token-0123456789"
 JOBSET_PREFIX = "/apis/jobset.x-k8s.io/v1alpha2/namespaces/"
@@ -35,7 +38,10 @@ BATCH_PREFIX = "/apis/batch/v1/namespaces/"
 CORE_PREFIX = "/api/v1/namespaces/"
 NODES = "/api/v1/nodes"
 SSAR = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
-KUEUE_PREFIX = "/apis/kueue.x-k8s.io/v1beta1/namespaces/"
+KUEUE_GROUP_PATH = "/apis/kueue.x-k8s.io/"
+DISCOVERY = ("/apis", "/apis/")
+CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/"
+PRIORITY_CLASSES = "/apis/scheduling.k8s.io/v1/priorityclasses"
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
 AUTOSCALER_STATUS = "kube-system/cluster-autoscaler-status"
 
@@ -104,6 +110,15 @@ class FakeKube:
         self.admission = Admission()
         self.workloads: list[Workload] = []
         self.on_create: Callable[[str, str], None] | None = None
+        # API groups served beyond JobSet and Kueue (which follow *_installed), and versions
+        self.served: dict[str, list[str]] = {
+            "jobset.x-k8s.io": ["v1alpha2"],
+            "kueue.x-k8s.io": ["v1beta1"],
+        }
+        self.jobset_crd: dict[str, Any] = _load_crd()
+        self.status_patch: dict[str, dict[str, Any]] = {}  # job name -> status fields
+        self.priority_classes = {"high", "low"}
+        self.workload_priority_classes = {"team-high"}
         self.invalid: list[str] = []  # what a create was refused for (422, strict validation)
         self.lock = threading.RLock()
         self._counter = 0
@@ -151,13 +166,44 @@ class FakeKube:
                 }
             )
 
-    def add_accelerator_pools(self, accelerator: str, pools: int = 1) -> None:
-        """Node pools that hold one whole ``accelerator`` slice (or GPU node) each."""
+    def add_accelerator_pools(
+        self,
+        accelerator: str,
+        pools: int = 1,
+        *,
+        capacity: str = "",
+        nodes: int = 0,
+    ) -> None:
+        """Node pools that hold one whole ``accelerator`` slice (or ``nodes`` GPU nodes)
+        each; ``capacity`` labels them as GKE labels Spot (``spot``), reservation
+        (``reservation:NAME``) and flex-start (``flex-start``) nodes."""
         from podlock.launcher.accelerators import parse
 
         spec = parse(accelerator)
+        labels = {**spec.node_selector, **_capacity_labels(capacity)}
+        suffix = f"-{capacity.replace(':', '-')}" if capacity else ""
         for n in range(pools):
-            self.add_pool(f"{spec.name}-{n}", dict(spec.node_selector), spec.hosts)
+            self.add_pool(f"{spec.name}{suffix}-{n}", labels, nodes or spec.hosts)
+
+    def discovery(self) -> dict[str, Any]:
+        """``/apis``: the groups served and their versions, the first preferred."""
+        installed = {
+            "jobset.x-k8s.io": self.jobset_installed,
+            "kueue.x-k8s.io": self.kueue_installed,
+        }
+        groups = [
+            {
+                "name": name,
+                "versions": [{"groupVersion": f"{name}/{v}", "version": v} for v in versions],
+                "preferredVersion": {
+                    "groupVersion": f"{name}/{versions[0]}",
+                    "version": versions[0],
+                },
+            }
+            for name, versions in sorted(self.served.items())
+            if versions and installed.get(name, True)
+        ]
+        return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
 
     def jobs(self, kind: str | None = None) -> list[str]:
         with self.lock:
@@ -311,6 +357,7 @@ class FakeKube:
                     {"type": "Complete" if kind == "Job" else "Completed", "status": "True"}
                 )
         obj["status"] = {"conditions": conditions, "active": phases.count("Running")}
+        obj["status"].update(self.status_patch.get(name, {}))
         return obj
 
 
@@ -320,6 +367,27 @@ class _Server(ThreadingHTTPServer):
         exc = sys.exc_info()[1]
         if not isinstance(exc, (BrokenPipeError, ConnectionResetError)):
             super().handle_error(request, client_address)
+
+
+def _load_crd() -> dict[str, Any]:
+    import yaml
+
+    crd: dict[str, Any] = yaml.load(CRD.read_text(), Loader=yaml.CSafeLoader)
+    return crd
+
+
+def _capacity_labels(capacity: str) -> dict[str, str]:
+    """The labels GKE puts on nodes of that capacity (see podlock.launcher.capacity)."""
+    if capacity == "spot":
+        return {"cloud.google.com/gke-spot": "true"}
+    if capacity == "flex-start":
+        return {"cloud.google.com/gke-flex-start": "true"}
+    if capacity.startswith("reservation:"):
+        return {
+            "cloud.google.com/reservation-name": capacity.removeprefix("reservation:"),
+            "cloud.google.com/reservation-affinity": "specific",
+        }
+    return {}
 
 
 def _pod_status(pod: Pod) -> dict[str, Any]:
@@ -485,6 +553,20 @@ class _Handler(BaseHTTPRequestHandler):
         kube._admit_due()
         if path == SSAR and method == "POST":
             self._access_review(body)
+        elif path in DISCOVERY:
+            self._send(200, kube.discovery())
+        elif path.startswith(CRDS):
+            self._crd(path[len(CRDS) :])
+        elif path == PRIORITY_CLASSES:
+            self._names("PriorityClassList", kube.priority_classes, "priorityclasses")
+        elif path.startswith(KUEUE_GROUP_PATH) and path.endswith("/workloadpriorityclasses"):
+            if not kube.kueue_installed:
+                self._page_not_found()
+                return
+            self._names(
+                "WorkloadPriorityClassList", kube.workload_priority_classes,
+                "workloadpriorityclasses",
+            )  # fmt: skip
         elif path == NODES and ("list", "nodes") in kube.forbidden:
             self._status(403, "Forbidden", 'nodes is forbidden: User "alice" cannot list nodes')
         elif path == NODES:
@@ -499,11 +581,12 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 status = "Cluster-autoscaler status at 2026-01-01 00:00:00Z:\nNodeGroups:\n"
                 self._send(200, {"kind": "ConfigMap", "data": {"status": status}})
-        elif path.startswith(KUEUE_PREFIX):
-            if not kube.kueue_installed:
+        elif path.startswith(KUEUE_GROUP_PATH):
+            version, _, rest = path[len(KUEUE_GROUP_PATH) :].partition("/namespaces/")
+            if not kube.kueue_installed or version not in kube.served["kueue.x-k8s.io"]:
                 self._page_not_found()
                 return
-            self._kueue(path[len(KUEUE_PREFIX) :])
+            self._kueue(rest)
         elif path.startswith(JOBSET_PREFIX):
             if not kube.jobset_installed:
                 self._page_not_found()
@@ -515,6 +598,22 @@ class _Handler(BaseHTTPRequestHandler):
             self._core(path[len(CORE_PREFIX) :], query)
         else:
             self._status(404, "NotFound", "the server could not find the requested resource")
+
+    def _crd(self, name: str) -> None:
+        kube = self.kube
+        if ("get", "customresourcedefinitions") in kube.forbidden:
+            self._status(403, "Forbidden", f'customresourcedefinitions "{name}" is forbidden')
+        elif name == "jobsets.jobset.x-k8s.io" and kube.jobset_installed:
+            self._send(200, kube.jobset_crd)
+        else:
+            self._status(404, "NotFound", f'customresourcedefinitions "{name}" not found')
+
+    def _names(self, kind: str, names: set[str], resource: str) -> None:
+        if ("list", resource) in self.kube.forbidden:
+            self._status(403, "Forbidden", f"{resource} is forbidden")
+            return
+        items = [{"metadata": {"name": n}} for n in sorted(names)]
+        self._send(200, {"kind": kind, "items": items})
 
     def _page_not_found(self) -> None:
         """What the API server answers for a group it does not serve (a CRD not installed)."""

@@ -35,6 +35,8 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
                     "resource": s.resource,
                     "topology": s.topology or None,
                     "machine_type": s.machine_type or None,
+                    "arch": s.arch,
+                    "platform": s.platform,
                     "node_selector": dict(s.node_selector),
                 }
                 for s in catalog()

@@ -101,6 +101,9 @@ def run_status(args: argparse.Namespace, reporter: Reporter) -> int:
         print(f"queue: {state.queue}")
     if state.exit_code is not None:
         print(f"exit code: {state.exit_code}")
+    if state.restarts.total or state.restarts.limit:
+        limit = f" (max {state.restarts.limit})" if not state.restarts.total else ""
+        print(f"restarts: {state.restarts.summary()}{limit}")
     if state.phase == "Queued":
         print(f"waiting for admission: {state.message}")
     elif state.message:
@@ -132,6 +135,12 @@ def _status_document(
         "queue": state.queue,
         "exit_code": state.exit_code,
         "message": state.message,
+        "restarts": {
+            "total": state.restarts.total,
+            "counted": state.restarts.counted,
+            "limit": state.restarts.limit,
+            "disruptions": list(state.restarts.reasons),
+        },
         "ran": {k.replace(" ", "_"): v for k, v in summary(annotations)},
         "pods": pending,
     }

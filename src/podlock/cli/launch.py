@@ -16,13 +16,14 @@ from podlock.cli.render import add_job_args, spec_of
 from podlock.errors import InputError, PodlockError
 from podlock.inputs.config import VariantConfig
 from podlock.inputs.discover import Inputs, discover
-from podlock.launcher import preflight
+from podlock.launcher import capacity, preflight
 from podlock.launcher.cluster import Cluster
 from podlock.launcher.images import DockerPublisher, OciPublisher, Publisher
 from podlock.launcher.job import JobHandle
 from podlock.launcher.launch import (
     REGISTRY_ENV,
     LaunchSpec,
+    check_platform,
     choose_variant,
     follow,
     job_request,
@@ -98,8 +99,10 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
             hint="add --detach, then `podlock jobs status NAME --format json`",
         )
     inputs = _inputs(args)
-    spec = spec_of(args, reporter, default_queue=inputs.config.queue if inputs else None)
+    spec = spec_of(args, reporter, inputs.config if inputs else None)
     variant = choose_variant(inputs.config, spec.accelerator, args.variant) if inputs else None
+    if inputs is not None and variant is not None and spec.mode != "custom":
+        check_platform(inputs.root, inputs.config, variant, spec.accelerator)
     cluster = connect(args)
     base = inputs.name if inputs else _image_name(str(spec.image))
     labels = {"podlock.dev/project": base}
@@ -112,8 +115,14 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     )
     render(planned)
     if not args.no_preflight:
-        preflight.check(cluster, planned, reporter)
+        chosen = preflight.check(cluster, planned, reporter, spec.capacity)
+        planned = replace(planned, capacity=chosen)
         reporter.info(f"preflight: {cluster.connection.context}/{cluster.namespace} can run it")
+    elif len(spec.capacity) > 1:
+        reporter.info(
+            f"capacity: no preflight to walk {capacity.describe(spec.capacity)}; "
+            f"submitting for {spec.capacity[0]}"
+        )
     if args.dry_run:
         if Reference.parse(planned.image, rules="launch").digest is None:
             reporter.info(f"dry run: {planned.image} stands for the image a launch would push")
@@ -123,7 +132,7 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         spec,
         root=inputs.root if inputs else None,
         variant=variant,
-        publisher=_BuilderPublisher(args),
+        publisher=_BuilderPublisher(args, platform=spec.accelerator.platform),
         reporter=reporter,
     )
     record = _provenance(inputs, variant, image, mode=spec.mode, reporter=reporter)
@@ -131,7 +140,8 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
     handle = submit(cluster, request)
     where = f"{cluster.connection.context}/{cluster.namespace}"
     queued = f" (queue {request.queue})" if request.queue else ""
-    reporter.info(f"submitted {handle.kind} {handle.name} to {where}{queued} ({image})")
+    on = f", capacity {request.capacity}" if request.capacity else ""
+    reporter.info(f"submitted {handle.kind} {handle.name} to {where}{queued} ({image}{on})")
     if args.detach:
         _detached(args, handle, cluster, request, variant)
         return 0
@@ -179,6 +189,7 @@ def _detached(
             "queue": request.queue,
             "variant": variant.name if variant else None,
             "accelerator": request.accelerator.name,
+            "capacity": str(request.capacity) if request.capacity else None,
         }
     )
 
@@ -231,11 +242,14 @@ def _provenance(
 
 
 class _BuilderPublisher:
-    """``--builder``'s publisher (default: docker when an engine answers, else oci), chosen
-    when an image is published: a launch that publishes none never probes the engine."""
+    """``--builder``'s publisher (default: docker when an engine answers and builds for the
+    accelerator's platform, else oci), chosen when an image is published: a launch that
+    publishes none never probes the engine. An arm64 accelerator's image is built for
+    linux/arm64 by the daemonless builder (the engine builds only its own platform)."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, *, platform: str = "linux/amd64") -> None:
         self.args = args
+        self.platform = platform
 
     def publish(
         self, root: Path, variant: str, *, mode: str, repository: str, reporter: Reporter
@@ -245,14 +259,20 @@ class _BuilderPublisher:
         builder = self.args.builder
         if builder is None:
             try:
-                Engine.connect(timeout=10)
-                builder = "docker"
+                engine = Engine.connect(timeout=10)
+                own = f"linux/{engine.architecture()}"
+                builder = "docker" if own == self.platform else "oci"
+                if builder == "oci":
+                    reporter.info(
+                        f"building the {self.platform} image with the daemonless oci builder "
+                        f"(the Docker engine builds {own})"
+                    )
             except PodlockError:
                 reporter.info("no Docker engine answers: building with the daemonless oci builder")
                 builder = "oci"
         publisher: Publisher = (
-            OciPublisher(base=self.args.base)
+            OciPublisher(base=self.args.base, platform=self.platform)
             if builder == "oci"
-            else DockerPublisher(network=self.args.network)
+            else DockerPublisher(network=self.args.network, platform=self.platform)
         )
         return publisher.publish(root, variant, mode=mode, repository=repository, reporter=reporter)

@@ -8,7 +8,9 @@ from typing import Any
 
 from podlock.cli.options import add_project
 from podlock.cli.run import command_of
+from podlock.inputs.config import Config
 from podlock.inputs.discover import discover
+from podlock.launcher import capacity
 from podlock.launcher.accelerators import parse
 from podlock.launcher.launch import MODES, LaunchSpec, job_request, parse_env
 from podlock.launcher.manifests import render, secret_looking, to_yaml
@@ -26,8 +28,9 @@ def add_parser(sub: Any) -> None:
     add_project(
         p,
         default=None,
-        help="name the job and take the default --queue from this project, as launch does "
-        "(default: name it after the image)",
+        help="name the job and take the [launch] defaults (--queue, --capacity, "
+        "--max-restarts, --priority) from this project, as launch does (default: name it "
+        "after the image)",
     )
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- CMD [ARGS...]")
     p.set_defaults(run=run)
@@ -49,14 +52,39 @@ def add_job_args(p: argparse.ArgumentParser) -> None:
         "network (MEGASCALE_* set for JAX)",
     )  # fmt: skip
     p.add_argument(
+        "--nodes", type=int, default=1, metavar="N",
+        help="GPU accelerators: N nodes, one pod each, as one JobSet with the rendezvous "
+        "environment (MASTER_ADDR, WORLD_SIZE, NODE_RANK, JAX_*) set",
+    )  # fmt: skip
+    p.add_argument(
         "--queue", metavar="NAME",
         help="Kueue LocalQueue to submit to (launch's default: [launch] queue in the config)",
+    )  # fmt: skip
+    p.add_argument(
+        "--capacity", metavar="KIND[,KIND...]",
+        help="on-demand, spot, flex-start or reservation:NAME; a comma-separated list is a "
+        "fallback order launch's preflight walks (render writes the first)",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-restarts", type=int, metavar="N",
+        help="restart the job up to N times after its own failures; preemptions and lost "
+        "nodes restart it without counting",
+    )  # fmt: skip
+    p.add_argument(
+        "--priority", metavar="NAME",
+        help="PriorityClass of the pods; with --queue, Kueue's WorkloadPriorityClass",
     )  # fmt: skip
 
 
 def spec_of(
-    args: argparse.Namespace, reporter: Reporter, *, default_queue: str | None = None
+    args: argparse.Namespace, reporter: Reporter, config: Config | None = None
 ) -> LaunchSpec:
+    """The launch as asked: flags first, then the project's ``[launch]`` defaults."""
+    defaults = config.launch if config is not None else None
+    order = args.capacity if args.capacity is not None else getattr(defaults, "capacity", None)
+    where = (
+        "--capacity" if args.capacity is not None else f"[launch] capacity in {config_file(config)}"
+    )
     spec = LaunchSpec(
         accelerator=parse(args.accelerator),
         command=tuple(command_of(args)),
@@ -66,7 +94,11 @@ def spec_of(
         env=parse_env(args.env),
         env_from_secrets=tuple(args.env_from_secret),
         slices=args.slices,
-        queue=args.queue if args.queue is not None else default_queue,
+        nodes=args.nodes,
+        queue=_given(args.queue, defaults and defaults.queue),
+        capacity=capacity.parse(order, where=where) if order is not None else (),
+        max_restarts=_given(args.max_restarts, defaults and defaults.max_restarts),
+        priority=_given(args.priority, defaults and defaults.priority),
     )
     for key in secret_looking(spec.env):
         reporter.warn(
@@ -76,9 +108,17 @@ def spec_of(
     return spec
 
 
+def _given(flag: Any, default: Any) -> Any:
+    return flag if flag is not None else default
+
+
+def config_file(config: Config | None) -> str:
+    return str(config.file) if config is not None and config.file else "the podlock config"
+
+
 def run(args: argparse.Namespace, reporter: Reporter) -> int:
     inputs = discover(args.project) if args.project is not None else None
-    spec = spec_of(args, reporter, default_queue=inputs.config.queue if inputs else None)
+    spec = spec_of(args, reporter, inputs.config if inputs else None)
     ref = Reference.parse(args.image, rules="launch")
     if ref.digest is None:
         reporter.warn(
@@ -93,5 +133,11 @@ def run(args: argparse.Namespace, reporter: Reporter) -> int:
         labels={"podlock.dev/project": base} if inputs else None,
         unique=False,
     )
+    if len(spec.capacity) > 1:
+        reporter.info(
+            f"capacity: rendered for {spec.capacity[0]}, the first of "
+            f"{capacity.describe(spec.capacity)}; launch's preflight picks the first kind "
+            "the cluster has node pools for"
+        )
     sys.stdout.write(to_yaml(render(request)))
     return 0

@@ -15,6 +15,7 @@ from packaging.utils import canonicalize_name
 
 from podlock.errors import ConfigError
 from podlock.inputs.codeconfig import CodeConfig, load_code_config
+from podlock.inputs.launchconfig import LaunchConfig, load_launch_config
 from podlock.inputs.tables import (
     as_str,
     check_keys,
@@ -124,7 +125,7 @@ class Config:
     find_links: tuple[str, ...] = ()
     resolver: str = "uv"
     variants_key: str = "variant"  # how the config spells variant tables: variant or variants
-    queue: str | None = None  # [launch] queue: the Kueue LocalQueue `launch` submits to
+    launch: LaunchConfig = field(default_factory=LaunchConfig)  # [launch]: launch's defaults
     # What goes into the code package (include-secrets, exclude, include-large, [code]).
     # Not a lock input: it changes the code package, never the dependencies.
     code: CodeConfig = field(default_factory=CodeConfig)
@@ -162,7 +163,6 @@ _TOP_KEYS = {
     "groups", "indexes", "index-url", "extra-index-urls", "find-links", "resolver", "launch",
     "include-secrets", "exclude", "include-large", "code",
 }  # fmt: skip
-_LAUNCH_KEYS = {"queue"}
 _VARIANT_KEYS = {
     "accelerator", "platforms", "python", "runtime", "sources", "index-url",
     "extra-index-urls", "base-image", "system-packages", "requirements", "extras", "groups",
@@ -201,10 +201,8 @@ def load_config(
         names, specs, python=python, platforms=platforms, file=file, indexes=indexes
     )
     keep = _keep(table, file)
-    launch = subtable(table, "launch", file)
-    check_keys(launch, _LAUNCH_KEYS, file=file, prefix="launch.")
     return Config(
-        queue=opt_str(launch, "queue", file),
+        launch=load_launch_config(table, file=file),
         code=load_code_config(table, file=file),
         file=file,
         python=python,

@@ -11,10 +11,17 @@ Our naming convention (names disagree between tools, see research/launchers.md):
   select (GKE docs: concepts/tpu-ironwood; AI-Hypercomputer/xpk system_characteristics.py).
 - ``2x4`` (8 chips) is one 8-chip VM (``ct6e-standard-8t`` / ``ct5lp-hightpu-8t``), the
   default GKE single-host node pool; slices above 8 chips are 4-chip VMs, one pod each.
-- GPUs are ``l4``, ``a100``, ``a100-80gb``, ``h100``, ``h200`` with ``xN`` (``h100x8``)
-  or ``:N`` (``H100:8``); no count means the smallest node (1 GPU; 8 for h200). GKE label
-  values are looked up in a table, never built by string concatenation (XManager's
-  ``'nvidia-tesla-'+name`` is wrong for L4 and H100).
+- GPUs are ``l4``, ``a100``, ``a100-80gb``, ``h100``, ``h200``, ``b200``, ``gb200`` and
+  ``rtx-pro-6000`` with ``xN`` (``h100x8``) or ``:N`` (``H100:8``); no count means the
+  smallest node (1 GPU; 8 for h200 and b200, 4 for gb200). GKE label values are looked up in
+  a table, never built by string concatenation (XManager's ``'nvidia-tesla-'+name`` is wrong
+  for L4 and H100).
+- The 2026 fleet, from Compute Engine's "GPU machine types" and GKE's GPU pages: A4
+  (``a4-highgpu-8g``, 8 ``nvidia-b200``), A4X (``a4x-highgpu-4g``, 4 ``nvidia-gb200``: the
+  GB200 superchip's host CPU is NVIDIA Grace, so A4X nodes are **arm64**), G4
+  (``g4-standard-48/96/192/384``, 1/2/4/8 ``nvidia-rtx-pro-6000``). A spec's ``arch`` is its
+  hosts' architecture: an arm64 accelerator's pods select ``kubernetes.io/arch: arm64`` and
+  its image must be built for linux/arm64.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from typing import Literal
 from podlock.errors import PodlockError
 
 Kind = Literal["tpu", "gpu", "cpu"]
+Arch = Literal["amd64", "arm64"]
 # tpu-topology: the node pool is made with --tpu-topology; workload-policy: with a workload
 # policy (--placement-policy), as Ironwood's multi-host pools are; none: single VM or GPU.
 Placement = Literal["none", "tpu-topology", "workload-policy"]
@@ -36,6 +44,7 @@ TPU_TOPOLOGY_LABEL = "cloud.google.com/gke-tpu-topology"
 GPU_ACCELERATOR_LABEL = "cloud.google.com/gke-accelerator"
 TPU_RESOURCE = "google.com/tpu"
 GPU_RESOURCE = "nvidia.com/gpu"
+ARCH_LABEL = "kubernetes.io/arch"  # the kubelet's well-known node label
 # Which variant's lock runs on each kind of hardware (config.ACCELERATORS values).
 VARIANT_ACCELERATOR: Mapping[Kind, str] = {"tpu": "tpu", "gpu": "cuda", "cpu": "cpu"}
 
@@ -64,6 +73,7 @@ class AcceleratorSpec:
     machine_type: str = ""
     node_selector: Mapping[str, str] = field(default_factory=dict)
     placement: Placement = "none"  # how GKE places a multi-host node pool of this slice
+    arch: Arch = "amd64"  # the hosts' CPU architecture (A4X's Grace: arm64)
 
     @property
     def multi_host(self) -> bool:
@@ -81,6 +91,11 @@ class AcceleratorSpec:
     @property
     def variant_accelerator(self) -> str:
         return VARIANT_ACCELERATOR[self.kind]
+
+    @property
+    def platform(self) -> str:
+        """The image platform its hosts run: ``linux/amd64`` or ``linux/arm64``."""
+        return f"linux/{self.arch}"
 
 
 @dataclass(frozen=True)
@@ -142,6 +157,7 @@ _TPU_ALIASES = {"v5e": "v5litepod", "v5lite": "v5litepod", "v7x": "tpu7x", "iron
 class _Gpu:
     gke: str  # cloud.google.com/gke-accelerator value
     machines: Mapping[int, str]  # count -> machine type
+    arch: Arch = "amd64"
 
 
 _GPUS: Mapping[str, _Gpu] = {
@@ -168,13 +184,22 @@ _GPUS: Mapping[str, _Gpu] = {
         {1: "a3-highgpu-1g", 2: "a3-highgpu-2g", 4: "a3-highgpu-4g", 8: "a3-highgpu-8g"},
     ),
     "h200": _Gpu("nvidia-h200-141gb", {8: "a3-ultragpu-8g"}),
+    "b200": _Gpu("nvidia-b200", {8: "a4-highgpu-8g"}),  # A4
+    "gb200": _Gpu("nvidia-gb200", {4: "a4x-highgpu-4g"}, arch="arm64"),  # A4X: Grace hosts
+    "rtx-pro-6000": _Gpu(  # G4
+        "nvidia-rtx-pro-6000",
+        {1: "g4-standard-48", 2: "g4-standard-96", 4: "g4-standard-192", 8: "g4-standard-384"},
+    ),
 }
-_GPU_ALIASES = {"a100-40gb": "a100", "h100-80gb": "h100", "h200-141gb": "h200"}
+_GPU_ALIASES = {
+    "a100-40gb": "a100", "h100-80gb": "h100", "h200-141gb": "h200", "rtxpro6000": "rtx-pro-6000",
+    "rtx-pro6000": "rtx-pro-6000",
+}  # fmt: skip
 
 CPU = AcceleratorSpec(name="cpu", kind="cpu")
 
 _TPU_NAME = re.compile(r"^(?:tpu-?)?(v5litepod|v5lite|v5e|v5p|v6e|tpu7x|7x|v7x|ironwood)-(\d+)$")
-_GPU_NAME = re.compile(r"^([a-z][a-z0-9]*?(?:-80gb|-40gb|-141gb)?)(?:[x:](\d+))?$")
+_GPU_NAME = re.compile(r"^([a-z][a-z0-9]*?(?:-80gb|-40gb|-141gb|-pro-?6000)?)(?:[x:](\d+))?$")
 
 
 def parse(name: str) -> AcceleratorSpec:
@@ -214,12 +239,19 @@ def parse(name: str) -> AcceleratorSpec:
                 kind="gpu",
                 chips=count,
                 machine_type=gpu.machines[count],
-                node_selector={GPU_ACCELERATOR_LABEL: gpu.gke},
+                node_selector=_with_arch({GPU_ACCELERATOR_LABEL: gpu.gke}, gpu.arch),
+                arch=gpu.arch,
             )
         counts = ", ".join(str(n) for n in gpu.machines)
         close = [f"{gpu_name}x{n}" for n in _nearest(count, gpu.machines)]
         raise UnknownAccelerator(name, close, sizes=f" ({gpu_name} nodes have {counts} GPUs)")
     raise UnknownAccelerator(name, difflib.get_close_matches(text, names(), n=3, cutoff=0.5))
+
+
+def _with_arch(selector: dict[str, str], arch: Arch) -> dict[str, str]:
+    """``selector``, pinned to arm64 nodes for an arm64 accelerator (amd64 is left implicit,
+    as GKE's x86 node pools are what a selector without it has always meant)."""
+    return {**selector, ARCH_LABEL: arch} if arch != "amd64" else selector
 
 
 def _tpu_name(family: str, size: int | str) -> str:
@@ -247,7 +279,9 @@ def catalog() -> list[AcceleratorSpec]:
 
 def table() -> str:
     """The catalog as a fixed-width table (what ``podlock accelerators`` prints)."""
-    rows = [("NAME", "KIND", "CHIPS", "HOSTS", "PER POD", "TOPOLOGY", "MACHINE", "GKE LABELS")]
+    rows = [
+        ("NAME", "KIND", "CHIPS", "HOSTS", "PER POD", "TOPOLOGY", "MACHINE", "ARCH", "GKE LABELS")
+    ]
     for spec in catalog():
         labels = ",".join(f"{k.rsplit('/', 1)[-1]}={v}" for k, v in spec.node_selector.items())
         rows.append(
@@ -259,6 +293,7 @@ def table() -> str:
                 f"{spec.per_host} {spec.resource}" if spec.resource else "-",
                 spec.topology or "-",
                 spec.machine_type or "-",
+                spec.arch,
                 labels or "-",
             )
         )
@@ -272,5 +307,6 @@ def table() -> str:
         "(--placement-policy), not --tpu-topology.",
         "A tpu- prefix is optional. GPUs: NAMExN or NAME:N (h100x8, H100:8); no count: the "
         "smallest node.",
+        "gb200 (A4X) hosts are arm64 (NVIDIA Grace): its variant must lock and build linux/arm64.",
     ]
     return "\n".join(lines + notes) + "\n"

@@ -20,6 +20,9 @@ from podlock.launcher.manifests import JOB_LABEL, JOBSET_API, MANAGED_BY
 _GROUP, _VERSION = JOBSET_API.split("/")
 _PLURAL = "jobsets"
 KUEUE_GROUP, KUEUE_VERSION = "kueue.x-k8s.io", "v1beta1"
+# The Kueue versions podlock reads LocalQueues and Workloads through, newest first: the
+# fields it reads (names, labels, status.conditions) are the same in both.
+KUEUE_VERSIONS = ("v1beta2", "v1beta1")
 KUEUE_INSTALL = "install Kueue (https://kueue.sigs.k8s.io/docs/installation/) or leave --queue out"
 # GKE's cluster autoscaler publishes its node groups here when autoscaling is on.
 AUTOSCALER_STATUS = ("kube-system", "cluster-autoscaler-status")
@@ -40,6 +43,7 @@ class Cluster:
         self.core: Any = client.CoreV1Api(api_client)
         self.custom: Any = client.CustomObjectsApi(api_client)
         self.authz: Any = client.AuthorizationV1Api(api_client)
+        self._groups: dict[str, list[str]] | None = None
 
     @classmethod
     def connect(
@@ -277,6 +281,33 @@ class Cluster:
             raise self._error(exc, f"read configmap {ns}/{name}") from None
         return str((_json(resp).get("data") or {}).get("status") or "") or None
 
+    def api_groups(self) -> dict[str, list[str]]:
+        """The API groups the cluster serves and their versions, preferred first (discovery,
+        which every authenticated user may read); asked once."""
+        if self._groups is None:
+            from kubernetes import client
+
+            try:
+                resp = client.ApisApi(self.api_client).get_api_versions(_preload_content=False)
+            except Exception as exc:
+                if status_of(exc) not in (403, 404):
+                    raise self._error(exc, "list the API groups the cluster serves") from None
+                resp = None  # discovery withheld: nothing is known to be served
+            groups: dict[str, list[str]] = {}
+            for group in (_json(resp) if resp is not None else {}).get("groups") or []:
+                preferred = (group.get("preferredVersion") or {}).get("version")
+                versions = [str(v.get("version")) for v in group.get("versions") or []]
+                groups[str(group.get("name"))] = sorted(versions, key=lambda v: v != preferred)
+            self._groups = groups
+        return self._groups
+
+    @property
+    def kueue_version(self) -> str:
+        """The Kueue API version to read through: the newest the cluster serves that podlock
+        knows (v1beta1 when discovery shows none: the cluster then has no Kueue)."""
+        served = self.api_groups().get(KUEUE_GROUP, [])
+        return next((v for v in KUEUE_VERSIONS if v in served), KUEUE_VERSION)
+
     def jobset_installed(self) -> bool:
         try:
             self.custom.list_namespaced_custom_object(
@@ -294,7 +325,7 @@ class Cluster:
         """The Kueue LocalQueues in the namespace; None when Kueue is not installed."""
         try:
             resp = self.custom.list_namespaced_custom_object(
-                KUEUE_GROUP, KUEUE_VERSION, self.namespace, "localqueues",
+                KUEUE_GROUP, self.kueue_version, self.namespace, "localqueues",
                 _preload_content=False,
             )  # fmt: skip
         except Exception as exc:
@@ -311,7 +342,7 @@ class Cluster:
             return None
         try:
             resp = self.custom.list_namespaced_custom_object(
-                KUEUE_GROUP, KUEUE_VERSION, self.namespace, "workloads",
+                KUEUE_GROUP, self.kueue_version, self.namespace, "workloads",
                 label_selector=f"kueue.x-k8s.io/job-uid={uid}", _preload_content=False,
             )  # fmt: skip
         except Exception as exc:

@@ -62,9 +62,16 @@ class Publisher(Protocol):
 class DockerPublisher:
     """Build with the Docker engine (``podlock build``), tag into ``repository``, push."""
 
-    def __init__(self, *, network: str | None = None, engine: Engine | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        network: str | None = None,
+        engine: Engine | None = None,
+        platform: str | None = None,
+    ) -> None:
         self.network = network
         self.engine = engine
+        self.platform = platform  # what the cluster's nodes run (None: the engine's own)
 
     def publish(
         self, root: Path, variant: str, *, mode: str, repository: str, reporter: Reporter
@@ -75,6 +82,13 @@ class DockerPublisher:
         from podlock.plan.load import load_plan
 
         engine = self.engine or Engine.connect()
+        if self.platform is not None and f"linux/{engine.architecture()}" != self.platform:
+            raise PodlockError(
+                f"the job runs on {self.platform} nodes, and the Docker engine builds "
+                f"linux/{engine.architecture()} images",
+                hint="use --builder oci: the daemonless builder builds any platform the lock "
+                "covers",
+            )
         kind = build_mode(mode)
         plan = None
         if kind == "custom":
@@ -107,8 +121,9 @@ class OciPublisher:
     """Build with the daemonless OCI builder and push (bundled mode only: prebuilt needs
     the runtime base that `podlock build-base` makes with the engine)."""
 
-    def __init__(self, *, base: str | None = None) -> None:
+    def __init__(self, *, base: str | None = None, platform: str | None = None) -> None:
         self.base = base
+        self.platform = platform  # None: this machine's
 
     def publish(
         self, root: Path, variant: str, *, mode: str, repository: str, reporter: Reporter
@@ -125,7 +140,10 @@ class OciPublisher:
         target = Reference.parse(repository, rules="launch").written_name
         plan = load_plan(root, variant, base=self.base, reporter=reporter)
         tag = plan.plan.default_tag.rsplit(":", 1)[1]
-        result = build_oci(plan, OciOptions(push_to=f"{target}:{tag}"), reporter=reporter)
+        options = OciOptions(
+            push_to=f"{target}:{tag}", platforms=(self.platform,) if self.platform else ()
+        )
+        result = build_oci(plan, options, reporter=reporter)
         if result.pushed is None:
             raise PushFailed(f"the oci builder pushed nothing to {target}")
         return result.pushed.ref

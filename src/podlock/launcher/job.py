@@ -18,7 +18,9 @@ from podlock.errors import PodlockError
 from podlock.launcher.cluster import Cluster
 from podlock.launcher.diagnose import Diagnosis, explain
 from podlock.launcher.kube_errors import ClusterError
-from podlock.launcher.manifests import COMPLETION_INDEX, CONTAINER, JOB_INDEX, QUEUE_LABEL
+from podlock.launcher.manifests import CONTAINER, QUEUE_LABEL
+from podlock.launcher.rendezvous import COMPLETION_INDEX, JOB_INDEX
+from podlock.launcher.restarts import Restarts, restarts_of
 from podlock.reporter import NullReporter, Reporter
 
 Output = Callable[[str], None]
@@ -49,6 +51,7 @@ class JobState:
     exit_code: int | None = None
     message: str = ""  # why it failed, or why Kueue has not admitted it
     queue: str | None = None
+    restarts: Restarts = field(default_factory=Restarts)
 
     @property
     def done(self) -> bool:
@@ -125,6 +128,7 @@ def state_of(
         exit_code=exit_code,
         message=message,
         queue=queue_of(obj),
+        restarts=restarts_of(kind, obj, pods),
     )
 
 

@@ -17,14 +17,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from packaging.pylock import PackageWheel
+
 from podlock.errors import PodlockError
 from podlock.inputs.config import Config, VariantConfig
 from podlock.launcher.accelerators import AcceleratorSpec
+from podlock.launcher.capacity import Capacity
 from podlock.launcher.cluster import Cluster
 from podlock.launcher.images import ImageNotPushed, Publisher, in_registry
 from podlock.launcher.job import JobHandle, Output
 from podlock.launcher.kube_errors import ClusterError
 from podlock.launcher.manifests import MAX_NAME, JobRequest, job_name, kind_of, render
+from podlock.lock.pylock import read_lock
+from podlock.paths import lock_path
+from podlock.platforms import Platform
 from podlock.registry.reference import Reference
 from podlock.reporter import NullReporter, Reporter
 
@@ -44,7 +50,11 @@ class LaunchSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     env_from_secrets: tuple[str, ...] = ()
     slices: int = 1
+    nodes: int = 1  # GPU nodes
     queue: str | None = None  # a Kueue LocalQueue
+    capacity: tuple[Capacity, ...] = ()  # a fallback order; render writes the first
+    max_restarts: int | None = None
+    priority: str | None = None
 
 
 def parse_env(pairs: Sequence[str]) -> dict[str, str]:
@@ -84,6 +94,38 @@ def choose_variant(config: Config, spec: AcceleratorSpec, name: str | None) -> V
             hint="pick one with --variant",
         )
     return (exact or matches)[0]
+
+
+def check_platform(
+    root: Path, config: Config, variant: VariantConfig, spec: AcceleratorSpec
+) -> None:
+    """The variant's lock covers the platform of ``spec``'s hosts (linux/arm64 for GB200),
+    with a wheel of every package for it: checked before anything is built, so a lock or a
+    package without an arm64 build is an error naming the file, not a failed build."""
+    if spec.arch == "amd64":
+        return  # every variant locks linux/amd64 unless told otherwise; the build checks it
+    path = lock_path(root, variant.name)
+    lock = read_lock(path)
+    platform = Platform.parse(spec.platform)
+    where = config.file or "the podlock config"
+    lock.require_platform(
+        platform,
+        what=f", and {spec.name} runs on {spec.arch} hosts",
+        hint=f'add "{spec.platform}" to platforms in [variants.{variant.name}] of {where} '
+        f"(or its top-level platforms), then `podlock lock --variant {variant.name}`",
+    )
+    missing = [
+        f"{package.name} {package.version}"
+        for package, artifact in lock.select(platform, hint="run `podlock lock`")
+        if not isinstance(artifact, PackageWheel)
+    ]
+    if missing:
+        raise PodlockError(
+            f"{path.name} has no {spec.platform} wheel for {', '.join(missing)}; "
+            f"{spec.name} runs on {spec.arch} hosts and podlock builds images from wheels only",
+            hint="pin versions that publish manylinux aarch64 wheels, or drop the package from "
+            f"the {variant.name} variant",
+        )
 
 
 def _which(config: Config, want: str, spec: AcceleratorSpec) -> str:
@@ -168,7 +210,8 @@ def job_request(
         name = spec.name
     else:
         slices = f"x{spec.slices}" if spec.slices > 1 else ""
-        stem = job_name(f"{base}-{spec.accelerator.name.removeprefix('tpu-')}{slices}")
+        nodes = f"-n{spec.nodes}" if spec.nodes > 1 else ""
+        stem = job_name(f"{base}-{spec.accelerator.name.removeprefix('tpu-')}{slices}{nodes}")
         if unique:
             stem = stem[: MAX_NAME - 6].rstrip("-") + "-" + _suffix()
         name = stem
@@ -184,7 +227,11 @@ def job_request(
         annotations=dict(annotations or {}),
         keep_entrypoint=spec.mode == "prebuilt",
         slices=spec.slices,
+        nodes=spec.nodes,
         queue=spec.queue,
+        capacity=spec.capacity[0] if spec.capacity else None,
+        max_restarts=spec.max_restarts,
+        priority=spec.priority,
     )
 
 

@@ -1,18 +1,19 @@
 """``render(request) -> manifests``: the Kubernetes objects for one job, pure and deterministic.
 
-Single-host (CPU, GPU, one-VM TPU slices) is a ``batch/v1`` Job; a multi-host TPU slice is a
-JobSet (``jobset.x-k8s.io/v1alpha2``): one indexed Job of one pod per VM, the whole slice in
-one node pool (exclusive topology), the headless Service made by JobSet itself
-(``network.enableDNSHostnames``), and the worker environment JAX reads on GKE set here
-rather than trusted to a webhook. Same request, same bytes: no timestamps, no random names.
+Single-host (CPU, one GPU node, one-VM TPU slices) is a ``batch/v1`` Job; a multi-host TPU
+slice, several slices, or N GPU nodes (``nodes``) is a JobSet (``jobset.x-k8s.io/v1alpha2``):
+one indexed Job of one pod per VM, the whole slice (or all N nodes) in one node pool
+(exclusive topology), the headless Service made by JobSet itself
+(``network.enableDNSHostnames``), and the worker environment (``rendezvous``) set here rather
+than trusted to a webhook. Same request, same bytes: no timestamps, no random names.
 
 Multi-slice (``slices`` > 1) is one replicated job with ``replicas`` = slices, as GKE's
-multislice examples write it; each Job lands in its own node pool (exclusive topology), and
-the ``MEGASCALE_*`` variables JAX's multi-slice runtime reads are set here (JobSet does not
-set them, jobset#787): the slice id from the pod's ``jobset.sigs.k8s.io/job-index``
-annotation (downward API), the coordinator = pod 0 of slice 0 through the JobSet's headless
-Service. A ``queue`` labels the object for Kueue (``kueue.x-k8s.io/queue-name``); a Job is
-created suspended, as Kueue expects, and Kueue unsuspends it at admission.
+multislice examples write it; each Job lands in its own node pool. A ``queue`` labels the
+object for Kueue (``kueue.x-k8s.io/queue-name``); a Job is created suspended, as Kueue
+expects, and Kueue unsuspends it at admission. ``capacity`` adds the node selectors,
+tolerations and affinity of that kind of capacity (``capacity``), ``max_restarts`` the
+failure policies of ``restarts``, ``priority`` a PriorityClass on the pods or, when queued,
+Kueue's WorkloadPriorityClass label.
 """
 
 from __future__ import annotations
@@ -25,43 +26,35 @@ from typing import Any
 import yaml
 
 from podlock.errors import PodlockError
+from podlock.launcher import rendezvous, restarts
 from podlock.launcher.accelerators import AcceleratorSpec
+from podlock.launcher.capacity import Capacity
+from podlock.launcher.rendezvous import GPU_JOB, TPU_JOB
 
 JOBSET_API = "jobset.x-k8s.io/v1alpha2"
 EXCLUSIVE_TOPOLOGY = "alpha.jobset.sigs.k8s.io/exclusive-topology"
 NODEPOOL_LABEL = "cloud.google.com/gke-nodepool"
-COMPLETION_INDEX = "batch.kubernetes.io/job-completion-index"
 MANAGED_BY = "app.kubernetes.io/managed-by"
 JOB_LABEL = "podlock.dev/job"
 CONTAINER = "main"
-REPLICATED_JOB = "slice"
-JOB_INDEX = "jobset.sigs.k8s.io/job-index"  # which Job of the replicated job: the slice
 QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
-COORDINATOR_PORT = 8476  # JAX's default coordinator port on GKE TPU clusters
-MEGASCALE_PORT = 8081  # the port Ray's and dew's multi-slice launchers give MEGASCALE_PORT
-TPU_PORTS = (8471, 8080, COORDINATOR_PORT)  # ICI/megascale, metrics, JAX coordinator
+PRIORITY_LABEL = "kueue.x-k8s.io/priority-class"  # a Kueue WorkloadPriorityClass
 TTL_SECONDS = 600
 # JobSet pod hostnames are <name>-slice-<job>-<pod> and must fit a 63-character label.
 MAX_NAME = 40
 _NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _ENV_NAME = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
-_RESERVED_ENV = frozenset({"TPU_WORKER_ID", "TPU_WORKER_HOSTNAMES", "JAX_COORDINATOR_ADDRESS"})
-_MEGASCALE_ENV = frozenset(
-    {
-        "MEGASCALE_COORDINATOR_ADDRESS",
-        "MEGASCALE_NUM_SLICES",
-        "MEGASCALE_SLICE_ID",
-        "MEGASCALE_PORT",
-    }
-)
 _LABEL_VALUE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# PriorityClass names are DNS subdomains.
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _SECRETISH = re.compile(r"(TOKEN|SECRET|PASSWORD|PASSWD|API_KEY|PRIVATE_KEY|CREDENTIAL)", re.I)
 
 
 @dataclass(frozen=True, kw_only=True)
 class JobRequest:
     """Everything a manifest says; ``keep_entrypoint`` passes CMD as ``args`` so the image's
-    entrypoint (prebuilt mode's installer) runs first."""
+    entrypoint (prebuilt mode's installer) runs first. ``max_restarts`` None: no restart
+    policy (a failure ends the job, as before ``--max-restarts``)."""
 
     name: str
     image: str
@@ -75,12 +68,21 @@ class JobRequest:
     keep_entrypoint: bool = False
     ttl_seconds: int = TTL_SECONDS
     slices: int = 1
+    nodes: int = 1  # GPU nodes, one pod each
     queue: str | None = None
+    capacity: Capacity | None = None
+    max_restarts: int | None = None
+    priority: str | None = None
 
     @property
     def jobset(self) -> bool:
-        """A multi-host slice, or several slices, runs as a JobSet."""
-        return self.accelerator.multi_host or self.slices > 1
+        """A multi-host slice, several slices, or several GPU nodes run as a JobSet."""
+        return self.accelerator.multi_host or self.slices > 1 or self.nodes > 1
+
+    @property
+    def queued_provisioning(self) -> bool:
+        """Flex-start through a Kueue queue: GKE's flex-start with queued provisioning."""
+        return self.queue is not None and getattr(self.capacity, "kind", "") == "flex-start"
 
 
 def job_name(text: str) -> str:
@@ -100,6 +102,7 @@ def secret_looking(env: Mapping[str, str]) -> list[str]:
 def render(request: JobRequest) -> list[dict[str, Any]]:
     """The objects to create, in creation order."""
     _check(request)
+    _check_shape(request)
     if request.jobset:
         return [_jobset(request)]
     return [_job(request)]
@@ -128,33 +131,69 @@ def _check(request: JobRequest) -> None:
             "characters",
             hint="use letters, digits and '-', starting with a letter",
         )
-    if request.slices < 1:
-        raise PodlockError(f"--slices {request.slices}: a job needs at least one slice")
-    if request.slices > 1 and not request.accelerator.multi_host:
-        raise PodlockError(
-            f"--slices {request.slices}: {request.accelerator.name} is not a multi-host TPU "
-            "slice, and GKE runs multi-slice jobs only on multi-host TPU slice node pools",
-            hint="pick a multi-host slice (`podlock accelerators` shows HOSTS > 1), "
-            "e.g. --accelerator tpu-v6e-16",
-        )
     if request.queue is not None and not _LABEL_VALUE.match(request.queue):
         raise PodlockError(
             f"--queue {request.queue!r} is not a Kueue LocalQueue name",
             hint="LocalQueue names are lower-case DNS labels (letters, digits, '-')",
         )
+    if request.max_restarts is not None and not 0 <= request.max_restarts <= restarts.MAX_RESTARTS:
+        raise PodlockError(
+            f"--max-restarts {request.max_restarts}: not a number of restarts",
+            hint="0 or more (0: preemptions and lost nodes still restart the job)",
+        )
+    priority = request.priority
+    if priority is not None:
+        queued = request.queue is not None
+        ok = _LABEL_VALUE.match(priority) if queued else _SUBDOMAIN.match(priority)
+        if not ok or len(priority) > 253:
+            what = "Kueue WorkloadPriorityClass" if queued else "PriorityClass"
+            raise PodlockError(
+                f"--priority {priority!r} is not a {what} name",
+                hint="lower-case letters, digits and '-' (`kubectl get priorityclasses` "
+                "or `kubectl get workloadpriorityclasses` lists them)",
+            )
+    reserved = _reserved_env(request)
     for key in request.env:
         if not _ENV_NAME.match(key):
             raise PodlockError(f"--env {key!r}: not a valid environment variable name")
-        if key in _RESERVED_ENV and request.accelerator.multi_host:
-            raise PodlockError(
-                f"--env {key}: podlock sets it for each worker of a multi-host slice",
-                hint="drop it; each pod gets its own value",
-            )
-        if key in _MEGASCALE_ENV and request.slices > 1:
-            raise PodlockError(
-                f"--env {key}: podlock sets it for each slice of a multi-slice job",
-                hint="drop it; --slices sets the MEGASCALE_* variables",
-            )
+        if key in reserved:
+            raise PodlockError(f"--env {key}: {reserved[key]}", hint="drop it; podlock sets it")
+
+
+def _reserved_env(request: JobRequest) -> dict[str, str]:
+    """Variables podlock sets for this job, with why."""
+    out: dict[str, str] = {}
+    if request.accelerator.multi_host:
+        out |= dict.fromkeys(rendezvous.TPU_ENV, "podlock sets it for each worker of a slice")
+    if request.slices > 1:
+        out |= dict.fromkeys(rendezvous.MEGASCALE_ENV, "--slices sets the MEGASCALE_* variables")
+    if request.nodes > 1:
+        out |= dict.fromkeys(rendezvous.GPU_ENV, "--nodes sets it for each node's worker")
+    return out
+
+
+def _check_shape(request: JobRequest) -> None:
+    """Slices are for multi-host TPU slices, nodes for GPUs."""
+    spec = request.accelerator
+    if request.slices < 1:
+        raise PodlockError(f"--slices {request.slices}: a job needs at least one slice")
+    if request.slices > 1 and not spec.multi_host:
+        raise PodlockError(
+            f"--slices {request.slices}: {spec.name} is not a multi-host TPU "
+            "slice, and GKE runs multi-slice jobs only on multi-host TPU slice node pools",
+            hint="pick a multi-host slice (`podlock accelerators` shows HOSTS > 1), "
+            "e.g. --accelerator tpu-v6e-16",
+        )
+    if request.nodes < 1:
+        raise PodlockError(f"--nodes {request.nodes}: a job needs at least one node")
+    if request.nodes > 1 and spec.kind != "gpu":
+        hint = (
+            "a TPU slice's size sets its hosts: pick a larger slice, or --slices N of a "
+            "multi-host one"
+            if spec.kind == "tpu"
+            else "pick a GPU accelerator, e.g. --accelerator h100x8 --nodes 4"
+        )
+        raise PodlockError(f"--nodes {request.nodes}: {spec.name} is not a GPU node", hint=hint)
 
 
 def _metadata(request: JobRequest, *, annotations: Mapping[str, str] | None = None) -> Any:
@@ -164,6 +203,8 @@ def _metadata(request: JobRequest, *, annotations: Mapping[str, str] | None = No
     labels = {MANAGED_BY: "podlock", JOB_LABEL: request.name, **request.labels}
     if request.queue:
         labels[QUEUE_LABEL] = request.queue
+        if request.priority:
+            labels[PRIORITY_LABEL] = request.priority
     meta["labels"] = dict(sorted(labels.items()))
     merged = {**(annotations or {}), **request.annotations}
     if merged:
@@ -171,7 +212,16 @@ def _metadata(request: JobRequest, *, annotations: Mapping[str, str] | None = No
     return meta
 
 
-def _pod_template(request: JobRequest, env: list[dict[str, Any]]) -> dict[str, Any]:
+def _ports(request: JobRequest) -> tuple[int, ...]:
+    if request.nodes > 1:
+        return rendezvous.GPU_PORTS
+    if request.accelerator.multi_host:
+        tpu = rendezvous.TPU_PORTS
+        return (*tpu, rendezvous.MEGASCALE_PORT) if request.slices > 1 else tpu
+    return ()
+
+
+def _container(request: JobRequest, env: list[dict[str, Any]]) -> dict[str, Any]:
     spec = request.accelerator
     container: dict[str, Any] = {"name": CONTAINER, "image": request.image}
     container["args" if request.keep_entrypoint else "command"] = list(request.command)
@@ -179,18 +229,34 @@ def _pod_template(request: JobRequest, env: list[dict[str, Any]]) -> dict[str, A
         container["env"] = env
     if request.env_from_secrets:
         container["envFrom"] = [{"secretRef": {"name": s}} for s in request.env_from_secrets]
-    if spec.multi_host:
-        ports = (*TPU_PORTS, MEGASCALE_PORT) if request.slices > 1 else TPU_PORTS
+    if ports := _ports(request):
         container["ports"] = [{"containerPort": p} for p in ports]
     if spec.resource:
         amount = {spec.resource: str(spec.per_host)}
         container["resources"] = {"requests": dict(amount), "limits": dict(amount)}
+    return container
+
+
+def _pod_template(request: JobRequest, env: list[dict[str, Any]]) -> dict[str, Any]:
+    spec, capacity = request.accelerator, request.capacity
     pod: dict[str, Any] = {"restartPolicy": "Never"}
-    if spec.node_selector:
-        pod["nodeSelector"] = dict(spec.node_selector)
-    if spec.resource:
-        pod["tolerations"] = [{"key": spec.resource, "operator": "Exists", "effect": "NoSchedule"}]
-    pod["containers"] = [container]
+    if request.priority and not request.queue:
+        pod["priorityClassName"] = request.priority
+    selector = {**spec.node_selector, **(capacity.node_selector if capacity else {})}
+    if selector:
+        pod["nodeSelector"] = selector
+    if capacity is not None and capacity.affinity:
+        pod["affinity"] = capacity.affinity
+    tolerations = (
+        [{"key": spec.resource, "operator": "Exists", "effect": "NoSchedule"}]
+        if spec.resource
+        else []
+    )
+    if capacity is not None:
+        tolerations += capacity.tolerations(queued=request.queued_provisioning)
+    if tolerations:
+        pod["tolerations"] = tolerations
+    pod["containers"] = [_container(request, env)]
     return {"metadata": {"labels": {JOB_LABEL: request.name}}, "spec": pod}
 
 
@@ -199,65 +265,43 @@ def _user_env(request: JobRequest) -> list[dict[str, Any]]:
 
 
 def _job(request: JobRequest) -> dict[str, Any]:
-    spec: dict[str, Any] = {"backoffLimit": 0, "ttlSecondsAfterFinished": request.ttl_seconds}
+    spec: dict[str, Any] = {"backoffLimit": 0}
+    if request.max_restarts is not None:
+        spec |= restarts.job_policy(request.max_restarts)
+    spec["ttlSecondsAfterFinished"] = request.ttl_seconds
     if request.queue:
         spec["suspend"] = True  # Kueue starts it when the queue admits it
     spec["template"] = _pod_template(request, _user_env(request))
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": _metadata(request), "spec": spec}
 
 
-def worker_hostnames(name: str, hosts: int, *, slice_id: str = "0") -> list[str]:
-    """The slice's pods as DNS names: JobSet names them <jobset>-<rjob>-<job>-<index> in the
-    headless Service named after the JobSet."""
-    return [f"{name}-{REPLICATED_JOB}-{slice_id}-{i}.{name}" for i in range(hosts)]
-
-
-def _annotation(key: str) -> dict[str, Any]:
-    return {"fieldRef": {"fieldPath": f"metadata.annotations['{key}']"}}
-
-
 def _jobset(request: JobRequest) -> dict[str, Any]:
-    hosts = request.accelerator.hosts
-    coordinator = worker_hostnames(request.name, hosts)[0]
-    env = [*_user_env(request)]
-    if request.slices > 1:
-        # Kubernetes expands $(MEGASCALE_SLICE_ID) from the variable defined above it, so one
-        # template names each slice's own workers.
-        hostnames = worker_hostnames(request.name, hosts, slice_id="$(MEGASCALE_SLICE_ID)")
-        env += [
-            {"name": "MEGASCALE_SLICE_ID", "valueFrom": _annotation(JOB_INDEX)},
-            {"name": "MEGASCALE_NUM_SLICES", "value": str(request.slices)},
-            {"name": "MEGASCALE_COORDINATOR_ADDRESS", "value": f"{coordinator}:{MEGASCALE_PORT}"},
-            {"name": "MEGASCALE_PORT", "value": str(MEGASCALE_PORT)},
-        ]
+    if request.nodes > 1:
+        hosts, replicated_job = request.nodes, GPU_JOB
+        worker_env = rendezvous.gpu_env(request.name, hosts, request.accelerator.per_host)
     else:
-        hostnames = worker_hostnames(request.name, hosts)
-    env += [
-        {"name": "JAX_COORDINATOR_ADDRESS", "value": f"{coordinator}:{COORDINATOR_PORT}"},
-        {"name": "TPU_WORKER_HOSTNAMES", "value": ",".join(hostnames)},
-        {"name": "TPU_WORKER_ID", "valueFrom": _annotation(COMPLETION_INDEX)},
-    ]
+        hosts, replicated_job = request.accelerator.hosts, TPU_JOB
+        worker_env = rendezvous.tpu_env(request.name, hosts, request.slices)
+    job: dict[str, Any] = {
+        "completionMode": "Indexed",
+        "parallelism": hosts,
+        "completions": hosts,
+        "backoffLimit": 0,
+    }
+    failure: dict[str, Any] = {"maxRestarts": 0}
+    if request.max_restarts is not None:
+        failure = restarts.jobset_policy(request.max_restarts)
+        job |= restarts.jobset_job_policy()
+    job["template"] = _pod_template(request, [*_user_env(request), *worker_env])
     return {
         "apiVersion": JOBSET_API,
         "kind": "JobSet",
         "metadata": _metadata(request, annotations={EXCLUSIVE_TOPOLOGY: NODEPOOL_LABEL}),
         "spec": {
-            "failurePolicy": {"maxRestarts": 0},
+            "failurePolicy": failure,
             "network": {"enableDNSHostnames": True, "publishNotReadyAddresses": True},
             "replicatedJobs": [
-                {
-                    "name": REPLICATED_JOB,
-                    "replicas": request.slices,
-                    "template": {
-                        "spec": {
-                            "completionMode": "Indexed",
-                            "parallelism": hosts,
-                            "completions": hosts,
-                            "backoffLimit": 0,
-                            "template": _pod_template(request, env),
-                        }
-                    },
-                }
+                {"name": replicated_job, "replicas": request.slices, "template": {"spec": job}}
             ],
             "ttlSecondsAfterFinished": request.ttl_seconds,
         },

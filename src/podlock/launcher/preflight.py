@@ -5,67 +5,67 @@ Each check reads only what the API shows the user: the namespace, what RBAC lets
 (SelfSubjectAccessReview), nodes with the accelerator's labels grouped by node pool (a
 multi-host slice needs all its VMs in one pool, and each slice its own pool), the cluster
 autoscaler's status (a pool at zero nodes has no Node objects, so when the autoscaler is
-visible an empty result is a warning, not a verdict), JobSet, and the Kueue LocalQueue. What
-podlock may not read is a warning saying so; what is missing stops the launch.
+visible an empty result is a warning, not a verdict), JobSet, the Kueue LocalQueue, and what
+the cluster serves (``served``: API versions, the JobSet CRD's fields, priority classes).
+What podlock may not read is a warning saying so; what is missing stops the launch.
+
+Capacity: the nodes are sorted by the kind of capacity they are (Spot, a reservation,
+flex-start, on-demand: ``Capacity.matches``); the fallback order is walked and the first kind
+with node pools that hold the job is used (``Outcome.capacity``), the pools found for each
+kind reported. With none, and the autoscaler visible, the first kind is used with a warning.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
-from podlock.errors import PodlockError
+from podlock.launcher import served
 from podlock.launcher.accelerators import (
     GPU_ACCELERATOR_LABEL,
     TPU_ACCELERATOR_LABEL,
     TPU_TOPOLOGY_LABEL,
     AcceleratorSpec,
 )
-from podlock.launcher.cluster import KUEUE_INSTALL, Cluster
+from podlock.launcher.capacity import RESERVATION_NAME, Capacity, describe
+from podlock.launcher.cluster import KUEUE_GROUP, KUEUE_INSTALL, Cluster
+from podlock.launcher.findings import Finding, PreflightFailed
 from podlock.launcher.kube_errors import JOBSET_INSTALL
-from podlock.launcher.manifests import NODEPOOL_LABEL, JobRequest, kind_of
+from podlock.launcher.manifests import NODEPOOL_LABEL, JobRequest, kind_of, render
 from podlock.reporter import NullReporter, Reporter
 
-Check = Literal["namespace", "rbac", "nodes", "jobset", "queue"]
-Severity = Literal["missing", "warning"]  # missing: the job cannot run; warning: can't tell
+__all__ = ["Finding", "Outcome", "PreflightFailed", "check", "preflight", "run"]
 
 
 @dataclass(frozen=True, kw_only=True)
-class Finding:
-    check: Check
-    severity: Severity
-    message: str
-    hint: str = ""
+class Outcome:
+    """What the preflight found, the capacity it chose, and what it reports."""
+
+    findings: list[Finding]
+    capacity: Capacity | None = None  # the kind chosen from the fallback order
+    report: list[str] = field(default_factory=list)  # per capacity kind: the pools found
 
 
-class PreflightFailed(PodlockError):
-    """The cluster lacks something the job needs; ``findings`` says what."""
-
-    exit_code = 2
-
-    def __init__(self, where: str, findings: list[Finding]) -> None:
-        lines = [f"  - {f.message}" + (f"\n    fix: {f.hint}" if f.hint else "") for f in findings]
-        super().__init__(
-            f"{where} cannot run this job; nothing was built or submitted:\n" + "\n".join(lines),
-            hint="fix what is listed (or pass --no-preflight to submit anyway)",
-        )
-        self.findings = findings
-
-
-def preflight(cluster: Cluster, request: JobRequest) -> list[Finding]:
+def preflight(
+    cluster: Cluster, request: JobRequest, capacities: Sequence[Capacity] = ()
+) -> list[Finding]:
     """Everything missing or unknowable, in the order a user would fix it."""
+    return run(cluster, request, capacities).findings
+
+
+def run(cluster: Cluster, request: JobRequest, capacities: Sequence[Capacity] = ()) -> Outcome:
+    """The preflight; ``capacities`` is the fallback order (default: the request's own)."""
     exists = cluster.namespace_exists()
     if exists is False:
-        return [
-            Finding(
-                check="namespace",
-                severity="missing",
-                message=f"namespace {cluster.namespace} does not exist",
-                hint=f"kubectl create namespace {cluster.namespace}, or pass --namespace NS",
-            )
-        ]
+        missing = Finding(
+            check="namespace",
+            severity="missing",
+            message=f"namespace {cluster.namespace} does not exist",
+            hint=f"kubectl create namespace {cluster.namespace}, or pass --namespace NS",
+        )
+        return Outcome(findings=[missing])
     out: list[Finding] = []
     if exists is None:
         out.append(
@@ -82,29 +82,43 @@ def preflight(cluster: Cluster, request: JobRequest) -> list[Finding]:
             Finding(
                 check="jobset",
                 severity="missing",
-                message="JobSet is not installed (multi-host TPU slices and multi-slice jobs "
-                "run as JobSets)",
+                message="JobSet is not installed (multi-host TPU slices, multi-slice and "
+                "multi-node GPU jobs run as JobSets)",
                 hint=JOBSET_INSTALL,
             )
         )
-    if request.accelerator.kind != "cpu":
-        out += _nodes(cluster, request)
-    if request.queue:
+    order = list(capacities) or ([request.capacity] if request.capacity else [])
+    walk = _walk(cluster, request, order)
+    out += walk.findings
+    groups = cluster.api_groups()
+    if request.queue and not (KUEUE_GROUP in groups and not served.kueue_known(groups)):
         out += _queue(cluster, request.queue)
-    return out
+    [manifest] = render(request)
+    out += served.findings(cluster, request, manifest)
+    report = [*served.versions(cluster), *walk.report]
+    return Outcome(findings=out, capacity=walk.capacity, report=report)
 
 
-def check(cluster: Cluster, request: JobRequest, reporter: Reporter | None = None) -> None:
-    """Run the preflight: warnings go to the reporter, anything missing raises."""
+def check(
+    cluster: Cluster,
+    request: JobRequest,
+    reporter: Reporter | None = None,
+    capacities: Sequence[Capacity] = (),
+) -> Capacity | None:
+    """Run the preflight: what it found goes to the reporter, anything missing raises; the
+    capacity chosen from ``capacities`` (None: none was asked for)."""
     reporter = reporter or NullReporter()
-    findings = preflight(cluster, request)
-    for f in findings:
+    outcome = run(cluster, request, capacities)
+    for line in outcome.report:
+        reporter.info(f"preflight: {line}")
+    for f in outcome.findings:
         if f.severity == "warning":
             reporter.warn(f"preflight: {f.message}")
-    missing = [f for f in findings if f.severity == "missing"]
+    missing = [f for f in outcome.findings if f.severity == "missing"]
     if missing:
         where = f"{cluster.connection.context}/{cluster.namespace}"
         raise PreflightFailed(where, missing)
+    return outcome.capacity
 
 
 def _rbac(cluster: Cluster, request: JobRequest) -> list[Finding]:
@@ -138,49 +152,124 @@ def _rbac(cluster: Cluster, request: JobRequest) -> list[Finding]:
     return out
 
 
-def _nodes(cluster: Cluster, request: JobRequest) -> list[Finding]:
+def _walk(cluster: Cluster, request: JobRequest, order: list[Capacity]) -> Outcome:
+    """The node pools of each capacity kind in ``order``, and the first kind that holds the
+    job (without an order: any node with the accelerator's labels)."""
     spec = request.accelerator
+    first = order[0] if order else None
+    if spec.kind == "cpu" and not order:
+        return Outcome(findings=[])
     nodes = cluster.nodes(spec.node_selector)
-    what = _describe(spec)
+    what = _describe(spec, request)
     if nodes is None:
-        return [
-            Finding(
-                check="nodes",
-                severity="warning",
-                message=f"you may not list nodes; podlock cannot tell whether a node pool "
-                f"has {what}",
-            )
-        ]
-    pools = Counter(str((n["metadata"].get("labels") or {}).get(NODEPOOL_LABEL, "")) for n in nodes)
-    full = sorted(p for p, count in pools.items() if count >= spec.hosts)
-    wanted = request.slices
-    if len(full) >= wanted:
-        return []
+        using = f"; the job asks for {first}" if first else ""
+        message = f"you may not list nodes; podlock cannot tell whether a node pool has {what}"
+        return Outcome(
+            findings=[Finding(check="nodes", severity="warning", message=message + using)],
+            capacity=first,
+        )
+    hosts = request.nodes if request.nodes > 1 else spec.hosts
+    report: list[str] = []
+    options: list[Capacity | None] = [*order] or [None]
+    for cap in options:
+        pools = _pools(nodes, cap)
+        if cap is not None:
+            found = ", ".join(f"{p} ({n} nodes)" for p, n in sorted(pools.items()))
+            report.append(f"capacity {cap}: {found or 'no node pool'} for {spec.name}")
+        if sum(1 for n in pools.values() if n >= hosts) >= request.slices:
+            if len(order) > 1:
+                report.append(f"capacity: using {cap}, the first of {describe(order)} with "
+                              f"node pools for {what}")  # fmt: skip
+            return Outcome(findings=[], capacity=cap, report=report)
     if cluster.autoscaler_status():
-        return [
-            Finding(
-                check="nodes",
-                severity="warning",
-                message=f"no node pool has {what} right now ({len(full)} of {wanted} needed); "
-                "the cluster autoscaler is on, and a pool scaled to zero shows no nodes, so "
-                "podlock cannot tell whether one will be added",
+        asked = f" for capacity {describe(order)}" if order else ""
+        using = f"; using {first}, the first asked for" if len(order) > 1 else ""
+        message = (
+            f"no node pool has {what}{asked} right now; the cluster autoscaler is on, and a "
+            "pool scaled to zero shows no nodes, so podlock cannot tell whether one will be "
+            f"added{using}"
+        )
+        finding = Finding(check="nodes", severity="warning", message=message)
+        return Outcome(findings=[finding], capacity=first, report=report)
+    finding = Finding(
+        check="capacity" if order else "nodes",
+        severity="missing",
+        message=_no_pool(cluster, request, order, nodes),
+        hint=_create_hint(spec, request, first),
+    )
+    return Outcome(findings=[finding], capacity=first, report=report)
+
+
+def _labels_of(node: Mapping[str, Any]) -> Mapping[str, str]:
+    labels: Mapping[str, str] = node["metadata"].get("labels") or {}
+    return labels
+
+
+def _pools(nodes: list[dict[str, Any]], cap: Capacity | None) -> Counter[str]:
+    """Nodes per node pool, of those that are ``cap`` (all of them for None)."""
+    return Counter(
+        str(_labels_of(n).get(NODEPOOL_LABEL, "") or "?")
+        for n in nodes
+        if cap is None or cap.matches(_labels_of(n))
+    )
+
+
+def _capacity_of(labels: Mapping[str, str]) -> str:
+    """What kind of capacity a node is, as ``--capacity`` spells it."""
+    for kind in ("spot", "flex-start"):
+        if Capacity(kind=kind).matches(labels):
+            return kind
+    if labels.get(RESERVATION_NAME):
+        return f"reservation:{labels[RESERVATION_NAME]}"
+    return "on-demand"
+
+
+def _no_pool(
+    cluster: Cluster, request: JobRequest, order: list[Capacity], nodes: list[dict[str, Any]]
+) -> str:
+    """Why no node pool holds the job, and what the cluster has instead."""
+    spec = request.accelerator
+    what = _describe(spec, request)
+    wanted = request.slices
+    slices = f"{wanted} slices need {wanted} such pools" if wanted > 1 else "one is needed"
+    hosts = request.nodes if request.nodes > 1 else spec.hosts
+    if not order:
+        if not nodes:
+            have = _accelerators_present(cluster, spec)
+            message = f"no node has {_labels(spec.node_selector)}: no node pool for {what}"
+            return message + (
+                f" (this cluster's accelerator nodes: {', '.join(have)})" if have else ""
             )
-        ]
-    if not nodes:
-        have = _accelerators_present(cluster, spec)
-        message = f"no node has {_labels(spec.node_selector)}: no node pool for {what}"
-        if have:
-            message += f" (this cluster's accelerator nodes: {', '.join(have)})"
-    else:
-        sizes = ", ".join(f"{p or '?'}: {pools[p]} nodes" for p in sorted(pools))
-        slices = f"{wanted} slices need {wanted} such pools" if wanted > 1 else "one is needed"
-        message = f"{len(full)} node pool(s) hold a whole slice of {what} ({sizes}); {slices}"
-    return [Finding(check="nodes", severity="missing", message=message, hint=_create_hint(spec))]
+        pools = _pools(nodes, None)
+        full = sum(1 for n in pools.values() if n >= hosts)
+        sizes = ", ".join(f"{p}: {n} nodes" for p, n in sorted(pools.items()))
+        return f"{full} node pool(s) hold a whole slice of {what} ({sizes}); {slices}"
+    parts: list[str] = []
+    for cap in order:
+        pools = _pools(nodes, cap)
+        if cap.kind == "reservation" and not pools:
+            parts.append(f"no node pool consumes reservation {cap.reservation} (no node has "
+                         f"{_labels({**spec.node_selector, **cap.node_selector})})")  # fmt: skip
+        elif not pools:
+            parts.append(f"no {cap} node pool")
+        else:
+            sizes = ", ".join(f"{p}: {n} nodes" for p, n in sorted(pools.items()))
+            parts.append(f"{cap}: too small ({sizes}; {slices} of {hosts} nodes)")
+    kinds = Counter(f"{_labels_of(n).get(NODEPOOL_LABEL, '?')} ({_capacity_of(_labels_of(n))})"
+                    for n in nodes)  # fmt: skip
+    pools_here = ", ".join(f"{p}, {n} nodes" for p, n in sorted(kinds.items())) or "none"
+    return (
+        f"no capacity asked for holds {what}: {'; '.join(parts)} "
+        f"(its node pools here: {pools_here})"
+    )
 
 
-def _describe(spec: AcceleratorSpec) -> str:
+def _describe(spec: AcceleratorSpec, request: JobRequest) -> str:
     if spec.kind == "gpu":
-        return f"{spec.name} ({spec.machine_type}, {spec.chips} GPUs per node)"
+        nodes = f"{request.nodes} nodes of " if request.nodes > 1 else ""
+        return f"{nodes}{spec.name} ({spec.machine_type}, {spec.chips} GPUs per node)"
+    if spec.kind == "cpu":
+        return "cpu"
     vms = f"{spec.hosts} VMs" if spec.hosts > 1 else "1 VM"
     return f"{spec.name} (topology {spec.topology}: {vms} of {spec.machine_type})"
 
@@ -199,25 +288,46 @@ def _accelerators_present(cluster: Cluster, spec: AcceleratorSpec) -> list[str]:
     return sorted(seen)
 
 
-def _create_hint(spec: AcceleratorSpec) -> str:
+def _create_hint(spec: AcceleratorSpec, request: JobRequest, cap: Capacity | None) -> str:
     pool = "gcloud container node-pools create POOL --cluster CLUSTER --location LOCATION"
+    if spec.kind == "cpu":
+        return f"{pool} --machine-type MACHINE{_node_flags(1, cap, request)}"
     if spec.kind == "gpu":
         gke = spec.node_selector[GPU_ACCELERATOR_LABEL]
         return (
             f"{pool} --machine-type {spec.machine_type} "
-            f"--accelerator type={gke},count={spec.chips} --num-nodes 1"
+            f"--accelerator type={gke},count={spec.chips}{_node_flags(request.nodes, cap, request)}"
         )
+    nodes = _node_flags(spec.hosts, cap, request)
     if spec.placement == "workload-policy":
         return (
             "Ironwood multi-host pools are placed by a workload policy, not --tpu-topology: "
             "gcloud compute resource-policies create workload-policy POLICY "
             f"--type HIGH_THROUGHPUT --accelerator-topology {spec.topology} --region REGION; "
-            f"{pool} --machine-type {spec.machine_type} --placement-policy POLICY "
-            f"--num-nodes {spec.hosts} (one pool per slice)"
+            f"{pool} --machine-type {spec.machine_type} --placement-policy POLICY"
+            f"{nodes} (one pool per slice)"
         )
     topology = f" --tpu-topology {spec.topology}" if spec.multi_host else ""
-    return f"{pool} --machine-type {spec.machine_type}{topology} --num-nodes {spec.hosts}" + (
+    return f"{pool} --machine-type {spec.machine_type}{topology}{nodes}" + (
         " (one pool per slice)" if spec.multi_host else ""
+    )
+
+
+def _node_flags(count: int, cap: Capacity | None, request: JobRequest) -> str:
+    """``--num-nodes N`` and the flags that make the pool that kind of capacity (gcloud's
+    ``--spot``, ``--reservation-affinity specific --reservation R``, ``--flex-start`` with
+    autoscaling from zero, as GKE's flex-start pages create it)."""
+    if cap is None or cap.kind == "on-demand":
+        return f" --num-nodes {count}"
+    if cap.kind == "spot":
+        return f" --spot --num-nodes {count}"
+    if cap.kind == "reservation":
+        name = str(cap).removeprefix("reservation:")
+        return f" --reservation-affinity specific --reservation {name} --num-nodes {count}"
+    queued = " --enable-queued-provisioning" if request.queued_provisioning else ""
+    return (
+        f" --flex-start{queued} --enable-autoscaling --num-nodes 0 --total-min-nodes 0 "
+        f"--total-max-nodes {count} --location-policy ANY --reservation-affinity none"
     )
 
 
