@@ -202,12 +202,12 @@ class UvBackend:
         reads, and the variants read mostly the same pages. The pages it read are then
         vouched for (fetched by podlock just before it), so the other variants try their
         cache again before going online, side by side. A variant with no record (a first
-        lock, a fresh runner) goes online at once: only its direct requirements' pages were
-        fetched before any run, so another run could never vouch for all it reads.
+        lock, a fresh runner) tries no offline run: only its direct requirements' pages were
+        fetched before any run, so no run could vouch for all it reads. It still waits for
+        the first online run (three at once, ~150 connections, were slower through a proxy).
         """
         record = Record.load(record_path, self._identity(env))
-        # With no record, uv's cache cannot be vouched for: nothing to guess ahead of.
-        guess = self._guess(argv, env, secrets, project) if record.pages else None
+        guess = self._guess(argv, env, secrets, project, worth=bool(record.pages))
         names = {canonicalize_name(n) for n in record.names} | set(vreq.direct)
         missing = {u for n in names for u in scope.pages(n)} - self._fresh.keys()
         if missing:  # only when the variant's inputs changed within this run (a new round)
@@ -220,26 +220,31 @@ class UvBackend:
         done = self._offline(attempt, guess)
         if done is not None:
             return done
-        if not record.pages:  # no page of its own vouched for: no other run's can complete it
-            return self._online(attempt)
         with self._first_online:
             if not self._online_runs:
                 return self._online(attempt)
-        if self._online_runs > online_runs:  # another variant's online run, since
+        if self._online_runs > online_runs and record.pages:  # another's online run, since
             done = self._offline(attempt)
         return done if done is not None else self._online(attempt)
 
     def _guess(
-        self, argv: list[str], env: dict[str, str], secrets: list[str], project: Path
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        secrets: list[str],
+        project: Path,
+        *,
+        worth: bool,
     ) -> _Guess | None:
         """While this round's pages are still being fetched, uv's offline answer (0.1 s)
-        in the meantime; then wait for them. None when there is nothing to overlap, or when
-        uv refreshed a page meanwhile (the answer may predate that)."""
+        in the meantime; then wait for them. None when there is nothing to overlap, when
+        uv refreshed a page meanwhile (the answer may predate that), or when it is not
+        ``worth`` it (no record: nothing could vouch for uv's cache)."""
         pages = self._pages
         if pages is None:
             return None
         guess = None
-        if not pages.done():
+        if worth and not pages.done():
             uv_lock = project / "uv.lock"
             before = uv_lock.read_text() if uv_lock.exists() else None
             done = run([*argv, "--offline", "-v"], env=env, check=False, secrets=secrets)
