@@ -7,27 +7,38 @@ ratio of at most 1.5x. podlock's own backoff settings are used unless ``--backof
 PODLOCK_HTTP_BACKOFF (the 429s' Retry-After is honoured up to PODLOCK_HTTP_MAX_WAIT).
 
     python bench/faults.py [--rate 0.1] [--repeat 3] [--backoff 0.5]
+    python bench/faults.py --mirror /opt/pypi [--project bench/ml-project]
 
 Steps: ``lock`` (uv and python resolvers), ``build --builder oci`` into a layout, and,
 with a docker-registry binary, ``build --push``. The daemonless build needs the test
 base tarball under /var/cache/podlock-test (``python tests/provision.py`` makes it).
+
+``--mirror DIR``: instead, lock ``--project`` (a real resolution: ml-project is jax, flax,
+optax, numpy, pandas; 40-odd packages) against DIR, a PEP 503 tree on disk
+(``simple/<project>/index.html`` linking into ``files/``, as pip's ``file://`` indexes),
+served over loopback with ``Range`` (no PEP 658 metadata: uv reads each wheel's METADATA
+with range requests), behind the proxy.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import http.server
 import importlib.util
 import io
 import os
+import re
 import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -84,16 +95,108 @@ def maybe_registry(tmp: Path) -> Iterator[str | None]:
         yield None
 
 
+class _Static(http.server.SimpleHTTPRequestHandler):
+    """Files under the server's directory, with single ``Range`` requests answered (206),
+    as an index's file host does; HTTP/1.1, so connections are kept."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def end_headers(self) -> None:
+        self.send_header("Accept-Ranges", "bytes")
+        super().end_headers()
+
+    def send_head(self) -> io.BytesIO | None:  # type: ignore[override]
+        path = self.translate_path(self.path)
+        found = re.fullmatch(r"bytes=(\d*)-(\d*)", self.headers.get("Range", ""))
+        if found is None or not os.path.isfile(path):
+            return super().send_head()  # type: ignore[return-value]
+        size = os.path.getsize(path)
+        first, last = found.groups()
+        start = int(first) if first else max(0, size - int(last or 0))
+        end = min(int(last), size - 1) if first and last else size - 1
+        if start >= size:
+            self.send_response(416)
+            self.send_header("Content-Range", f"bytes */{size}")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            data = fh.read(end - start + 1)
+        self.send_response(206)
+        self.send_header("Content-Type", self.guess_type(path))
+        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        return io.BytesIO(data)
+
+
+@contextlib.contextmanager
+def mirror(root: Path) -> Iterator[str]:
+    """``root`` served on loopback; host:port."""
+    handler = type("Handler", (_Static,), {"__init__": _rooted(root)})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _rooted(root: Path) -> Callable[..., None]:
+    def init(self: _Static, *args: Any, **kwargs: Any) -> None:
+        _Static.__init__(self, *args, directory=str(root), **kwargs)
+
+    return init
+
+
+def mirror_steps(args: argparse.Namespace, tmp: Path) -> None:
+    """The lock rows only, for ``--project`` against ``--mirror`` behind the proxy."""
+    with (
+        mirror(args.mirror) as upstream,
+        fault_proxy(Faults(upstream=upstream, rate=0)) as idx,
+    ):
+        root = tmp / "project"
+        shutil.copytree(args.project, root)
+        for lock in root.glob("pylock.*.toml"):
+            lock.unlink()
+        config = root / "podlock.toml"
+        config.write_text(f'index-url = "http://{idx.address}/simple"\n{config.read_text()}')
+        steps: dict[str, Callable[[Path], None]] = {
+            f"lock (uv), {args.project.name}": lambda w: quiet(
+                "lock", "--project", str(root), "--upgrade"
+            ),
+            f"lock (python), {args.project.name}": lambda w: quiet(
+                "lock", "--project", str(root), "--upgrade", "--resolver", "python"
+            ),
+        }
+        report(steps, tmp / "work", [idx], args.rate, args.repeat)
+        served = sum(idx.seen.values())
+        print(f"(the last run: {served} requests through the proxy)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rate", type=float, default=0.1)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--backoff", type=float, default=None)
+    ap.add_argument("--mirror", type=Path, help="a PEP 503 tree on disk: lock --project on it")
+    ap.add_argument("--project", type=Path, default=ROOT / "bench" / "ml-project")
     args = ap.parse_args()
     if args.backoff is not None:
         os.environ["PODLOCK_HTTP_BACKOFF"] = str(args.backoff)
     os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
     os.environ.setdefault("UV_HTTP_RETRIES", "8")
+    if args.mirror:
+        with tempfile.TemporaryDirectory(prefix="podlock-bench-faults-") as tmp_name:
+            mirror_steps(args, Path(tmp_name))
+        return
     bases = sorted(Path("/var/cache/podlock-test").glob("base-*.docker.tar"))
     with tempfile.TemporaryDirectory(prefix="podlock-bench-faults-") as tmp_name:
         tmp = Path(tmp_name)

@@ -7,6 +7,7 @@ halfway, or a ``Content-Length`` larger than the body. Which request gets which 
 decided by a seeded RNG keyed on (method, path, how many times that pair came before), so
 a run's faults do not depend on thread timing. Upstream URLs in text bodies and in
 ``Location`` are rewritten to the proxy, so a client that follows them stays behind it.
+``Faults.reset`` starts a run: a seed and a rate, the counts cleared.
 """
 
 from __future__ import annotations
@@ -32,9 +33,18 @@ class Faults:
     rate: float = 0.25
     seed: int = 0
     address: str = ""  # host:port of the proxy, once serving
+    host: str = ""  # the Host header sent upstream (a virtual host: deb.debian.org); "": the
+    # client's (a registry builds its Location answers from it)
     seen: Counter[tuple[str, str]] = field(default_factory=Counter)
     injected: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reset(self, seed: int, rate: float) -> None:
+        """From now on: faults of ``seed`` at ``rate``, counted afresh."""
+        with self.lock:
+            self.seed, self.rate = seed, rate
+            self.seen.clear()
+            self.injected.clear()
 
     def pick(self, method: str, path: str) -> str | None:
         with self.lock:
@@ -67,21 +77,28 @@ class _Handler(BaseHTTPRequestHandler):
             return self._reply(429, b"slow down", {"Retry-After": "1"})
         if fault == "drop":
             return self._drop()
-        status, headers, data = self._forward(body)
+        status, headers, data, whole = self._forward(body)
         if fault == "drop-after":  # the upstream acted on it; the answer is lost
             return self._drop()
+        if not whole:  # the upstream's own body fell short of its Content-Length: relayed so
+            return self._reply(status, data, headers, cut="short")
         if fault in ("cut", "long") and data and self.command != "HEAD":
             return self._reply(status, data, headers, cut=fault)
         return self._reply(status, data, headers)
 
-    def _forward(self, body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def _forward(self, body: bytes) -> tuple[int, dict[str, str], bytes, bool]:
+        """The upstream's answer: status, headers, body and whether the body was whole (a
+        registry's 416 declares the blob's length and sends a line of text)."""
         f = self.faults
         conn = http.client.HTTPConnection(f.upstream, timeout=60)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
-        headers["Host"] = self.headers.get("Host") or f.address  # registries build Location
+        headers["Host"] = f.host or self.headers.get("Host") or f.address
         conn.request(self.command, self.path, body=body or None, headers=headers)
         response = conn.getresponse()
-        data = response.read()
+        try:
+            data, whole = response.read(), True
+        except http.client.IncompleteRead as exc:
+            data, whole = exc.partial, False
         conn.close()
         out = {k: v for k, v in response.getheaders() if k.lower() not in HOP}
         if "Location" in out:
@@ -89,9 +106,9 @@ class _Handler(BaseHTTPRequestHandler):
         kind = out.get("Content-Type", "")
         if any(t in kind for t in _TEXT):
             data = data.replace(f.upstream.encode(), f.address.encode())
-            if "Content-Length" in out and self.command != "HEAD":
+            if "Content-Length" in out and self.command != "HEAD" and whole:
                 out["Content-Length"] = str(len(data))
-        return response.status, out, data
+        return response.status, out, data, whole
 
     def _reply(
         self, code: int, data: bytes, headers: dict[str, str], *, cut: str | None = None
@@ -104,6 +121,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", length or str(len(data)))
         elif cut == "long":
             self.send_header("Content-Length", str(len(data) + 1000))
+        elif cut == "short":
+            self.send_header("Content-Length", length or str(len(data)))
         else:
             self.send_header("Content-Length", str(len(data)))
         self.end_headers()
@@ -112,7 +131,7 @@ class _Handler(BaseHTTPRequestHandler):
         if cut is None:
             self.wfile.write(data)
             return
-        self.wfile.write(data if cut == "long" else data[: len(data) // 2])
+        self.wfile.write(data[: len(data) // 2] if cut == "cut" else data)
         self._drop()
 
     def _drop(self) -> None:

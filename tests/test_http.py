@@ -138,6 +138,39 @@ def test_a_zero_or_missing_head_size_is_counted_never_cached(
     assert SizeCache(tmp_path / "sizes.json").get(sha) == len(whole)
 
 
+@pytest.mark.parametrize("seed", [1, 2, 4])  # seeds whose faults cut the body
+def test_download_progress_counts_each_byte_once_through_restarts(
+    index: IndexServer, tmp_path: Path, seed: int
+) -> None:
+    """Behind a server that ignores ``Range``, every cut body starts the file over: the
+    progress task still ends at exactly its total (it once went past 100%)."""
+    from podlock.layers.fetch import fetch_all
+    from podlock.layers.wheels import WheelCache
+    from podlock.plan.layerplan import Wheel
+    from podlock.reporter import ListReporter
+
+    whole = podhttp.Client().get(file_url(f"{index.host}:{index.port}"))
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "f.whl").write_bytes(whole)
+    cache = WheelCache(tmp_path / "wheels")
+    reporter = ListReporter()
+    with plain_server(tmp_path / "www") as base:
+        faults = Faults(upstream=base.removeprefix("http://"), rate=0.5, seed=seed)
+        with fault_proxy(faults):
+            wheel = Wheel(
+                package="f", version="1.0", filename="f.whl", url=f"http://{faults.address}/f.whl",
+                sha256=hashlib.sha256(whole).hexdigest(), size=len(whole),
+            )  # fmt: skip
+            part = cache.path(wheel).with_name("f.whl.part")  # what an earlier run left
+            part.parent.mkdir(parents=True)
+            part.write_bytes(whole[:1000])
+            fetch_all(cache, [wheel], reporter)
+    assert cache.path(wheel).read_bytes() == whole
+    [task] = reporter.tasks
+    assert (task.total, task.completed, task.finished) == (len(whole), len(whole), True)
+    assert faults.injected["cut"] + faults.injected["long"] > 0, faults.injected
+
+
 @contextmanager
 def plain_server(root: Path, *, head_length: str | None = None) -> Iterator[str]:
     """A static server over ``root`` that ignores ``Range`` (200 with the whole file); with

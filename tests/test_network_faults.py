@@ -57,12 +57,6 @@ def fresh_caches(monkeypatch: pytest.MonkeyPatch, where: Path) -> None:
     monkeypatch.setenv("UV_CACHE_DIR", str(where / "uv-cache"))
 
 
-def faulty(faults: Faults, seed: int) -> None:
-    faults.rate, faults.seed = RATE, seed
-    faults.seen.clear()
-    faults.injected.clear()
-
-
 def clean(result: Any) -> Any:
     assert "Traceback" not in result.err, result.err
     assert result.code == 0, result.err
@@ -81,7 +75,7 @@ def test_lock_through_faults_gives_the_fault_free_lock(
     locks = {}
     for seed in (0, *SEEDS):  # 0: no faults
         if seed:
-            faulty(index_faults, seed)
+            index_faults.reset(seed, RATE)
         run = tmp_path / f"seed-{seed}"
         fresh_caches(monkeypatch, run)
         root = project(run, index, index_faults)
@@ -108,7 +102,7 @@ def test_daemonless_build_through_faults_gives_the_fault_free_image(
     digests, injected = {}, Counter[str]()
     for seed in (0, *SEEDS):
         if seed:
-            faulty(index_faults, seed)
+            index_faults.reset(seed, RATE)
         fresh_caches(monkeypatch, tmp_path / f"seed-{seed}")  # every wheel downloaded again
         out = tmp_path / f"layout-{seed}"
         clean(oci_build(cli, root, "--base", base_archive, "--output-dir", str(out)))
@@ -132,7 +126,7 @@ def test_push_through_faults_lands_a_whole_image_with_its_sbom(
     clean(cli("lock", "--project", str(root)))
     with fault_proxy(Faults(upstream=registry, rate=0.0)) as registry_faults:
         for seed in SEEDS:
-            faulty(registry_faults, seed)
+            registry_faults.reset(seed, RATE)
             fresh_caches(monkeypatch, tmp_path / f"seed-{seed}")
             repository = f"podlock-test/faults-{uuid.uuid4().hex[:8]}"
             ref = f"{registry_faults.address}/{repository}:v1"

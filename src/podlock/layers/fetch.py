@@ -34,7 +34,8 @@ _CHUNK = 1 << 20
 
 
 class Progress:
-    """Bytes done out of bytes wanted, as one reporter task; done with the last file."""
+    """Bytes done out of bytes wanted, as one reporter task; done with the last file. Never
+    past the total: each file's bytes count once (see ``_Part``)."""
 
     def __init__(self, total: int, count: int, reporter: Reporter, *, noun: str = "wheel") -> None:
         self.total, self.count = total, count
@@ -47,6 +48,7 @@ class Progress:
 
     def add(self, n: int, *, finished: str | None = None) -> None:
         with self._lock:
+            n = max(0, min(n, self.total - self.done))
             self.done += n
             if finished:
                 self.files += 1
@@ -115,33 +117,48 @@ def fetch(
         dest.parent.mkdir(parents=True, exist_ok=True)
         with _locked(dest.with_name(dest.name + ".lock")):
             if dest.is_file():  # another process finished it while we waited
-                return dest
-            part = dest.with_name(dest.name + ".part")
-            try:
-                sha, size = _download(wheel, part, client, progress)
-            except OSError as exc:
-                if is_full(exc):  # resuming it would need the space it holds
-                    part.unlink(missing_ok=True)
-                raise
-            _verify(wheel, part, sha, size)
-            part.replace(dest)
+                if progress:
+                    progress.add(wheel.size)
+            else:
+                _complete(wheel, dest, client, progress)
     if progress:
         progress.add(0, finished=wheel.filename)
     return dest
 
 
-class _Part:
-    """``<file>.part`` as an ``http.Sink``: appends, hashes as it goes, restarts empty."""
+def _complete(wheel: Wheel, dest: Path, client: http.Client, progress: Progress | None) -> None:
+    """Download ``wheel`` next to ``dest`` and move it there once verified."""
+    part = dest.with_name(dest.name + ".part")
+    try:
+        sha, size = _download(wheel, part, client, progress)
+    except OSError as exc:
+        if is_full(exc):  # resuming it would need the space it holds
+            part.unlink(missing_ok=True)
+        raise
+    _verify(wheel, part, sha, size)
+    part.replace(dest)
 
-    def __init__(self, fh: BinaryIO, sha: hashlib._Hash, size: int, progress: Progress | None):
+
+class _Part:
+    """``<file>.part`` as an ``http.Sink``: appends, hashes as it goes, restarts empty.
+    Progress sees each of the file's ``expected`` bytes once: a restart (a server that
+    ignored ``Range``) counts nothing until the new bytes pass what was counted."""
+
+    def __init__(
+        self, fh: BinaryIO, sha: hashlib._Hash, size: int, progress: Progress | None, expected: int
+    ) -> None:
         self.fh, self.sha, self.size, self.progress = fh, sha, size, progress
+        self.expected = expected
+        self.counted = min(size, expected)  # counted by ``_download`` already
 
     def write(self, data: bytes) -> int:
         self.fh.write(data)
         self.sha.update(data)
         self.size += len(data)
-        if self.progress:
-            self.progress.add(len(data))
+        upto = min(self.size, self.expected)
+        if self.progress and upto > self.counted:
+            self.progress.add(upto - self.counted)
+            self.counted = upto
         return len(data)
 
     def restart(self) -> None:
@@ -161,13 +178,17 @@ def _download(
     sha = _sha256(part, have)
     if have and have >= wheel.size:
         if have == wheel.size and sha.hexdigest() == wheel.sha256:
+            if progress:
+                progress.add(have)
             return sha, have
         have, sha = 0, hashlib.sha256()
+    if progress and have:  # what an earlier run left is done
+        progress.add(have)
     parts = urlsplit(wheel.url)
     with open(part, "r+b" if have else "wb") as out:
         out.seek(have)
         out.truncate()
-        sink = _Part(out, sha, have, progress)
+        sink = _Part(out, sha, have, progress, wheel.size)
         if parts.scheme == "file":
             with open(unquote(parts.path), "rb") as src:
                 src.seek(have)
