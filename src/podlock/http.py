@@ -29,6 +29,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import requests
 import urllib3
 
+from podlock.dns import address
 from podlock.errors import PodlockError
 from podlock.urls import basic_auth, redact
 
@@ -42,12 +43,6 @@ BODY_ERRORS: tuple[type[Exception], ...] = (
     TimeoutError,
 )
 _CHUNK = 1 << 20
-# Addresses are looked up once per host and kept this long (seconds), not once per pooled
-# connection: a lookup can stall (measured: 1 in ~10 took 5 s on the benchmark machine, so
-# the 16 connections of one resolution nearly always hit one).
-_DNS_TTL = 60.0
-_addresses: dict[tuple[str, int], tuple[float, str]] = {}
-_addresses_lock = threading.Lock()
 
 
 def _env(name: str, default: float) -> float:
@@ -289,26 +284,12 @@ def _no_netrc(request: requests.PreparedRequest) -> requests.PreparedRequest:
     return request
 
 
-def _address(host: str, port: int) -> str:
-    """``host``'s address (IPv4 first), looked up at most once per ``_DNS_TTL`` in the
-    process; one lookup at a time, so threads that connect together share the first's."""
-    with _addresses_lock:
-        now = time.monotonic()
-        hit = _addresses.get((host, port))
-        if hit is None or now - hit[0] > _DNS_TTL:
-            infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
-            infos.sort(key=lambda info: info[0] != socket.AF_INET)
-            hit = (now, str(infos[0][4][0]))
-            _addresses[(host, port)] = hit
-        return hit[1]
-
-
 def _pinned(conn: Any, connect: Callable[[], socket.socket]) -> socket.socket:
-    """``connect()`` to ``_address(host)``; the name is back before TLS (SNI, the certificate
-    check) and the Host header read it. A lookup that fails is left to urllib3 to report."""
+    """``connect()`` to ``address(host)`` (dns.py); the name is back before TLS (SNI, the
+    certificate check) and the Host header read it. A failed lookup is urllib3's to report."""
     name = conn._dns_host
     with contextlib.suppress(OSError):
-        conn._dns_host = _address(name, conn.port)
+        conn._dns_host = address(name, conn.port)
     try:
         return connect()
     finally:
@@ -332,7 +313,7 @@ _POOLS = {  # urllib3's pools, making the connections above
 
 
 class _Adapter(requests.adapters.HTTPAdapter):
-    """requests' adapter with connections that use ``_address``."""
+    """requests' adapter with connections that use ``address``."""
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
