@@ -89,6 +89,31 @@ class Engine:
             raise
         return result
 
+    def image_id(self, ref: str) -> str | None:
+        """The ID of the image ``ref`` names, or None when the engine has none by that name
+        (404; the engine answers 400 to a name it cannot parse: none by that name either)."""
+        try:
+            return str(self.client.api.inspect_image(ref)["Id"])
+        except docker.errors.APIError as exc:
+            if exc.status_code in (400, 404):
+                return None
+            detail = " ".join(str(exc.explanation or exc).split())
+            raise PodlockError(
+                f"the Docker engine could not look up {ref}: {detail[:300]}",
+                hint="check the engine (docker info, its log)",
+            ) from None
+
+    def save(self, image_id: str) -> Iterator[bytes]:
+        """``docker save`` of one image, its names kept, as it streams from the engine."""
+        try:
+            yield from self.client.images.get(image_id).save(named=True)
+        except (docker.errors.DockerException, OSError) as exc:  # OSError: the stream cut
+            detail = " ".join(str(exc).split())
+            raise PodlockError(
+                f"docker save of {image_id} failed: {detail[:300]}",
+                hint="check the engine (docker info, its log) and its disk",
+            ) from None
+
     def pinned(self, ref: str) -> str:
         """``ref@sha256:...`` when the engine knows a registry digest for it, else ``ref``."""
         if "@" in ref:

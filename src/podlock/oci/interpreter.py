@@ -1,7 +1,7 @@
 """Which CPython interpreters a base image has, found by reading its layers (no engine).
 
-Layers are read in order with whiteouts applied, looking only at the usual places
-(``/usr/local/bin`` for python:*-slim, ``/usr/bin`` for Debian's, conda, ``/opt/python``).
+The layers are merged by ``registry.rootfs`` (whiteouts applied), looking only at the usual
+places (``/usr/local/bin`` for python:*-slim, ``/usr/bin`` for Debian's, conda, ``/opt/python``).
 The answer is cached per base config digest, so a base is read once.
 """
 
@@ -10,18 +10,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import tarfile
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import IO
-
-import zstandard
 
 from podlock.errors import PodlockError
 from podlock.paths import cache_dir
 from podlock.registry.base import BaseImage
 from podlock.registry.blobs import BlobStore
-from podlock.registry.model import LAYER_ZSTD, canonical, digest_of, hex_of
+from podlock.registry.model import canonical, digest_of, hex_of
+from podlock.registry.rootfs import read_rootfs
 
 DIRS = ("usr/local/bin", "usr/bin", "opt/conda/bin", "opt/python/bin", "bin")
 _NAME = re.compile(r"^python(3\.\d+)$")
@@ -39,17 +34,11 @@ def interpreters(base: BaseImage, store: BlobStore) -> dict[str, str]:
         return dict(json.loads(memo.read_text()))
     except (FileNotFoundError, ValueError):
         pass
-    present: set[str] = set()  # interpreter paths in the merged layers
-    for layer in base.layers:
-        with (
-            _open_layer(store, layer.digest, layer.media_type) as stream,
-            tarfile.open(fileobj=stream, mode="r|*") as tar,
-        ):
-            for member in tar:
-                _apply(present, member)
+    tree = read_rootfs(base, store, keep=_interpreter_path)
+    present = sorted(p for p, f in tree.items() if f.kind in ("file", "symlink", "hardlink"))
     found: dict[str, str] = {}
     for folder in DIRS:
-        for path in sorted(present):
+        for path in present:
             head, _, name = path.rpartition("/")
             m = _NAME.match(name)
             if head == folder and m and m.group(1) not in found:
@@ -79,27 +68,6 @@ def _config_digest(base: BaseImage) -> str:
     return digest_of(canonical(dict(base.config)))
 
 
-def _apply(present: set[str], member: tarfile.TarInfo) -> None:
-    path = member.name.removeprefix("./").strip("/")
+def _interpreter_path(path: str) -> bool:
     head, _, name = path.rpartition("/")
-    if name == ".wh..wh..opq":
-        present.difference_update([p for p in present if p.startswith(head + "/")])
-        return
-    if name.startswith(".wh."):
-        present.discard(f"{head}/{name[4:]}" if head else name[4:])
-        return
-    if head in DIRS and _NAME.match(name):
-        if member.isfile() or member.issym() or member.islnk():
-            present.add(path)
-        else:
-            present.discard(path)
-
-
-@contextmanager
-def _open_layer(store: BlobStore, digest: str, media_type: str) -> Iterator[IO[bytes]]:
-    with open(store.path(digest), "rb") as fh:
-        if media_type == LAYER_ZSTD:
-            with zstandard.ZstdDecompressor().stream_reader(fh) as reader:
-                yield reader
-        else:
-            yield fh  # tarfile's "r|*" detects gzip itself
+    return head in DIRS and bool(_NAME.match(name))

@@ -1,11 +1,11 @@
 """The few files of a base image that decide its system packages, read from its layers.
 
-Layers are read in order with whiteouts applied, keeping only: ``/etc/os-release`` (or
-``/usr/lib/os-release``), ``/var/lib/dpkg/status``, ``/etc/apt/**`` (sources, trusted keys),
-``/usr/share/keyrings/**`` and the symlinks at the root (``/lib -> usr/lib`` on a merged-/usr
-base, which a layer must follow, never replace). A base named without a ``docker-archive:``,
-``oci-layout:`` or registry form is taken from the local Docker engine (``docker save``, once
-per image ID).
+The layers are merged by ``registry.rootfs`` (whiteouts applied), keeping only
+``/etc/os-release`` (or ``/usr/lib/os-release``), ``/var/lib/dpkg/status``, ``/etc/apt/**``
+(sources, trusted keys), ``/usr/share/keyrings/**`` and the symlinks at the root
+(``/lib -> usr/lib`` on a merged-/usr base, which a layer must follow, never replace). A base
+named without a ``docker-archive:``, ``oci-layout:`` or registry form is taken from the local
+Docker engine (``docker save``, once per image ID).
 """
 
 from __future__ import annotations
@@ -13,19 +13,28 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-import zstandard
+from typing import TYPE_CHECKING
 
 from podlock.errors import PodlockError
 from podlock.paths import cache_dir
-from podlock.registry.base import DOCKER_ARCHIVE, OCI_LAYOUT, BaseImage, PlatformMissing, open_base
+from podlock.registry.base import (
+    DOCKER_ARCHIVE,
+    OCI_LAYOUT,
+    BaseImage,
+    BaseImageError,
+    PlatformMissing,
+    open_base,
+)
 from podlock.registry.blobs import BlobStore
-from podlock.registry.model import LAYER_ZSTD, hex_of
+from podlock.registry.model import hex_of
+from podlock.registry.rootfs import read_rootfs
 from podlock.reporter import Reporter
+
+if TYPE_CHECKING:
+    from podlock.engine import Engine
 
 _FILES = ("etc/os-release", "usr/lib/os-release", "var/lib/dpkg/status")
 _TREES = ("etc/apt/", "usr/share/keyrings/")
@@ -68,18 +77,14 @@ def base_files(image: BaseImage, store: BlobStore, name: str) -> BaseFiles:
         )
     except (FileNotFoundError, ValueError, KeyError):
         pass
+    tree = read_rootfs(image, store, keep=_kept, read=_wanted)
     files: dict[str, bytes] = {}
     links: dict[str, str] = {}
-    for layer in image.layers:
-        with open(store.path(layer.digest), "rb") as fh:
-            stream = (
-                zstandard.ZstdDecompressor().stream_reader(fh)
-                if layer.media_type == LAYER_ZSTD
-                else fh
-            )
-            with tarfile.open(fileobj=stream, mode="r|*") as tar:
-                for member in tar:
-                    _apply(files, links, tar, member)
+    for path, entry in sorted(tree.items()):
+        if _wanted(path) and entry.data is not None:
+            files[path] = entry.data
+        elif "/" not in path and entry.kind == "symlink":
+            links[path] = entry.link.strip("/")
     memo.parent.mkdir(parents=True, exist_ok=True)
     tmp = memo.with_name(f".{memo.name}.{os.getpid()}")
     tmp.write_text(
@@ -95,38 +100,8 @@ def _wanted(path: str) -> bool:
     return path in _FILES or path.startswith(_TREES)
 
 
-def _apply(
-    files: dict[str, bytes], links: dict[str, str], tar: tarfile.TarFile, member: tarfile.TarInfo
-) -> None:
-    path = member.name.removeprefix("./").strip("/")
-    head, _, name = path.rpartition("/")
-    if name == ".wh..wh..opq":
-        for p in [p for p in files if p.startswith(head + "/")]:
-            del files[p]
-        return
-    if name.startswith(".wh."):
-        gone = f"{head}/{name[4:]}" if head else name[4:]
-        files.pop(gone, None)
-        links.pop(gone, None)
-        for p in [p for p in files if p.startswith(gone + "/")]:
-            del files[p]
-        return
-    if "/" not in path:
-        if member.issym():
-            links[path] = member.linkname.strip("/")
-        else:
-            links.pop(path, None)
-    if not _wanted(path):
-        return
-    if member.isfile():
-        fh = tar.extractfile(member)
-        files[path] = fh.read() if fh else b""
-    elif member.islnk():
-        target = member.linkname.removeprefix("./").strip("/")
-        if target in files:
-            files[path] = files[target]
-    else:
-        files.pop(path, None)
+def _kept(path: str) -> bool:
+    return "/" not in path or _wanted(path)  # the root's entries: its symlinks
 
 
 def open_system_base(
@@ -142,13 +117,13 @@ def open_system_base(
     try:
         image = open_base(source, [platform], store, reporter)[platform]
     except PlatformMissing as exc:
-        raise PodlockError(
+        raise BaseImageError(
             f"system packages cannot be locked for {platform}: {exc.message}",
             hint=f"narrow the variant's platforms to those {text} has, or use a base "
             f"published for {platform} too",
         ) from None
     except PodlockError as exc:
-        raise PodlockError(
+        raise BaseImageError(
             f"system packages: cannot read the base image {text} ({exc.message})",
             hint="set base-image to a registry image, docker-archive:PATH or oci-layout:PATH, "
             "or one the local Docker engine has",
@@ -157,21 +132,37 @@ def open_system_base(
 
 
 def _from_engine(ref: str) -> Path | None:
-    """``ref`` saved from the local engine (cached by image ID); None without engine or image."""
-    from podlock.engine import Engine
+    """``ref`` saved from the local engine (cached by image ID); None when no engine answers
+    or it has no image by that name. Any other failure of the engine is an error."""
+    from podlock.engine import Engine, EngineUnavailable  # here: the SDK loads only if needed
 
     try:
         engine = Engine.connect(timeout=30)
-        image = engine.client.images.get(ref)
-    except Exception:  # no engine, or it lacks the image: not a local base
-        return None
-    out = cache_dir() / "debian" / "engine-bases" / f"{hex_of(str(image.id))}.docker.tar"
-    if out.is_file():
-        return out
+    except EngineUnavailable:
+        return None  # no engine: not a local base
+    try:
+        image_id = engine.image_id(ref)
+        if image_id is None:
+            return None
+        out = cache_dir() / "debian" / "engine-bases" / f"{hex_of(image_id)}.docker.tar"
+        if not out.is_file():
+            _save(engine, image_id, out)
+    except PodlockError as exc:
+        raise BaseImageError(
+            f"system packages: cannot read the base image {ref} from the Docker engine "
+            f"({exc.message})",
+            hint=exc.hint,
+        ) from None
+    return out
+
+
+def _save(engine: Engine, image_id: str, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     part = out.with_name(f".{out.name}.{os.getpid()}")
-    with open(part, "wb") as sink:
-        for chunk in image.save(named=True):
-            sink.write(chunk)
-    os.replace(part, out)
-    return out
+    try:
+        with open(part, "wb") as sink:
+            for chunk in engine.save(image_id):
+                sink.write(chunk)
+        os.replace(part, out)
+    finally:
+        part.unlink(missing_ok=True)  # a save cut short leaves nothing

@@ -40,6 +40,7 @@ class Installed:
     version: str
     architecture: str
     provides: str = ""
+    multi_arch: str = ""  # "same", "foreign", "allowed" or ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,6 +119,7 @@ def installed(status: bytes) -> dict[str, Installed]:
             version=para.get("Version", ""),
             architecture=para.get("Architecture", ""),
             provides=para.get("Provides", ""),
+            multi_arch=para.get("Multi-Arch", ""),
         )
     return out
 

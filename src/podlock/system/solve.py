@@ -9,9 +9,11 @@ of its providers, sorted by ``CompareProviders``, those already installed (to be
 before any new one, then alternatives in order; the first that can be installed wins, and is
 itself walked before the next dependency. So *when* a provider gets marked matters: ffmpeg's
 ``libblas3 | libblas.so.3`` is met before libopenblas0's ``libopenblas0-pthread`` is walked,
-and apt installs libblas3. Never Recommends or Suggests; Conflicts and Breaks are not
-modelled. A package's candidate is its highest version, or the version locked before (still
-in the index), or the asked-for ``NAME=VERSION``.
+and apt installs libblas3. What a failed alternative's walk marked stays marked; apt-get
+drops, at the end, the new packages nothing kept needs (``sweep``). ``name:any`` is met only
+by a Multi-Arch: allowed package. Never Recommends or Suggests; Conflicts and Breaks are not
+modelled. A package's candidate is its highest version not below the base's (apt never
+downgrades), or the version locked before (still in the index), or ``NAME=VERSION``.
 """
 
 from __future__ import annotations
@@ -22,19 +24,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from debian.deb822 import PkgRelation
 from debian.debian_support import Version
 
 from podlock.errors import PodlockError
 from podlock.system.distro import Installed
+from podlock.system.relations import fits as _fits
+from podlock.system.relations import relations as _relations
+from podlock.system.relations import shown as _shown
 
-_OPS = {
-    "<<": lambda c: c < 0,
-    "<=": lambda c: c <= 0,
-    "=": lambda c: c == 0,
-    ">=": lambda c: c >= 0,
-    ">>": lambda c: c > 0,
-}
 # apt's pkgCache::State::VerPriority; a stanza without Priority is 0 (sorts first)
 PRIORITIES = {"required": 1, "important": 2, "standard": 3, "optional": 4, "extra": 5}
 RELATION_FIELDS = ("Pre-Depends", "Depends", "Conflicts", "Breaks", "Recommends", "Suggests",
@@ -61,7 +58,8 @@ class Candidate:
     priority: int = 0
     essential: bool = False
     important: bool = False
-    multi_arch_same: bool = False
+    multi_arch: str = ""  # "same", "foreign", "allowed" or ""
+    weak: str = ""  # Recommends and Suggests: never installed, but they keep what they name
     order: int = 0  # when apt's cache first meets the name: its package ID (ties go to higher)
 
 
@@ -90,7 +88,8 @@ def index_of(entries: Iterable[Mapping[str, Any]], arch: str) -> dict[str, list[
                 priority=PRIORITIES.get(e.get("Priority", ""), 0),
                 essential=e.get("Essential") == "yes" or e["Package"] in FORCE_ESSENTIAL,
                 important=e.get("Important") == "yes",
-                multi_arch_same=e.get("Multi-Arch") == "same",
+                multi_arch=e.get("Multi-Arch", ""),
+                weak=", ".join(x for x in (e.get("Recommends"), e.get("Suggests")) if x),
                 order=order[e["Package"]],
             )
         )
@@ -129,7 +128,7 @@ def solve(
     for cand in asked:
         if cand is not None and not apt.install_dependencies(cand):
             raise apt.failure or _missing(cand.name, base, None, index)
-    return sorted(apt.marked.values(), key=lambda c: c.name)
+    return sorted(apt.sweep([c for c in asked if c is not None]), key=lambda c: c.name)
 
 
 @dataclass(kw_only=True)
@@ -186,6 +185,9 @@ class _DepCache:
         for c in cands:
             if c.version == self.pins.get(name):
                 return c
+        current = self.installed.get(name)
+        if current is not None:  # only a pin makes apt downgrade what the base has
+            cands = [c for c in cands if Version(c.version) >= Version(current.version)]
         for c in cands:
             if c.version == self.preferred.get(name) and _fits(c.version, constraint):
                 return c
@@ -224,15 +226,21 @@ class _DepCache:
         return True
 
     def satisfied(self, rel: Mapping[str, Any]) -> bool:
-        """``DepInstall``: met by what will be installed (the base, as marked over)."""
-        name, constraint = rel["name"], rel.get("version")
+        """``DepInstall``: met by what will be installed (the base, as marked over); ``:any``
+        only by a Multi-Arch: allowed package or provider."""
+        name, constraint, any_arch = rel["name"], rel.get("version"), rel.get("archqual") == "any"
         current = self._current(name)
-        if current is not None and _fits(current, constraint):
+        if (
+            current is not None
+            and _fits(current, constraint)
+            and not (any_arch and not self._allowed(name))
+        ):
             return True
-        for versions in self.provided.get(name, {}).values():
-            for version in versions:
-                if constraint is None or (version is not None and _fits(version, constraint)):
-                    return True
+        for provider, versions in self.provided.get(name, {}).items():
+            if any_arch and not self._allowed(provider):
+                continue
+            if any(_fits_provided(v, constraint) for v in versions):
+                return True
         return False
 
     def solutions(self, group: Sequence[Mapping[str, Any]]) -> list[Candidate]:
@@ -249,6 +257,8 @@ class _DepCache:
                 cand = self.candidate(name)
                 if cand is not None and self._provides(name, rel["name"], rel.get("version")):
                     found.append(cand)
+            if rel.get("archqual") == "any":
+                found = [c for c in found if c.multi_arch == "allowed"]
             order = functools.cmp_to_key(functools.partial(self._compare, rel["name"]))
             for cand in sorted(found, key=order):
                 (upgrades if cand.name in self.installed else new).append(cand)
@@ -261,8 +271,8 @@ class _DepCache:
     def _compare(self, target: str, a: Candidate, b: Candidate) -> int:
         """apt's ``CompareProviders`` (protection and architectures aside): -1 if ``a`` first."""
         a_in, b_in = a.name in self.installed, b.name in self.installed
-        if a.multi_arch_same or b.multi_arch_same:
-            a_same, b_same = a.multi_arch_same and a_in, b.multi_arch_same and b_in
+        if "same" in (a.multi_arch, b.multi_arch):
+            a_same, b_same = a.multi_arch == "same" and a_in, b.multi_arch == "same" and b_in
             if a_same != b_same:
                 return -1 if a_same else 1
         keys = (
@@ -277,6 +287,43 @@ class _DepCache:
         if a.priority != b.priority:
             return -1 if a.priority < b.priority else 1
         return -1 if a.order > b.order else (1 if a.order < b.order else 0)
+
+    def sweep(self, asked: Sequence[Candidate]) -> list[Candidate]:
+        """apt-get's last step (``DoAutomaticRemove``): a new package that nothing kept
+        depends on, recommends or suggests is not installed after all (what the walk of an
+        alternative that failed marked). Kept (``MarkAndSweep``): the asked-for packages,
+        upgrades of the base's, Essential and Important ones, and what they name."""
+        roots = [
+            c
+            for c in self.marked.values()
+            if c in asked or c.name in self.installed or c.essential or c.important
+        ]
+        kept: set[str] = set()
+        while roots:
+            cand = roots.pop()
+            if cand.name not in kept:
+                kept.add(cand.name)
+                for group in _relations(", ".join(x for x in (cand.depends, cand.weak) if x)):
+                    roots += [m for rel in group for m in self._meeting(rel)]
+        return [c for c in self.marked.values() if c.name in kept]
+
+    def _meeting(self, rel: Mapping[str, Any]) -> list[Candidate]:
+        """The marked packages that meet ``rel``, by name or by what they provide."""
+        name, constraint = rel["name"], rel.get("version")
+        own = self.marked.get(name)
+        out = [own] if own is not None and _fits(own.version, constraint) else []
+        for provider, versions in self.provided.get(name, {}).items():
+            cand = self.marked.get(provider)
+            if cand is not None and any(_fits_provided(v, constraint) for v in versions):
+                out.append(cand)
+        return out
+
+    def _allowed(self, name: str) -> bool:
+        """Whether ``name``, as it will be installed, is Multi-Arch: allowed (meets ``:any``)."""
+        if name in self.marked:
+            return self.marked[name].multi_arch == "allowed"
+        package = self.installed.get(name)
+        return package is not None and package.multi_arch == "allowed"
 
     def _current(self, name: str) -> str | None:
         if name in self.marked:
@@ -312,35 +359,15 @@ class _DepCache:
             self._provide(old.name, old.provides)
 
 
-@functools.lru_cache(maxsize=65536)
-def _parsed(text: str) -> tuple[tuple[tuple[tuple[str, Any], ...], ...], ...]:
-    groups = PkgRelation.parse_relations(text)
-    return tuple(tuple(tuple(dict(rel).items()) for rel in group) for group in groups)
-
-
-def _relations(text: str) -> list[list[dict[str, Any]]]:
-    if not text.strip():
-        return []
-    return [[dict(rel) for rel in group] for group in _parsed(text)]
-
-
-def _fits(version: str, constraint: tuple[str, str] | None) -> bool:
-    if constraint is None:
-        return True
-    op, wanted = constraint
-    a, b = Version(version), Version(wanted)
-    return bool(_OPS[op](-1 if a < b else (1 if a > b else 0)))
-
-
-def _shown(rel: Mapping[str, Any]) -> str:
-    version = rel.get("version")
-    return f"{rel['name']} ({version[0]} {version[1]})" if version else str(rel["name"])
+def _fits_provided(version: str | None, constraint: tuple[str, str] | None) -> bool:
+    """An unversioned Provides (None) meets only an unversioned dependency."""
+    return constraint is None or (version is not None and _fits(version, constraint))
 
 
 def _missing(
     what: str, base: str, needed_by: str | None, index: Mapping[str, list[Candidate]]
 ) -> NoCandidate:
-    name = what.split(" ", 1)[0].split("=", 1)[0]
+    name = what.split(" ", 1)[0].split("=", 1)[0].split(":", 1)[0]
     have = [c.version for c in index.get(name, [])]
     where = f" (needed by {needed_by})" if needed_by else ""
     versions = f"; the archive has {', '.join(have)}" if have else ""
