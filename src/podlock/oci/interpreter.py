@@ -8,10 +8,10 @@ The answer is cached per base config digest, so a base is read once.
 from __future__ import annotations
 
 import json
-import os
 import re
 
 from podlock.errors import PodlockError
+from podlock.lock.pylock import write_atomic
 from podlock.paths import cache_dir
 from podlock.registry.base import BaseImage
 from podlock.registry.blobs import BlobStore
@@ -29,7 +29,9 @@ class NoInterpreter(PodlockError):
 def interpreters(base: BaseImage, store: BlobStore) -> dict[str, str]:
     """``{"3.11": "/usr/bin/python3.11", ...}``: the first directory of DIRS wins per version.
     Cost: one decompressing read of every base layer, once per base."""
-    memo = cache_dir() / "oci" / "interpreters" / f"{hex_of(_config_digest(base))}.json"
+    # v2: answers of the reader that applies whiteouts to deleted directories' children
+    # (v1's could name an interpreter a later layer had deleted).
+    memo = cache_dir() / "oci" / "interpreters-v2" / f"{hex_of(_config_digest(base))}.json"
     try:
         return dict(json.loads(memo.read_text()))
     except (FileNotFoundError, ValueError):
@@ -44,9 +46,7 @@ def interpreters(base: BaseImage, store: BlobStore) -> dict[str, str]:
             if head == folder and m and m.group(1) not in found:
                 found[m.group(1)] = f"/{path}"
     memo.parent.mkdir(parents=True, exist_ok=True)
-    tmp = memo.with_suffix(".tmp")
-    tmp.write_text(json.dumps(found, sort_keys=True))
-    os.replace(tmp, memo)
+    write_atomic(memo, json.dumps(found, sort_keys=True))  # concurrent builds: no shared .tmp
     return found
 
 
