@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -126,23 +128,30 @@ def test_full_disk_while_copying_a_blob_out_or_recording_a_layer_leaves_nothing_
     def no_link(*args: Any) -> None:
         raise OSError(errno.EXDEV, "cross-device link")  # so the blob is copied
 
-    monkeypatch.setattr(blobs_module.os, "link", no_link)
-    monkeypatch.setattr(blobs_module.shutil, "copyfile", _half_copy)
+    monkeypatch.setattr(os, "link", no_link)
+    monkeypatch.setattr(shutil, "copyfile", _half_copy)
     out = tmp_path / "layout" / "blob"
     with pytest.raises(DiskFull):
         store.copy_into(digest, out)
     assert list(out.parent.iterdir()) == []
-    monkeypatch.setattr(Path, "write_bytes", _half_write)
     blob = write_layer([file("a", b"a")], store, compression="gzip", mtime=0)
+    monkeypatch.setattr(os, "fdopen", _filling)
     with pytest.raises(DiskFull):
         image_module.remember("key", blob)
     assert list(image_module.memos_root().iterdir()) == []
 
 
-def _half_write(path: Path, data: bytes) -> int:
-    with open(path, "wb") as fh:
-        fh.write(data[: len(data) // 2])
-    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+class _FillingFile(io.BufferedWriter):
+    """A file on a disk that fills halfway through the first write."""
+
+    def write(self, data: Any) -> int:
+        super().write(bytes(data)[: len(data) // 2])
+        self.flush()
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def _filling(fd: int, mode: str = "wb", *args: Any, **kwargs: Any) -> _FillingFile:
+    return _FillingFile(io.FileIO(fd, mode))
 
 
 def _half_copy(src: Path, dst: Path) -> None:

@@ -7,11 +7,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from podlock.atomic import write_atomic
 from podlock.cli.options import add_project, add_variant
 from podlock.inputs.discover import discover
 from podlock.inputs.indexes import shown_index_urls
 from podlock.lock.export import export_requirements
-from podlock.lock.pylock import read_lock, write_atomic
+from podlock.lock.pylock import read_lock
 from podlock.lock.status import check
 from podlock.platforms import Platform
 from podlock.reporter import Reporter

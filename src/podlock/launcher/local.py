@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+from podlock.atomic import directory_in_place
 from podlock.errors import LockError, PodlockError, ToolError
 from podlock.inputs.config import VariantConfig
 from podlock.inputs.discover import Inputs
@@ -142,30 +143,23 @@ def ensure_env(
     uv = uv_binary()
     python = find_python(loaded.meta.python, uv)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.parent / f".{final.name}.{os.getpid()}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
     env, secrets = _index_env(inputs, variant)
     creating = reporter.task(
         f"building the {variant.name} environment for {target} from {loaded.path.name}"
     )
+    # Named by pid (not thread) so that ``_prune`` can tell a live build's from a dead one's.
+    scratch = final.parent / f".{final.name}.{os.getpid()}.tmp"
     try:
-        _install(uv, python, tmp, loaded, target, env=env, secrets=secrets)
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not (final / STAMP).is_file():
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)  # another run finished first
+        with directory_in_place(
+            final, tmp=scratch, finished=lambda d: (d / STAMP).is_file()
+        ) as tmp:  # a run that finished first keeps its venv
+            _install(uv, python, tmp, loaded, target, env=env, secrets=secrets)
         creating.done()
     except ToolError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise PodlockError(
             f"uv could not install {loaded.path.name} for {target}:\n{_tail(exc.output)}",
             hint="check the network and index credentials; `podlock lock` if the lock is old",
         ) from None
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     _prune(final)
     return LocalEnv(path=final, reused=False)
 

@@ -21,9 +21,7 @@ import lzma
 import os
 import posixpath
 import re
-import shutil
 import tarfile
-import threading
 import zlib
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +30,7 @@ from pathlib import Path
 import zstandard
 from debian.arfile import ArError, ArFile
 
+from podlock.atomic import directory_in_place
 from podlock.errors import HashMismatch, PodlockError
 from podlock.layers.tarlayer import Entry, file, symlink
 from podlock.lock.system import Deb
@@ -129,14 +128,10 @@ def _keep(dest: Path, raws: Mapping[str, bytes]) -> None:
     """Store the decompressed archives at ``dest`` atomically (a whole directory or none)."""
     if set(raws) != {"control", "data"}:
         return
-    part = dest.with_name(f".{dest.name}.{os.getpid()}.{threading.get_ident()}")
-    part.mkdir(parents=True, exist_ok=True)
-    for stem, raw in raws.items():
-        (part / f"{stem}.tar").write_bytes(raw)
-    try:
-        os.rename(part, dest)
-    except OSError:  # another build stored it first
-        shutil.rmtree(part, ignore_errors=True)
+    # A failed rename means another build stored it first: a cache, theirs is as good.
+    with directory_in_place(dest, finished=lambda _: True) as part:
+        for stem, raw in raws.items():
+            (part / f"{stem}.tar").write_bytes(raw)
 
 
 def _decompress(data: bytes, ext: str) -> bytes:

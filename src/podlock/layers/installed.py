@@ -17,7 +17,6 @@ from __future__ import annotations
 import filecmp
 import hashlib
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from podlock.atomic import place_directory
 from podlock.disk import full_disk
 from podlock.errors import DiskFull, HashMismatch, ToolError
 from podlock.layers.install import Target, compile_bytecode, install_wheels
@@ -216,12 +216,7 @@ def _place(tmp: Path, dest: Path, layer: str) -> None:
         if _entries(dest, layer) is not None:
             return  # another build (thread or process) finished it first: keep it
         shutil.rmtree(dest, ignore_errors=True)  # damaged (it failed its check)
-    try:
-        os.rename(tmp, dest)
-    except OSError:
-        if not (dest / _MANIFEST).exists():
-            raise
-        # another build put the same tree there first; keep theirs
+    place_directory(tmp, dest, finished=lambda d: (d / _MANIFEST).exists())
 
 
 def _compile(

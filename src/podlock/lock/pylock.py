@@ -1,14 +1,12 @@
 """The lock: PEP 751 ``pylock.<variant>.toml`` with podlock's ``[tool.podlock]`` table.
 
 Writing is deterministic (sorted packages and keys, no timestamps but the index's) and
-atomic. Reading validates with ``packaging.pylock`` so a corrupt lock is reported, never
-half-used.
+atomic (``podlock.atomic``). Reading validates with ``packaging.pylock`` so a corrupt lock is
+reported, never half-used.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -277,25 +275,3 @@ def read_lock(path: Path) -> LoadedLock:
             f"corrupt ({exc})", path=str(path), hint="run `podlock lock` to regenerate it"
         ) from None
     return LoadedLock(path=path, pylock=pylock, meta=meta, data=data, text=text)
-
-
-def write_atomic(path: Path, text: str) -> bool:
-    """Replace ``path`` with ``text`` atomically; False (and no write) if already identical."""
-    data = text.encode("utf-8")
-    try:
-        if path.read_bytes() == data:
-            return False
-    except FileNotFoundError:
-        pass
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return True

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from podlock import __version__
+from podlock.atomic import write_entry
 from podlock.disk import full_disk
 from podlock.errors import PodlockError
 from podlock.layers.compress import identity
@@ -219,13 +219,8 @@ def remember(key: str, blob: LayerBlob) -> None:
     """Record ``key`` → ``blob`` in this machine's layer cache (atomically)."""
     memo = memos_root() / f"{key}.json"
     memo.parent.mkdir(parents=True, exist_ok=True)
-    part = memo.with_name(f".{memo.name}.{os.getpid()}")
-    try:
-        with full_disk(memo.parent):
-            part.write_bytes(canonical(blob.__dict__))
-            os.replace(part, memo)
-    finally:
-        part.unlink(missing_ok=True)  # what a full disk left of it
+    with full_disk(memo.parent):
+        write_entry(memo, canonical(blob.__dict__))
 
 
 def image_documents(

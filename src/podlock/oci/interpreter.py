@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import re
 
+from podlock.atomic import write_atomic
 from podlock.errors import PodlockError
-from podlock.lock.pylock import write_atomic
 from podlock.paths import cache_dir
 from podlock.registry.base import BaseImage
 from podlock.registry.blobs import BlobStore

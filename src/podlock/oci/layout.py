@@ -8,12 +8,12 @@ plus Docker's ``manifest.json`` naming the same blobs, so ``docker load`` (any v
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from podlock.atomic import file_in_place, write_entry
 from podlock.layers.tarlayer import Entry, directory, file, normalised, write_tar
 from podlock.oci.image import PlatformImage
 from podlock.registry.blobs import BlobStore
@@ -94,12 +94,7 @@ def write_layout(built: Built, out: Path, store: BlobStore, *, tag: str | None) 
         pass
     index = _index(built, tag)
     index["manifests"] = others + index["manifests"]
-    tmp = index_path.with_name(".index.json.tmp")
-    try:
-        tmp.write_bytes(canonical(index))
-        os.replace(tmp, index_path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_entry(index_path, canonical(index))
 
 
 def write_docker_tar(
@@ -124,13 +119,8 @@ def write_docker_tar(
         file("manifest.json", canonical(docker)),
     ]
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            write_tar(normalised(entries), fh.write, mtime=mtime)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with file_in_place(out) as fh:
+        write_tar(normalised(entries), fh.write, mtime=mtime)
 
 
 def load(tarball: Path) -> str:

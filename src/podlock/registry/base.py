@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import tarfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
+from podlock.atomic import write_entry
 from podlock.errors import PodlockError
 from podlock.paths import cache_dir
 from podlock.registry.blobs import BlobStore
@@ -236,9 +236,7 @@ def _docker_archive(path: Path, platforms: Sequence[str], store: BlobStore) -> d
     tags = entry.get("RepoTags") or []
     saved = {"name": str(tags[0]) if tags else "", "config": config_digest, "layers": layers}
     memo.parent.mkdir(parents=True, exist_ok=True)
-    tmp = memo.with_suffix(".tmp")
-    tmp.write_bytes(canonical(saved))
-    os.replace(tmp, memo)
+    write_entry(memo, canonical(saved))
     return {p: _from_memo(saved, p, store) for p in platforms}
 
 

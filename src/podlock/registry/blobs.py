@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import os
-import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
+from podlock.atomic import file_in_place, link_atomic
 from podlock.disk import full_disk, full_error, is_full
 from podlock.errors import PodlockError
 from podlock.paths import cache_dir
@@ -84,18 +82,15 @@ class BlobStore:
         (and, with ``expected``, only if that is its digest)."""
         folder = self.root / "sha256"
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
         try:
-            with os.fdopen(fd, "wb") as fh:
+            with file_in_place(lambda: self.path(writer.digest), folder=folder) as fh:
                 writer = BlobWriter(fh)
                 yield writer
-            if expected is not None and writer.digest != expected:
-                raise PodlockError(
-                    f"blob {expected} arrived with digest {writer.digest}",
-                    hint="the source changed or is corrupt; nothing was stored",
-                )
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, self.path(writer.digest))
+                if expected is not None and writer.digest != expected:
+                    raise PodlockError(
+                        f"blob {expected} arrived with digest {writer.digest}",
+                        hint="the source changed or is corrupt; nothing was stored",
+                    )
         except OSError as exc:
             if is_full(exc):
                 raise full_error(exc, folder) from exc
@@ -106,22 +101,11 @@ class BlobStore:
                 hint="free some disk space (or set PODLOCK_CACHE_DIR elsewhere) and run again; "
                 "the cache holds only complete blobs",
             ) from exc
-        finally:
-            Path(tmp).unlink(missing_ok=True)
 
     def copy_into(self, digest: str, dest: Path) -> None:
         """Hard-link (or copy) a blob to ``dest``, atomically."""
         dest.parent.mkdir(parents=True, exist_ok=True)
         if dest.is_file() and dest.stat().st_size == self.size(digest):
             return
-        tmp = dest.with_name(f".tmp-{dest.name}")
-        tmp.unlink(missing_ok=True)
-        try:
-            with full_disk(dest.parent):
-                try:
-                    os.link(self.path(digest), tmp)
-                except OSError:
-                    shutil.copyfile(self.path(digest), tmp)
-                os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)  # a copy a full disk cut short
+        with full_disk(dest.parent):
+            link_atomic(self.path(digest), dest)

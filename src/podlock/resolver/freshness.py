@@ -37,8 +37,8 @@ from urllib.parse import urlsplit
 
 from packaging.utils import canonicalize_name
 
+from podlock.atomic import write_atomic
 from podlock.inputs.indexes import Index, IndexPlan, auth_headers
-from podlock.lock.pylock import write_atomic
 from podlock.resolver.python.simple_api import ACCEPT
 
 if TYPE_CHECKING:  # requests costs start-up time: imported when used

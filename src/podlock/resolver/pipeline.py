@@ -13,6 +13,7 @@ from pathlib import Path
 
 from packaging.requirements import Requirement
 
+from podlock.atomic import write_atomic
 from podlock.errors import InputError, PodlockError, ResolutionError
 from podlock.inputs.config import RUNTIME_PACKAGES, VariantConfig
 from podlock.inputs.discover import Inputs
@@ -20,7 +21,7 @@ from podlock.inputs.indexes import index_plan
 from podlock.inputs.pyproject import PYPROJECT
 from podlock.inputs.runtime import VariantRequirements, variant_requirements
 from podlock.lock.fingerprint import input_digests
-from podlock.lock.pylock import LoadedLock, Lock, write_atomic
+from podlock.lock.pylock import LoadedLock, Lock
 from podlock.lock.status import check
 from podlock.lock.system import SystemLock
 from podlock.paths import lock_path

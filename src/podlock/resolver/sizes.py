@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from podlock.atomic import write_atomic
 from podlock.errors import IndexError_
 from podlock.inputs.indexes import Index, auth_headers
-from podlock.lock.pylock import write_atomic
 from podlock.paths import cache_dir
 from podlock.resolver.model import RawArtifact
 from podlock.urls import redact

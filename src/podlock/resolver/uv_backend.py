@@ -28,9 +28,9 @@ from typing import Any
 import tomli_w
 from packaging.utils import canonicalize_name
 
+from podlock.atomic import write_atomic
 from podlock.inputs.indexes import Index, IndexPlan, index_plan
 from podlock.inputs.runtime import VariantRequirements
-from podlock.lock.pylock import write_atomic
 from podlock.paths import cache_dir, lock_path
 from podlock.process import Completed, run
 from podlock.reporter import Reporter

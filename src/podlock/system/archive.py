@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import lzma
-import os
 import shutil
 import subprocess
 import tempfile
@@ -24,6 +23,7 @@ from typing import Any
 from debian.deb822 import Deb822, Packages
 
 from podlock import http
+from podlock.atomic import write_entry
 from podlock.errors import PodlockError
 from podlock.paths import cache_dir
 from podlock.reporter import Reporter
@@ -157,9 +157,7 @@ def _packages(
         if {"Package", "Version", "Filename", "SHA256", "Size"} <= set(entry):
             entries.append(entry)
     memo.parent.mkdir(parents=True, exist_ok=True)
-    tmp = memo.with_name(f".{memo.name}.{os.getpid()}")
-    tmp.write_text(json.dumps({"format": INDEX_FORMAT, "packages": entries}))
-    os.replace(tmp, memo)
+    write_entry(memo, json.dumps({"format": INDEX_FORMAT, "packages": entries}).encode())
     return entries
 
 

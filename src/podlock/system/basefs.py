@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from podlock.atomic import file_in_place, write_entry
 from podlock.errors import PodlockError
 from podlock.paths import cache_dir
 from podlock.registry.base import (
@@ -86,13 +86,8 @@ def base_files(image: BaseImage, store: BlobStore, name: str) -> BaseFiles:
         elif "/" not in path and entry.kind == "symlink":
             links[path] = entry.link.strip("/")
     memo.parent.mkdir(parents=True, exist_ok=True)
-    tmp = memo.with_name(f".{memo.name}.{os.getpid()}")
-    tmp.write_text(
-        json.dumps(
-            {"files": {k: v.hex() for k, v in files.items()}, "links": links}, sort_keys=True
-        )
-    )
-    os.replace(tmp, memo)
+    saved = {"files": {k: v.hex() for k, v in files.items()}, "links": links}
+    write_entry(memo, json.dumps(saved, sort_keys=True).encode())
     return BaseFiles(name=name, platform=image.platform, files=files, root_links=links)
 
 
@@ -158,11 +153,6 @@ def _from_engine(ref: str) -> Path | None:
 
 def _save(engine: Engine, image_id: str, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    part = out.with_name(f".{out.name}.{os.getpid()}")
-    try:
-        with open(part, "wb") as sink:
-            for chunk in engine.save(image_id):
-                sink.write(chunk)
-        os.replace(part, out)
-    finally:
-        part.unlink(missing_ok=True)  # a save cut short leaves nothing
+    with file_in_place(out) as sink:  # a save cut short leaves nothing
+        for chunk in engine.save(image_id):
+            sink.write(chunk)

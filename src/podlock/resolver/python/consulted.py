@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from podlock.resolver.python.http_cache import write_file
+from podlock.atomic import write_entry
 from podlock.resolver.python.metadata import CoreMetadata
 
 
@@ -59,6 +59,6 @@ def recall(path: Path) -> Consulted:
 def remember(path: Path, consulted: Consulted) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_file(path, json.dumps(consulted.to_dict(), separators=(",", ":")).encode())
+        write_entry(path, json.dumps(consulted.to_dict(), separators=(",", ":")).encode())
     except OSError:
         pass  # only a hint for the next run

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from podlock import http
+from podlock.atomic import write_entry
 from podlock.errors import IndexError_
 from podlock.inputs.indexes import Index, auth_headers
 from podlock.urls import redact, strip_credentials
@@ -183,8 +182,8 @@ class HttpClient:
         if meta == old and _size(body) == len(response.body):
             return  # unchanged: most pages on most runs
         self.cache.mkdir(parents=True, exist_ok=True)
-        write_file(body, response.body)
-        write_file(self.cache / f"{key}.json", json.dumps(meta).encode())
+        write_entry(body, response.body)
+        write_entry(self.cache / f"{key}.json", json.dumps(meta).encode())
 
 
 def _cache_key(url: str, accept: str | None) -> str:
@@ -196,10 +195,3 @@ def _size(path: Path) -> int | None:
         return path.stat().st_size
     except OSError:
         return None
-
-
-def write_file(path: Path, data: bytes) -> None:
-    """Replace ``path`` atomically: readers see the old file or the new one, never a part."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

@@ -24,8 +24,9 @@ from email.parser import HeaderParser
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from podlock.atomic import write_entry
 from podlock.errors import IndexError_, PodlockError
-from podlock.resolver.python.http_cache import HttpClient, write_file
+from podlock.resolver.python.http_cache import HttpClient
 from podlock.resolver.python.simple_api import Dist
 from podlock.urls import redact
 
@@ -144,7 +145,7 @@ class MetadataStore:
         meta = self._fetch(dist)
         if self.cache is not None:
             self.cache.mkdir(parents=True, exist_ok=True)
-            write_file(self.cache / f"{key}.json", json.dumps(meta.to_dict()).encode())
+            write_entry(self.cache / f"{key}.json", json.dumps(meta.to_dict()).encode())
         return meta
 
     def _fetch(self, dist: Dist) -> CoreMetadata:

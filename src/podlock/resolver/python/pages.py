@@ -26,10 +26,11 @@ from pathlib import Path
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from podlock.atomic import write_entry
 from podlock.errors import IndexError_
 from podlock.inputs.indexes import Index
 from podlock.platforms import Platform
-from podlock.resolver.python.http_cache import HttpClient, Response, write_file
+from podlock.resolver.python.http_cache import HttpClient, Response
 from podlock.resolver.python.simple_api import ACCEPT, Dist, Link, parse_dist, parse_page
 from podlock.resolver.python.wheeltags import installs_on, parse_tags, python_fits, tag_text
 from podlock.urls import redact, strip_credentials
@@ -368,7 +369,7 @@ def _load(path: Path, source: bytes) -> Files | None:
 def _store(path: Path, source: bytes, files: Files) -> None:
     payload = files.to_bytes()
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_file(path, source + hashlib.sha256(payload).digest() + payload)
+    write_entry(path, source + hashlib.sha256(payload).digest() + payload)
 
 
 def _same(same: dict[str, str], text: str | None) -> str | None:
