@@ -27,8 +27,12 @@ def is_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in FULL
 
 
-def human(size: int) -> str:
-    return f"{size / 1e9:.1f} GB" if size >= 10**9 else f"{size / 1e6:.0f} MB"
+def size_text(n: int) -> str:
+    """Bytes for a person, in powers of 1000 as podlock prints sizes: ``314.6 MB``."""
+    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
 
 
 def existing(path: Path) -> Path:
@@ -51,7 +55,7 @@ def full_error(exc: OSError, path: Path) -> DiskFull:
         free = free_bytes(path)
     except OSError:
         free = None
-    left = f" ({human(free)} free now)" if free is not None else ""
+    left = f" ({size_text(free)} free now)" if free is not None else ""
     return DiskFull(
         f"the disk is full: writing {where} failed ({exc.strerror or exc}); the filesystem "
         f"of {path}{left} cannot hold this build. Partial files were removed",
@@ -97,12 +101,12 @@ def check_free(needs: Mapping[Path, int], *, what: str) -> None:
             continue
         where = " and ".join(_names(p for p in paths if needs[p] > 0))
         raise DiskFull(
-            f"not enough disk space for {what}: it needs about {human(needed)} under {where}"
-            f" (an estimate), and that filesystem has {human(free)} free",
+            f"not enough disk space for {what}: it needs about {size_text(needed)} under {where}"
+            f" (an estimate), and that filesystem has {size_text(free)} free",
             path=str(paths[0]),
             needed=needed,
             free=free,
-            hint=f"free {human(needed + RESERVE - free)} or more: `podlock prune` removes the "
+            hint=f"free {size_text(needed + RESERVE - free)} or more: `podlock prune` removes the "
             "cached wheels, trees and layers no build used lately (`--older-than 0`: all), or "
             f"set PODLOCK_CACHE_DIR to a larger disk; {CHECK_ENV}=off skips this check",
         )

@@ -229,7 +229,7 @@ def test_a_build_the_disk_cannot_hold_stops_before_writing_and_names_the_fix(
     result = oci_build(cli, root, "--base", base_archive)
     assert result.code != 0 and "Traceback" not in result.err
     assert "not enough disk space for the layers of hello:cpu" in result.err
-    assert f"under {_podlock_cache}" in result.err and "1 MB free" in result.err
+    assert f"under {_podlock_cache}" in result.err and "1.0 MB free" in result.err
     assert "podlock prune" in result.err
     assert not list((_podlock_cache / "wheels").rglob("*.whl"))  # nothing was downloaded
     monkeypatch.setattr(shutil, "disk_usage", real)

@@ -8,11 +8,11 @@ from typing import Any
 
 from podlock.cli.options import add_project
 from podlock.cli.output import add_format, emit, wants_json
+from podlock.disk import size_text
 from podlock.errors import PodlockError
 from podlock.inputs.codeconfig import CodeConfig
 from podlock.inputs.discover import discover, read_config
 from podlock.plan.codepackage import CodePackage, collect
-from podlock.plan.codescan import size_text
 from podlock.reporter import Reporter
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from podlock.disk import size_text
 from podlock.errors import ToolError
 from podlock.inputs.codeconfig import CodeConfig
 from podlock.paths import cache_dir
@@ -30,7 +31,6 @@ from podlock.plan.codescan import (
     NotRegular,
     check_limits,
     scan_file,
-    size_text,
 )
 from podlock.process import run
 from podlock.reporter import NullReporter, Reporter

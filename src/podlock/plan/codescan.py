@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from podlock.disk import size_text
 from podlock.errors import CodePackageTooLarge
 from podlock.inputs.codeconfig import CodeConfig
 from podlock.reporter import Reporter, Task, Unit
@@ -167,14 +168,6 @@ def _files(n: int) -> str:
 
 def _toml_list(items: list[str]) -> str:
     return "[" + ", ".join(f'"{item}"' for item in items) + "]"
-
-
-def size_text(n: int) -> str:
-    """Bytes for a person, in powers of 1000 as podlock prints sizes: ``314.6 MB``."""
-    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} B"
 
 
 class LazyTask:
