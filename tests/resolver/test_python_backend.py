@@ -19,7 +19,7 @@ import pytest
 from packaging.version import Version
 
 from index_server import PRIVATE_PASSWORD, PRIVATE_USER, IndexServer
-from podlock import http as podlock_http
+from podlock import dns as podlock_dns
 from podlock.inputs.discover import discover
 from podlock.inputs.indexes import Index
 from podlock.paths import cache_dir
@@ -321,7 +321,7 @@ def test_connections_share_one_address_lookup(monkeypatch: pytest.MonkeyPatch) -
         return real(host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", counted)
-    monkeypatch.setattr(podlock_http, "_addresses", {})
+    monkeypatch.setattr(podlock_dns, "_addresses", {})
     try:
         _Page.body = b"x"
         client = HttpClient()
