@@ -12,14 +12,17 @@ from kube_server import FakeKube
 from manifest_schemas import manifest_errors
 
 import podlock.launcher.manifests as manifests
+from podlock.launcher.cluster import Cluster
 
 
 @pytest.fixture
 def kube(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeKube]:
     """The fake API server, with $KUBECONFIG pointing at it (context "fake", namespace default),
     and node pools for the accelerators the tests launch on (two of tpu-v6e-16, for two
-    slices)."""
+    slices). Every Cluster made in the test watches it on its fake clock (and keeps it: a
+    log follower left over from the test never moves another test's clock)."""
     with FakeKube() as server:
+        monkeypatch.setattr(Cluster, "clock", server.clock)
         for accelerator, pools in (
             ("h100x8", 1),
             ("tpu-v6e-8", 1),

@@ -3,7 +3,8 @@
 No API server can run here, so the launcher's real ``kubernetes`` client talks HTTP to this:
 create/get/list/delete Jobs and JobSets, list pods by label, follow pod logs (chunked, until
 the container ends), list events by ``involvedObject.name``. Pods are made when a job is
-created and move through a ``Scenario`` on the clock: run then exit (with a code), or stay
+created and move through a ``Scenario`` on a ``FakeClock`` (``clock``, which the launcher's
+waits move on; tests advance it too): run then exit (with a code), or stay
 Pending for a scheduling or image-pull reason, with the conditions and events a real
 cluster reports. Deletion removes pods only with Foreground/Background propagation, as the
 garbage collector does (a Job deleted with no policy orphans its pods).
@@ -23,13 +24,13 @@ from __future__ import annotations
 import json
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from fake_clock import FakeClock
 from manifest_schemas import CRD, manifest_errors
 
 TOKEN = "kube-test-token-0123456789"
@@ -48,8 +49,9 @@ AUTOSCALER_STATUS = "kube-system/cluster-autoscaler-status"
 
 @dataclass
 class Scenario:
-    """What the pods of the next job do. outcome: succeed | fail | forever | unschedulable |
-    insufficient | quota | image-missing | image-denied."""
+    """What the pods of the next job do (``run_seconds``: of the fake clock). outcome:
+    succeed | fail | forever | unschedulable | insufficient | quota | image-missing |
+    image-denied."""
 
     outcome: str = "succeed"
     logs: list[str] = field(default_factory=lambda: ["hello from the pod", "done"])
@@ -59,8 +61,8 @@ class Scenario:
 
 @dataclass
 class Admission:
-    """What Kueue does with the next queued job: admit it after ``seconds`` (None: never),
-    saying ``reason`` while it waits."""
+    """What Kueue does with the next queued job: admit it after ``seconds`` of the fake
+    clock (None: never), saying ``reason`` while it waits."""
 
     seconds: float | None = 0.0
     reason: str = (
@@ -93,7 +95,8 @@ class Pod:
 
 
 class FakeKube:
-    def __init__(self) -> None:
+    def __init__(self, clock: FakeClock | None = None) -> None:
+        self.clock = clock or FakeClock()
         self.namespaces = {"default", "team"}
         self.objects: dict[tuple[str, str, str], dict[str, Any]] = {}  # (kind, ns, name)
         self.pods: dict[tuple[str, str], Pod] = {}
@@ -125,7 +128,9 @@ class FakeKube:
         handler = type("Handler", (_Handler,), {"kube": self})
         self.server = _Server(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # shutdown() waits for the serve loop to look: every 0.5 s by default, per test
+        serve = {"poll_interval": 0.02}
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs=serve, daemon=True)
 
     @property
     def url(self) -> str:
@@ -226,7 +231,7 @@ class FakeKube:
             queue = body["metadata"].get("labels", {}).get(QUEUE_LABEL)
             if queue and self.kueue_installed:
                 uid = body["metadata"]["uid"]
-                wl = Workload(ns, kind, name, uid, queue, time.monotonic(), self.admission)
+                wl = Workload(ns, kind, name, uid, queue, self.clock.now(), self.admission)
                 self.workloads.append(wl)
                 self._admit_due()
             else:
@@ -238,7 +243,7 @@ class FakeKube:
         with self.lock:
             for wl in self.workloads:
                 seconds = wl.admission.seconds
-                due = seconds is not None and time.monotonic() - wl.created >= seconds
+                due = seconds is not None and self.clock.now() - wl.created >= seconds
                 body = self.objects.get((wl.kind, wl.namespace, wl.job))
                 if not wl.admitted and due and body is not None:
                     wl.admitted = True
@@ -314,7 +319,7 @@ class FakeKube:
                     "spec": json.loads(json.dumps(template["spec"])),
                 }
                 index = job_index * int(spec.get("parallelism") or 1) + i  # 0: the leader
-                pod = Pod(ns, pod_name, name, index, pod_body, time.monotonic(), self.scenario)
+                pod = Pod(ns, pod_name, name, index, pod_body, self.clock.now(), self.scenario)
                 self.pods[(ns, pod_name)] = pod
                 self.events += _events_for(pod)
 
@@ -330,7 +335,7 @@ class FakeKube:
 
     def pod_json(self, pod: Pod) -> dict[str, Any]:
         body = json.loads(json.dumps(pod.body))
-        body["status"] = _pod_status(pod)
+        body["status"] = _pod_status(pod, self.clock.now())
         return body
 
     def job_json(self, kind: str, ns: str, name: str) -> dict[str, Any] | None:
@@ -340,7 +345,7 @@ class FakeKube:
                 return None
             obj = json.loads(json.dumps(obj))
             pods = [p for p in self.pods.values() if p.job == name and p.namespace == ns]
-        phases = [_pod_status(p)["phase"] for p in pods]
+        phases = [_pod_status(p, self.clock.now())["phase"] for p in pods]
         conditions = []
         if pods and all(ph in ("Succeeded", "Failed") for ph in phases):
             if "Failed" in phases:
@@ -390,9 +395,9 @@ def _capacity_labels(capacity: str) -> dict[str, str]:
     return {}
 
 
-def _pod_status(pod: Pod) -> dict[str, Any]:
+def _pod_status(pod: Pod, now: float) -> dict[str, Any]:
     s = pod.scenario
-    elapsed = time.monotonic() - pod.started
+    elapsed = now - pod.started
     image = pod.body["spec"]["containers"][0]["image"]
     if s.outcome in ("succeed", "fail", "forever"):
         if s.outcome == "forever" or elapsed < s.run_seconds:
@@ -769,7 +774,7 @@ class _Handler(BaseHTTPRequestHandler):
         if pod is None:
             self._status(404, "NotFound", f'pods "{pod_name}" not found')
             return
-        if _pod_status(pod)["phase"] == "Pending":
+        if _pod_status(pod, kube.clock.now())["phase"] == "Pending":
             self._status(
                 400,
                 "BadRequest",
@@ -785,17 +790,17 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             for line in lines:
                 self._chunk(f"{line}\n".encode())
-                time.sleep(0.01)
             n = 0
             while follow:
+                now = kube.clock.now()
                 with kube.lock:
                     gone = (ns, pod_name) not in kube.pods
-                if gone or _pod_status(pod)["phase"] in ("Succeeded", "Failed"):
+                if gone or _pod_status(pod, now)["phase"] in ("Succeeded", "Failed"):
                     break
                 if pod.scenario.outcome == "forever":
                     n += 1
                     self._chunk(f"step {n}\n".encode())
-                time.sleep(0.05)
+                kube.clock.wait(now, timeout=0.05)
             self._chunk(b"")
         except (BrokenPipeError, ConnectionResetError):
             pass

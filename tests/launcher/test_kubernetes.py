@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import signal
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,6 @@ from podlock.launcher.launch import follow, submit
 from podlock.launcher.manifests import JobRequest
 from podlock.reporter import ListReporter
 
-FAST = ("--poll", "0.05")
-
 
 def request(accelerator: str = "cpu", name: str = "train") -> JobRequest:
     return JobRequest(
@@ -39,7 +36,7 @@ def request(accelerator: str = "cpu", name: str = "train") -> JobRequest:
 def launch(cli: Any, project: Path, *args: str) -> Any:
     return cli(
         "launch", "--project", str(project), "--mode", "custom", "--image", UNREACHABLE_IMAGE,
-        *FAST, *args,
+        *args,
     )  # fmt: skip
 
 
@@ -123,25 +120,26 @@ def test_pending_pods_are_explained_then_the_job_is_cancelled(
     assert result.code == 1, result.err
     assert said in result.err
     assert "did not start after" in result.err and "it was cancelled" in result.err
-    # polled every 0.05 s: waiting out a 30 s timeout would take some 600 pod listings
+    # polled every 2 s of the fake clock: a fatal cause gives up at the first look, not
+    # after waiting out its 30 s; another after the 0.3 s timeout, at the second
     polls = [r for r in kube.requests if r.startswith("GET ") and r.endswith("/pods")]
-    assert 0 < len(polls) < 60, len(polls)
+    assert len(polls) == (1 if fatal else 2), polls
     assert kube.jobs() == [] and kube.pod_names() == []
     assert [policy for _, _, policy in kube.deletes] == ["Foreground"]
 
 
 @pytest.fixture
-def ctrl_c() -> Iterator[Callable[[float], None]]:
-    """``ctrl_c(delay)``: SIGINT to the main thread, at once or from a timer, raising
-    KeyboardInterrupt there even when the runner started with SIGINT ignored (a shell's
-    background jobs do; the test would then wait forever)."""
+def ctrl_c() -> Iterator[Callable[[], None]]:
+    """``ctrl_c()``: SIGINT to the main thread, from any thread, raising KeyboardInterrupt
+    there even when the runner started with SIGINT ignored (a shell's background jobs do;
+    the test would then wait forever). Only the first call sends: a log follower still
+    running after the test must not interrupt the runner."""
     main = threading.main_thread().ident
     assert main is not None
+    sent = threading.Lock()
 
-    def send(delay: float) -> None:
-        if delay:
-            threading.Timer(delay, signal.pthread_kill, (main, signal.SIGINT)).start()
-        else:
+    def send() -> None:
+        if sent.acquire(blocking=False):
             signal.pthread_kill(main, signal.SIGINT)
 
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -150,15 +148,20 @@ def ctrl_c() -> Iterator[Callable[[float], None]]:
 
 
 def test_ctrl_c_while_following_asks_then_cancels_with_foreground_deletion(
-    kube: FakeKube, ctrl_c: Callable[[float], None]
+    kube: FakeKube, ctrl_c: Callable[[], None]
 ) -> None:
     kube.scenario = Scenario(outcome="forever")
     cluster = Cluster.connect()
     handle = submit(cluster, request())
     asked: list[str] = []
     lines: list[str] = []
-    ctrl_c(0.5)
-    code = follow(handle, lines.append, confirm=lambda q: asked.append(q) or True, poll=0.05)
+
+    def shown(line: str) -> None:  # the user presses Ctrl-C once the job prints a step
+        lines.append(line)
+        if line.startswith("step "):
+            ctrl_c()
+
+    code = follow(handle, shown, confirm=lambda q: asked.append(q) or True)
     assert code == 130
     assert asked == ["cancel Job train? [y/N] "]
     assert any(line.startswith("step ") for line in lines)
@@ -166,28 +169,32 @@ def test_ctrl_c_while_following_asks_then_cancels_with_foreground_deletion(
     assert kube.deletes == [("Job", "train", "Foreground")]
 
 
-def test_ctrl_c_declined_leaves_the_job_running(
-    kube: FakeKube, ctrl_c: Callable[[float], None]
-) -> None:
+def test_ctrl_c_declined_leaves_the_job_running(kube: FakeKube, ctrl_c: Callable[[], None]) -> None:
     kube.scenario = Scenario(outcome="forever")
     handle = submit(Cluster.connect(), request())
     reporter = ListReporter()
-    ctrl_c(0.3)
-    code = follow(
-        handle, lambda _line: None, confirm=lambda _q: False, poll=0.05, reporter=reporter
-    )
+    code = follow(handle, lambda _line: ctrl_c(), confirm=lambda _q: False, reporter=reporter)
     assert code == 130
     assert kube.jobs() == ["train"] and kube.deletes == []
     assert "podlock jobs cancel train" in reporter.infos[-1]
 
 
 def test_ctrl_c_during_submission_leaves_nothing_behind(
-    kube: FakeKube, ctrl_c: Callable[[float], None]
+    kube: FakeKube, ctrl_c: Callable[[], None], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def interrupt_mid_request(kind: str, name: str) -> None:
-        ctrl_c(0)  # the object exists; the answer is late
-        time.sleep(0.3)
+    undone = threading.Event()
+    delete = kube.delete
 
+    def delete_then_answer_the_create(*args: Any) -> bool:
+        deleted = delete(*args)
+        undone.set()
+        return deleted
+
+    def interrupt_mid_request(kind: str, name: str) -> None:
+        ctrl_c()  # the object exists; its answer comes only after the client undid it
+        undone.wait(timeout=10)
+
+    monkeypatch.setattr(kube, "delete", delete_then_answer_the_create)
     kube.on_create = interrupt_mid_request
     with pytest.raises(KeyboardInterrupt):
         submit(Cluster.connect(), request("tpu-v6e-16"))
@@ -336,9 +343,9 @@ def test_jobs_list_status_logs_cancel(cli: Any, kube: FakeKube, project: Path) -
 def test_wait_reports_a_job_deleted_under_it(kube: FakeKube) -> None:
     kube.scenario = Scenario(outcome="forever")
     handle = submit(Cluster.connect(), request())
-    threading.Timer(0.3, kube.delete, ("Job", "default", "train", "Foreground")).start()
+    kube.clock.after(0.3, lambda: kube.delete("Job", "default", "train", "Foreground"))
     with pytest.raises(ClusterError, match="was deleted while running"):
-        handle.wait(lambda _l: None, poll=0.05)
+        handle.wait(lambda _l: None)
 
 
 def test_pending_timeout_raises_with_every_reason(kube: FakeKube) -> None:
@@ -346,9 +353,7 @@ def test_pending_timeout_raises_with_every_reason(kube: FakeKube) -> None:
     handle: JobHandle = submit(Cluster.connect(), request("tpu-v6e-8"))
     reporter = ListReporter()
     with pytest.raises(JobPending) as err:
-        handle.wait(
-            lambda _l: None, poll=0.05, explain_after=0, pending_timeout=0.2, reporter=reporter
-        )
+        handle.wait(lambda _l: None, explain_after=0, pending_timeout=0.2, reporter=reporter)
     assert [d.reason for d in err.value.diagnoses] == ["no-node-pool"]
     assert len(reporter.warnings) == 1  # explained once, not at every poll
 

@@ -21,8 +21,6 @@ from podlock.launcher.launch import submit
 from podlock.launcher.manifests import JobRequest
 from podlock.launcher.preflight import preflight
 
-FAST = ("--poll", "0.05")
-
 
 def request(accelerator: str, *, slices: int = 1, queue: str | None = None) -> JobRequest:
     return JobRequest(
@@ -150,7 +148,7 @@ def test_queued_then_admitted_is_reported_as_queued_not_as_a_failure(
     result = cli(
         "launch", "--project", str(project), "--mode", "custom", "--image", UNREACHABLE_IMAGE,
         "--accelerator", "tpu-v6e-16", "--slices", "2", "--queue", "team-a", "--all-logs",
-        "--explain-after", "0", "--pending-timeout", "0.2", *FAST, "--", "python", "train.py",
+        "--explain-after", "0", "--pending-timeout", "0.2", "--", "python", "train.py",
     )  # fmt: skip
     # queued for longer than the pending timeout, yet not cancelled: the clock starts at admission
     assert result.code == 0, result.err

@@ -8,10 +8,10 @@ the API is: ``kubeconfig``; its errors, explained: ``kube_errors``.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from podlock.clock import SYSTEM, Clock
 from podlock.errors import PodlockError
 from podlock.launcher.kube_errors import ClusterError, api_error, status_of
 from podlock.launcher.kubeconfig import Connection, load
@@ -29,11 +29,17 @@ AUTOSCALER_STATUS = ("kube-system", "cluster-autoscaler-status")
 
 
 class Cluster:
-    """One cluster and namespace; ``Cluster.connect`` reads kubeconfig or in-cluster config."""
+    """One cluster and namespace; ``Cluster.connect`` reads kubeconfig or in-cluster config.
+    ``clock`` is the time the launcher watches it by (polls, retries, pending timeouts)."""
 
-    def __init__(self, api_client: Any, connection: Connection) -> None:
+    clock: Clock = SYSTEM
+
+    def __init__(
+        self, api_client: Any, connection: Connection, *, clock: Clock | None = None
+    ) -> None:
         from kubernetes import client
 
+        self.clock = clock or self.clock  # the class's default, bound now
         self.api_client = api_client
         self.connection = connection
         self.namespace = connection.namespace
@@ -52,11 +58,12 @@ class Cluster:
         context: str | None = None,
         kubeconfig: str | None = None,
         namespace: str | None = None,
+        clock: Clock | None = None,
     ) -> Cluster:
         """Kubeconfig (``--kubeconfig``, ``$KUBECONFIG``, ``~/.kube/config``) and its context,
         or the pod's service account when running in a cluster without a kubeconfig."""
         api_client, connection = load(context=context, kubeconfig=kubeconfig, namespace=namespace)
-        return cls(api_client, connection)
+        return cls(api_client, connection, clock=clock)
 
     # --- objects -----------------------------------------------------------------------
 
@@ -196,7 +203,7 @@ class Cluster:
                         f"({type(exc).__name__})",
                         hint="`podlock jobs logs` reads it again; the job itself is unaffected",
                     ) from None
-                time.sleep(policy.wait(failures))
+                self.clock.sleep(policy.wait(failures))
 
     def _log_lines(self, pod: str, *, container: str, follow: bool) -> Iterator[str]:
         try:

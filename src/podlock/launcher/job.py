@@ -3,13 +3,13 @@
 The exit code is the leader's (index 0) container's, or the first failing worker's when the
 leader succeeded but the job failed. Logs are followed in background threads (one per pod
 followed) while the caller's thread polls state, so Pending pods can be explained and a
-Ctrl-C lands in the caller, never in a log read.
+Ctrl-C lands in the caller, never in a log read. Waits and timeouts go by the cluster's
+clock (``Cluster.clock``), so tests run them on the fake cluster's fake time.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -216,8 +216,8 @@ class JobHandle:
         """Stream logs until the job finishes; its exit code. Pods Pending for
         ``explain_after`` s are explained; after ``pending_timeout`` s (or at once when the
         cause is one waiting cannot fix) the job is cancelled and JobPending raised."""
-        reporter = reporter or NullReporter()
-        start = time.monotonic()
+        reporter, clock = reporter or NullReporter(), self.cluster.clock
+        start = clock.now()
         followers: dict[str, threading.Thread] = {}
         explained: set[str] = set()
         queued_reasons: set[str] = set()
@@ -234,8 +234,8 @@ class JobHandle:
                 if state.message not in queued_reasons:
                     queued_reasons.add(state.message)
                     reporter.info(f"{self.name} is queued in {state.queue}: {state.message}")
-                start = time.monotonic()
-                time.sleep(poll)
+                start = clock.now()
+                clock.sleep(poll)
                 continue
             if queued_reasons and not admitted:
                 admitted = True
@@ -250,7 +250,7 @@ class JobHandle:
                 if state.phase == "Failed" and state.message:
                     reporter.warn(f"{self.kind} {self.name} failed: {state.message}")
                 return state.exit_code if state.exit_code is not None else 1
-            waited = time.monotonic() - start
+            waited = clock.now() - start
             pending = [p for p in pods if not _started(p)]
             if pending and not followers and waited >= explain_after:
                 leader = pending[0]
@@ -262,7 +262,7 @@ class JobHandle:
                 if waited >= pending_timeout or any(d.fatal for d in diagnoses):
                     self.cancel()
                     raise JobPending(self.name, diagnoses, waited=waited)
-            time.sleep(poll)
+            clock.sleep(poll)
 
     def _start_follower(self, pod: str, out: Output, prefix: bool) -> threading.Thread:
         def run() -> None:
@@ -275,7 +275,7 @@ class JobHandle:
                     if exc.status not in (400, 404):
                         out(f"podlock: log stream of {pod} ended: {exc.message}")
                         return
-                    time.sleep(1)
+                    self.cluster.clock.sleep(1)
 
         thread = threading.Thread(target=run, name=f"logs-{pod}", daemon=True)
         thread.start()
